@@ -1,0 +1,147 @@
+"""The ``lnsim`` command.
+
+    lnsim run SCENARIO.yaml [--patients N] [--seed S] [--out DIR] [--set PATH=VALUE ...]
+    lnsim parameters [SCENARIO.yaml] [--set ...] [--csv FILE]
+    lnsim validate-scenario SCENARIO.yaml [--set ...]
+    lnsim events
+
+Bad input (a missing file, an unknown key, a value out of range) prints one message per problem
+naming the file, the field, the value and what is allowed, and exits with status 2, without a
+traceback and without writing anything.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from sim.errors import InputError
+
+EXIT_INPUT = 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="lnsim", description="Discrete-event simulation of lupus nephritis treatment "
+                                 "(induction, switching and the refractory ladder).")
+    sub = ap.add_subparsers(dest="command", required=True)
+
+    def common(p, scenario_required=True):
+        if scenario_required:
+            p.add_argument("scenario", help="scenario YAML file (see scenarios/)")
+        else:
+            p.add_argument("scenario", nargs="?", default=None, help="scenario YAML file (default: built-in base)")
+        p.add_argument("--set", dest="overrides", action="append", default=[], metavar="PATH=VALUE",
+                       help="override a scenario field by dotted path (repeatable), e.g. "
+                            "strategies.0.first_assessment_months=6")
+
+    run = sub.add_parser("run", help="simulate a scenario and write its result tables")
+    common(run)
+    run.add_argument("--patients", type=int, help="number of virtual patients (default: the scenario's)")
+    run.add_argument("--seed", type=int, help="random seed (default: the scenario's)")
+    run.add_argument("--out", default=None, help="output folder (default: results/<scenario name>)")
+    run.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
+    run.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    par = sub.add_parser("parameters", help="print every parameter with its value, unit, evidence and note")
+    common(par, scenario_required=False)
+    par.add_argument("--csv", help="also write the table to this CSV file")
+    par.add_argument("--full", action="store_true", help="print notes in full")
+
+    val = sub.add_parser("validate-scenario", help="check a scenario file without running it")
+    common(val)
+
+    sub.add_parser("events", help="print the event vocabulary of events.parquet")
+    return ap
+
+
+def _load(args):
+    from sim.scenarios import build, load_scenario
+    if args.scenario is None:
+        args.scenario = str(Path(__file__).resolve().parent.parent / "scenarios" / "base.yaml")
+        if not Path(args.scenario).is_file():
+            from importlib import resources
+            raise InputError("no scenario given and no scenarios/base.yaml beside the package",
+                             allowed="lnsim parameters SCENARIO.yaml")
+    sc = load_scenario(args.scenario, args.overrides)
+    return build(sc)
+
+
+def _check_positive(value, name):
+    if value is not None and value <= 0:
+        raise InputError("must be a positive whole number", file="command line", field=name, value=value,
+                         allowed=">= 1")
+    if value is not None and name == "--seed" and value < 0:
+        raise InputError("must be >= 0", file="command line", field=name, value=value)
+
+
+def cmd_run(args) -> int:
+    from sim.report import console_summary
+    from sim.simulation import simulate, write_outputs
+    _check_positive(args.patients, "--patients")
+    if args.seed is not None and args.seed < 0:
+        raise InputError("must be >= 0", file="command line", field="--seed", value=args.seed, allowed="0 to 2^63-1")
+    model = _load(args)
+    out = Path(args.out) if args.out else Path("results") / model.scenario.name
+    if out.exists() and out.is_dir() and any(out.iterdir()) and not args.overwrite:
+        raise InputError("output folder exists and is not empty", file=str(out), field="--out",
+                         allowed="a new or empty folder, or add --overwrite")
+    if out.exists() and not out.is_dir():
+        raise InputError("output path is a file, not a folder", file=str(out), field="--out")
+    result = simulate(model, patients=args.patients, seed=args.seed, progress=not args.quiet and sys.stderr.isatty())
+    write_outputs(result, out, overwrite=args.overwrite)
+    print(console_summary(result))
+    print(f"\nwrote {out}/: patients.parquet, events.parquet, states.parquet, summary.csv, manifest.json")
+    return 0
+
+
+def cmd_parameters(args) -> int:
+    from sim.simulation import parameter_table
+    model = _load(args)
+    table = parameter_table(model)
+    if args.csv:
+        table.to_csv(args.csv, index=False)
+    shown = table.copy()
+    shown["value"] = [f"{v:.6g}" if isinstance(v, float) else str(v) for v in shown["value"]]
+    if not args.full:
+        shown["note"] = [n if len(n) <= 90 else n[:87] + "..." for n in shown["note"]]
+    shown = shown.drop(columns=["formula"])
+    with pd.option_context("display.max_rows", None, "display.max_columns", None, "display.width", 250,
+                           "display.max_colwidth", None if args.full else 90):
+        print(shown.to_string(index=False))
+    kinds = table["kind"].value_counts().to_dict()
+    print(f"\n{len(table)} parameters: " + ", ".join(f"{v} {k}" for k, v in sorted(kinds.items())))
+    return 0
+
+
+def cmd_validate(args) -> int:
+    model = _load(args)
+    sc = model.scenario
+    print(f"{args.scenario}: valid ({len(sc.strategies)} strategies: {', '.join(s.name for s in sc.strategies)})")
+    return 0
+
+
+def cmd_events(args) -> int:
+    from sim.pathway import EVENTS
+    for k, v in EVENTS.items():
+        print(f"{k:20s} {v}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    handlers = {"run": cmd_run, "parameters": cmd_parameters, "validate-scenario": cmd_validate,
+                "events": cmd_events}
+    try:
+        return handlers[args.command](args)
+    except InputError as e:
+        print(f"lnsim: error: {e}", file=sys.stderr)
+        return EXIT_INPUT
+    except KeyboardInterrupt:
+        print("lnsim: interrupted; nothing was written", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,318 @@
+"""Running a scenario: patient blocks x strategies through the pathway, then one table each.
+
+For each block of 256 patients (see :mod:`sim.streams`) the patients' attributes, hazard tables
+and random numbers are prepared once (:class:`BlockInputs`) and shared by every strategy: the
+same patients with the same random streams (common random numbers). Each strategy then runs the
+block in its own SimPy environment. Results are light tuples, turned into DataFrames at the end.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from sim import streams
+from sim.cohort import sample_block
+from sim.hazards import HEALTH_STATES, INF, PRE_ESRD, death_tables, esrd_tables
+from sim.outcomes import summarise
+from sim.parameters import parameter_rows, table_hash
+from sim.pathway import EVENTS, Pathway, Patient
+from sim.scenarios import Model, Scenario, build
+
+K_COURSES = 8     # courses of one therapy per patient per stream chunk
+K_FLARES = 16     # flare thresholds per stream chunk
+
+
+def _logit(p: float) -> float:
+    return math.log(p / (1.0 - p))
+
+
+class BlockInputs:
+    """Everything random or patient-specific about one block, shared by all strategies."""
+
+    def __init__(self, model: Model, seed: int, draw: int, block: int):
+        self.model, self.seed, self.draw, self.block = model, seed, draw, block
+        sc = model.scenario
+        self.cohort = sample_block(sc.cohort, seed, draw, block)
+        c = self.cohort
+        lt = model.life_table
+        self.d_bps, self.d_tables = death_tables(c.age, c.female, lt.female, lt.male, model.params, sc.horizon_years)
+        self.e_bps, self.e_tables = esrd_tables(c.isn_class, model.params)
+        self.thresholds = {name: streams.exponentials(seed, draw, block, f"clock:{name}")
+                           for name in ("death", "esrd", "transplant", "graft_failure")}
+        self._cache: dict[str, np.ndarray] = {}
+        self._resp: dict[tuple, float] = {}
+        self._lo_patient = self._patient_log_odds()
+
+    # -- streams, drawn in bulk for the block on first use --------------------------------------
+    def _stream(self, name: str, shape: tuple[int, ...], kind: str = "uniform") -> np.ndarray:
+        arr = self._cache.get(name)
+        if arr is None:
+            f = streams.uniforms if kind == "uniform" else streams.exponentials
+            arr = self._cache[name] = f(self.seed, self.draw, self.block, name, shape)
+        return arr
+
+    def course_uniforms(self, therapy: str, k: int, row: int) -> np.ndarray:
+        chunk, j = divmod(k, K_COURSES)
+        name = f"course:{therapy}" + (f"#{chunk}" if chunk else "")
+        return self._stream(name, (K_COURSES, 5))[row, j]
+
+    def adverse_event_uniforms(self, therapy: str, kind: str, k: int, row: int) -> np.ndarray:
+        chunk, j = divmod(k, K_COURSES)
+        name = f"adverse_event:{therapy}:{kind}" + (f"#{chunk}" if chunk else "")
+        return self._stream(name, (K_COURSES, 2))[row, j]
+
+    def flare_threshold(self, row: int, k: int) -> float:
+        chunk, j = divmod(k, K_FLARES)
+        name = "clock:flare" + (f"#{chunk}" if chunk else "")
+        return float(self._stream(name, (K_FLARES,), "exponential")[row, j])
+
+    def flare_severity_uniform(self, row: int, k: int) -> float:
+        chunk, j = divmod(k, K_FLARES)
+        name = "flare_severity" + (f"#{chunk}" if chunk else "")
+        return float(self._stream(name, (K_FLARES,))[row, j])
+
+    def induction_agent(self, row: int, shares: dict[str, float]) -> str:
+        if len(shares) == 1:
+            return next(iter(shares))
+        u = self._stream("induction_choice", ())[row]
+        acc = 0.0
+        for agent, w in shares.items():
+            acc += w
+            if u < acc:
+                return agent
+        return agent
+
+    # -- response probability of a course for a patient ------------------------------------------
+    def _patient_log_odds(self) -> np.ndarray:
+        """Log odds ratio of ancestry and adherence (apply to every therapy)."""
+        p, c = self.model.params, self.cohort
+        anc = np.array([math.log(p[f"ancestry_response_or_{a}"]) for a in c.ancestry])
+        return anc + np.where(c.nonadherent, math.log(p["nonadherent_response_or"]), 0.0)
+
+    def response_probability(self, row: int, therapy, second_line: bool) -> float:
+        """P(partial or complete response by the therapy's evidence time point) for this patient."""
+        key = (row, therapy.name, second_line)
+        got = self._resp.get(key)
+        if got is not None:
+            return got
+        p = self.model.params
+        cls = self.cohort.isn_class[row]
+        base = therapy.response_probability(cls)
+        if base <= 0.0 or base >= 1.0:
+            prob = base
+        else:
+            lo = _logit(base) + self._lo_patient[row]
+            if therapy.class_or_group in ("b_cell", "cni"):
+                lo += math.log(p[f"class_response_or_{therapy.class_or_group}_{cls}"])
+            if therapy.asian_evidence and self.cohort.ancestry[row] != "asian":
+                lo += math.log(p["asian_evidence_transfer_or"])
+            if second_line:
+                lo += math.log(p["second_induction_response_or"])
+            prob = 1.0 / (1.0 + math.exp(-lo))
+        self._resp[key] = prob
+        return prob
+
+    # -- a fresh patient object for one strategy ---------------------------------------------------
+    def patient(self, row: int, first_agent: str) -> Patient:
+        pt = Patient(self.block * streams.BLOCK_SIZE + row, row)
+        c = self.cohort
+        pt.isn_class, pt.ancestry, pt.nonadherent = c.isn_class[row], c.ancestry[row], bool(c.nonadherent[row])
+        pt.first_agent = first_agent
+        pt.d_bps = self.d_bps[row].tolist()
+        pt.d_cum = {s: self.d_tables[s][0][row].tolist() for s in HEALTH_STATES}
+        pt.d_rates = {s: self.d_tables[s][1][row].tolist() for s in HEALTH_STATES}
+        pt.e_bps = self.e_bps
+        pt.e_cum = {s: self.e_tables[s][0][row].tolist() for s in PRE_ESRD}
+        pt.e_rates = {s: self.e_tables[s][1][row].tolist() for s in PRE_ESRD}
+        th = self.thresholds
+        pt.e_death, pt.e_esrd = float(th["death"][row]), float(th["esrd"][row])
+        pt.tx_left, pt.graft_left = float(th["transplant"][row]), float(th["graft_failure"][row])
+        pt.flare_left = self.flare_threshold(row, 0)
+        return pt
+
+
+def run_block(model: Model, strategy, inputs: BlockInputs, n_rows: int):
+    """Simulate rows ``0..n_rows-1`` of a block under one strategy: (patients, events, segments)."""
+    path = Pathway(model, strategy, inputs, model.scenario.horizon_years)
+    shares = strategy.induction_shares()
+    patients = []
+    for row in range(n_rows):
+        pt = inputs.patient(row, inputs.induction_agent(row, shares))
+        patients.append(pt)
+        path.env.process(path.life(pt))
+    path.env.run()
+    c = inputs.cohort
+    ladder = strategy.ladder
+    rows = []
+    for pt in patients:
+        r = pt.row
+        rows.append((
+            pt.pid, pt.isn_class, pt.ancestry, float(c.age[r]), "female" if c.female[r] else "male",
+            float(c.weight_kg[r]), float(c.height_cm[r]), float(c.bsa_m2[r]), float(c.proteinuria_g_day[r]),
+            float(c.egfr_ml_min[r]), pt.nonadherent, pt.first_agent, pt.refractory_initial, pt.refractory,
+            ladder[pt.highest_step] if pt.highest_step >= 0 else "induction", pt.n_flares,
+            pt.cr_time, pt.response_time, pt.esrd_time, pt.death_time, pt.tx_time, pt.end_time,
+            "death" if pt.death_time == pt.death_time else "alive",
+        ))
+    return rows, path.events, path.segments
+
+
+PATIENT_COLUMNS = [
+    "patient", "isn_class", "ancestry", "age", "sex", "weight_kg", "height_cm", "bsa_m2",
+    "proteinuria_g_day", "egfr_ml_min", "nonadherent", "induction", "refractory", "refractory_ever",
+    "highest_step", "n_renal_flares", "cr_time_years", "response_time_years", "esrd_time_years",
+    "death_time_years", "transplant_time_years", "followup_years", "end_state",
+]
+
+
+@dataclass
+class SimulationResult:
+    """The tables of one run (one row per patient and strategy; long event and state tables)."""
+
+    model: Model
+    patients: pd.DataFrame
+    events: pd.DataFrame
+    states: pd.DataFrame
+    summary: pd.DataFrame
+    seed: int
+    n_patients: int
+
+    def ladders(self) -> dict[str, list[str]]:
+        return {s.name: list(s.ladder) for s in self.model.scenario.strategies}
+
+
+def simulate(scenario: Scenario | Model, patients: int | None = None, seed: int | None = None,
+             progress: bool = False, draw: int = 0) -> SimulationResult:
+    """Simulate every strategy of a scenario for the same virtual patients."""
+    model = scenario if isinstance(scenario, Model) else build(scenario)
+    sc = model.scenario
+    n = int(patients if patients is not None else sc.patients)
+    seed = int(seed if seed is not None else sc.seed)
+    strategies = sc.strategies
+    out = {s.name: ([], [], []) for s in strategies}
+    block_ids = list(streams.blocks(n))
+    bar = None
+    if progress:
+        from tqdm import tqdm
+        bar = tqdm(total=n * len(strategies), unit="patient", desc="simulating", leave=False)
+    for b in block_ids:
+        inputs = BlockInputs(model, seed, draw, b)
+        n_rows = min(streams.BLOCK_SIZE, n - b * streams.BLOCK_SIZE)
+        for s in strategies:
+            rows, ev, seg = run_block(model, s, inputs, n_rows)
+            acc = out[s.name]
+            acc[0].extend(rows)
+            acc[1].extend(ev)
+            acc[2].extend(seg)
+            if bar is not None:
+                bar.update(n_rows)
+    if bar is not None:
+        bar.close()
+    pats, evs, segs = [], [], []
+    for s in strategies:
+        rows, ev, seg = out[s.name]
+        df = pd.DataFrame.from_records(rows, columns=PATIENT_COLUMNS)
+        df.insert(0, "strategy", s.name)
+        pats.append(df)
+        e = pd.DataFrame.from_records(ev, columns=["patient", "time_years", "event", "detail"])
+        e.insert(0, "strategy", s.name)
+        evs.append(e)
+        g = pd.DataFrame.from_records(seg, columns=["patient", "state", "therapy", "start", "stop"])
+        g.insert(0, "strategy", s.name)
+        segs.append(g)
+    patients_df = pd.concat(pats, ignore_index=True)
+    events_df = pd.concat(evs, ignore_index=True)
+    # stable order: strategy (scenario order), patient, time, then record order
+    events_df["_o"] = np.arange(len(events_df))
+    events_df["_s"] = events_df["strategy"].map({s.name: i for i, s in enumerate(strategies)})
+    events_df = events_df.sort_values(["_s", "patient", "_o"], kind="stable").drop(columns=["_o", "_s"])
+    events_df = events_df.reset_index(drop=True)
+    states_df = pd.concat(segs, ignore_index=True)
+    states_df["_s"] = states_df["strategy"].map({s.name: i for i, s in enumerate(strategies)})
+    states_df = states_df.sort_values(["_s", "patient", "start"], kind="stable").drop(columns=["_s"]).reset_index(drop=True)
+    ladders = {s.name: list(s.ladder) for s in strategies}
+    summary = summarise(patients_df, events_df, ladders)
+    return SimulationResult(model, patients_df, events_df, states_df, summary, seed, n)
+
+
+# ----------------------------------------------------------------------------------------------
+# Writing results
+# ----------------------------------------------------------------------------------------------
+
+def parameter_table(model: Model) -> pd.DataFrame:
+    """Every parameter with value, unit, evidence ids, kind and note (``lnsim parameters``)."""
+    rows = parameter_rows(model.params.params)
+    rows += parameter_rows(model.therapies.params(), prefix="therapy.")
+    pop = model.scenario.cohort
+    for field, prov in pop.provenance.items():
+        val = getattr(pop, field)
+        value = val if isinstance(val, (int, float)) else json.dumps(
+            val.model_dump() if hasattr(val, "model_dump") else val)
+        rows.append({"parameter": f"cohort.{field}", "value": value, "unit": "", "evidence":
+                     " ".join(prov.evidence) or "-", "kind": prov.kind, "count": "", "formula": "", "note": prov.note})
+    rows.append({"parameter": "background_life_table", "value": model.life_table.source, "unit": "annual hazard",
+                 "evidence": "-", "kind": "assumption" if "assumption" in model.life_table.source else "evidence",
+                 "count": "", "formula": "", "note": "background mortality by age and sex"})
+    return pd.DataFrame(rows)
+
+
+def manifest(result: SimulationResult) -> dict:
+    import importlib.metadata as md
+    import sim
+    libs = {}
+    for lib in ("simpy", "numpy", "scipy", "pandas", "pyarrow", "pydantic", "lifelines", "PyYAML"):
+        try:
+            libs[lib] = md.version(lib)
+        except md.PackageNotFoundError:
+            libs[lib] = None
+    params = parameter_table(result.model)
+    return {
+        "lnsim_version": sim.__version__,
+        "scenario": result.model.scenario.model_dump(mode="json"),
+        "scenario_source": result.model.source,
+        "seed": result.seed,
+        "patients": result.n_patients,
+        "strategies": [s.name for s in result.model.scenario.strategies],
+        "parameter_table_sha256": table_hash(params.to_dict(orient="records")),
+        "event_vocabulary": EVENTS,
+        "python": platform.python_version(),
+        "libraries": libs,
+        "stream_block_size": streams.BLOCK_SIZE,
+    }
+
+
+def write_outputs(result: SimulationResult, out_dir: str | Path, overwrite: bool = False) -> Path:
+    """Write patients.parquet, events.parquet, states.parquet, summary.csv and manifest.json.
+
+    Everything is written to a temporary folder beside ``out_dir`` and renamed into place at the
+    end, so a failed run never leaves a half-written result.
+    """
+    out = Path(out_dir)
+    if out.exists() and any(out.iterdir()) and not overwrite:
+        from sim.errors import InputError
+        raise InputError("output folder exists and is not empty", file=str(out), field="--out",
+                         allowed="a new or empty folder, or --overwrite")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        result.patients.to_parquet(tmp / "patients.parquet", index=False)
+        result.events.to_parquet(tmp / "events.parquet", index=False)
+        result.states.to_parquet(tmp / "states.parquet", index=False)
+        result.summary.to_csv(tmp / "summary.csv", index=False, float_format="%.10g")
+        (tmp / "manifest.json").write_text(json.dumps(manifest(result), indent=2, sort_keys=True, default=str))
+        if out.exists():
+            shutil.rmtree(out)
+        os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out

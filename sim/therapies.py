@@ -1,0 +1,230 @@
+"""Therapies as data: each regimen is a frozen record with evidence-traced numbers.
+
+A :class:`Therapy` holds the regimen and dose rule, the course duration, the time point at which
+response is judged (``assessment_months``, the time point of its evidence), the probabilities of
+complete and of partial response by then (before patient modifiers), optional class-specific
+response, the effect on later flare hazard and adverse-event rates. The pathway reads these
+records; it contains no therapy-specific numbers of its own.
+"""
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from sim.errors import InputError
+from sim.parameters import Param, param_from_record, read_data_yaml
+
+ISN_CLASSES = ("III", "IV", "V", "III+V", "IV+V")
+FAMILIES = ("antimetabolite", "alkylating", "b_cell", "cni", "cell", "extracorporeal", "ivig", "other")
+ROLES = ("induction", "ladder", "maintenance")
+DOSE_UNITS = ("mg", "mg/kg", "mg/m2", "mg/day", "mg/kg/day", "g/day", "cells/kg", "session")
+SOURCE = "sim/data/therapies.yaml"
+
+
+@dataclass(frozen=True)
+class DoseComponent:
+    """One drug (or procedure) of a regimen and its dose rule."""
+
+    drug: str
+    amount: float
+    unit: str
+    times: int | None = None    # number of administrations (infusions, pulses, sessions)
+    days: float | None = None   # days of daily use (oral drugs), per course
+    evidence: tuple[str, ...] = ()
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Therapy:
+    """One regimen of the pathway (induction agent, ladder step or maintenance)."""
+
+    name: str
+    label: str
+    regimen: str
+    family: str
+    class_or_group: str
+    roles: tuple[str, ...]
+    dose: tuple[DoseComponent, ...]
+    duration_months: float
+    assessment_months: float
+    complete: Param
+    partial: Param
+    responders_by_class: Mapping[str, Param] = field(default_factory=dict)
+    flare_hr: Param | None = None
+    flare_hr_years: float | None = None
+    flare_hr_applies_to: str = "all"          # "all" flares or only "severe" ones
+    response_stream: str = ""                 # random stream of its courses (variants of a drug share one)
+    adverse_events: Mapping[str, Param] = field(default_factory=dict)
+    asian_evidence: bool = False
+    exploratory: bool = False
+    evidence: tuple[str, ...] = ()
+
+    @property
+    def cr_share(self) -> float:
+        """Share of responders (by the assessment time) who are complete responders."""
+        total = self.complete.value + self.partial.value
+        return self.complete.value / total if total > 0 else 0.0
+
+    def response_probability(self, isn_class: str) -> float:
+        """P(complete or partial response by ``assessment_months``) for a class, before modifiers."""
+        if isn_class in self.responders_by_class:
+            return self.responders_by_class[isn_class].value
+        return self.complete.value + self.partial.value
+
+    def params(self) -> dict[str, Param]:
+        """Every number of the record as a named parameter, for the parameter table."""
+        ev = self.evidence
+        out = {
+            "assessment_months": Param("assessment_months", self.assessment_months, "months", ev,
+                                       "evidence", "time point of the response evidence; response is judged then"),
+            "duration_months": Param("duration_months", self.duration_months, "months", ev, "evidence",
+                                     f"course length: {self.regimen}"),
+            "response.complete": self.complete,
+            "response.partial": self.partial,
+        }
+        for cls, p in self.responders_by_class.items():
+            out[f"responders_by_class.{cls}"] = p
+        if self.flare_hr is not None:
+            out["flare_hr"] = self.flare_hr
+        for kind, p in self.adverse_events.items():
+            out[f"adverse_events.{kind}"] = p
+        for i, d in enumerate(self.dose):
+            out[f"dose.{d.drug}"] = Param(f"dose.{d.drug}", d.amount, d.unit + (f" x {d.times}" if d.times else "")
+                                          + (f" for {d.days:g} days" if d.days else ""), d.evidence,
+                                          "evidence" if d.evidence else "assumption", d.note)
+        return {f"{self.name}.{k}": (p if p.name == f"{self.name}.{k}" else _renamed(p, f"{self.name}.{k}"))
+                for k, p in out.items()}
+
+
+def _renamed(p: Param, name: str) -> Param:
+    from dataclasses import replace
+    return replace(p, name=name)
+
+
+def therapy_from_record(name: str, rec: Mapping[str, Any], source: str = SOURCE) -> Therapy:
+    """Build and check one therapy record."""
+    def need(key):
+        if key not in rec:
+            raise InputError("therapy record lacks a required field", file=source, field=f"{name}.{key}")
+        return rec[key]
+
+    family = need("family")
+    if family not in FAMILIES:
+        raise InputError("unknown therapy family", file=source, field=f"{name}.family", value=family,
+                         allowed=", ".join(FAMILIES))
+    roles = tuple(need("roles"))
+    for r in roles:
+        if r not in ROLES:
+            raise InputError("unknown role", file=source, field=f"{name}.roles", value=r, allowed=", ".join(ROLES))
+    response = need("response")
+    if not isinstance(response, Mapping):
+        raise InputError("response must be a mapping with complete and partial", file=source, field=f"{name}.response")
+    complete = param_from_record(f"{name}.response.complete", response.get("complete"), source)
+    partial = param_from_record(f"{name}.response.partial", response.get("partial"), source)
+    for p in (complete, partial):
+        if not 0.0 <= p.value <= 1.0:
+            raise InputError("probability outside [0, 1]", file=source, field=p.name, value=p.value, allowed="0 to 1")
+    if complete.value + partial.value > 1.0 + 1e-12:
+        raise InputError("complete + partial response above 1", file=source, field=f"{name}.response",
+                         value=round(complete.value + partial.value, 6), allowed="sum at most 1")
+    by_class = {}
+    for cls, r in (rec.get("responders_by_class") or {}).items():
+        if cls not in ISN_CLASSES:
+            raise InputError("unknown ISN/RPS class", file=source, field=f"{name}.responders_by_class.{cls}",
+                             allowed=", ".join(ISN_CLASSES))
+        by_class[cls] = param_from_record(f"{name}.responders_by_class.{cls}", r, source)
+        if not 0.0 <= by_class[cls].value <= 1.0:
+            raise InputError("probability outside [0, 1]", file=source, field=f"{name}.responders_by_class.{cls}",
+                             value=by_class[cls].value, allowed="0 to 1")
+    flare_hr = rec.get("flare_hr")
+    flare_hr = param_from_record(f"{name}.flare_hr", flare_hr, source) if flare_hr is not None else None
+    if flare_hr is not None and flare_hr.value < 0:
+        raise InputError("hazard ratio must be >= 0", file=source, field=f"{name}.flare_hr", value=flare_hr.value)
+    aes = {k: param_from_record(f"{name}.adverse_events.{k}", v, source)
+           for k, v in (rec.get("adverse_events") or {}).items()}
+    for k, p in aes.items():
+        if not 0.0 <= p.value <= 1.0:
+            raise InputError("probability outside [0, 1]", file=source, field=p.name, value=p.value, allowed="0 to 1")
+    dose = []
+    for i, d in enumerate(rec.get("dose") or ()):
+        unit = d.get("unit")
+        if unit not in DOSE_UNITS:
+            raise InputError("unknown dose unit", file=source, field=f"{name}.dose[{i}].unit", value=unit,
+                             allowed=", ".join(DOSE_UNITS))
+        dose.append(DoseComponent(drug=str(d["drug"]), amount=float(d["amount"]), unit=unit, times=d.get("times"),
+                                  days=d.get("days"), evidence=tuple(d.get("evidence") or ()), note=str(d.get("note", ""))))
+    for key in ("duration_months", "assessment_months"):
+        if float(need(key)) <= 0:
+            raise InputError("must be positive", file=source, field=f"{name}.{key}", value=rec[key], allowed="> 0 months")
+    return Therapy(
+        name=name, label=str(need("label")), regimen=str(rec.get("regimen", "")), family=family,
+        class_or_group=str(rec.get("class_or_group", "none")), roles=roles, dose=tuple(dose),
+        duration_months=float(rec["duration_months"]), assessment_months=float(rec["assessment_months"]),
+        complete=complete, partial=partial, responders_by_class=by_class, flare_hr=flare_hr,
+        flare_hr_years=rec.get("flare_hr_years"), flare_hr_applies_to=_applies(rec, name, source),
+        response_stream=str(rec.get("response_stream") or name),
+        adverse_events=aes,
+        asian_evidence=bool(rec.get("asian_evidence", False)), exploratory=bool(rec.get("exploratory", False)),
+        evidence=tuple(rec.get("evidence") or ()))
+
+
+def _applies(rec: Mapping[str, Any], name: str, source: str) -> str:
+    v = rec.get("flare_hr_applies_to", "all")
+    if v not in ("all", "severe"):
+        raise InputError("unknown value", file=source, field=f"{name}.flare_hr_applies_to", value=v,
+                         allowed="all, severe")
+    return v
+
+
+def _merge(base: dict, override: Mapping[str, Any], name: str) -> dict:
+    """Deep-merge a scenario override into a raw record; a bare number replaces a parameter record."""
+    out = copy.deepcopy(base)
+    for key, val in override.items():
+        cur = out.get(key)
+        if isinstance(cur, dict) and ("value" in cur or "count" in cur) and not isinstance(val, Mapping):
+            old = param_from_record(f"{name}.{key}", cur)
+            out[key] = {"value": float(val), "kind": "assumption", "evidence": list(old.evidence),
+                        "note": f"set by scenario (default {old.value:g}: {old.note})"}
+        elif isinstance(cur, dict) and isinstance(val, Mapping):
+            out[key] = _merge(cur, val, f"{name}.{key}")
+        else:
+            out[key] = val
+    return out
+
+
+@dataclass(frozen=True)
+class TherapyCatalogue:
+    """All therapy records by name (frozen); scenario variants are copies."""
+
+    records: Mapping[str, Mapping[str, Any]]
+    therapies: Mapping[str, Therapy]
+
+    @classmethod
+    def default(cls) -> "TherapyCatalogue":
+        raw = read_data_yaml("therapies.yaml")
+        return cls(raw, {k: therapy_from_record(k, v) for k, v in raw.items()})
+
+    def __getitem__(self, name: str) -> Therapy:
+        return self.therapies[name]
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.therapies
+
+    def names(self, role: str | None = None) -> list[str]:
+        return [n for n, t in self.therapies.items() if role is None or role in t.roles]
+
+    def with_overrides(self, overrides: Mapping[str, Mapping[str, Any]], source: str = "scenario") -> "TherapyCatalogue":
+        """A copy with records changed (nested override) or added (a full new record)."""
+        records = dict(self.records)
+        for name, ov in overrides.items():
+            rec = _merge(records[name], ov, name) if name in records else dict(ov)
+            records[name] = rec
+        therapies = {k: therapy_from_record(k, v, source) for k, v in records.items()}
+        return TherapyCatalogue(records, therapies)
+
+    def params(self) -> dict:
+        out = {}
+        for t in self.therapies.values():
+            out.update(t.params())
+        return out

@@ -1,0 +1,32 @@
+"""Shared fixtures: small runs of the shipped scenarios, simulated once per test session."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import sim
+
+ROOT = Path(__file__).resolve().parent.parent
+SCENARIOS = ROOT / "scenarios"
+
+# Everything that makes death, ESRD and flares impossible, for tests of the response mechanism.
+NO_COMPETING_EVENTS = [
+    "parameters.smr_lupus_nephritis=0", "parameters.death_rate_active_nephritis=0",
+    "parameters.esrd_rate_active=0", "parameters.esrd_rate_partial=0", "parameters.esrd_rate_complete=0",
+]
+# Every patient-level response modifier set to 1 (so inputs are the evidence figures themselves).
+NEUTRAL_MODIFIERS = [
+    "cohort.nonadherent=0", "parameters.ancestry_response_or_african=1",
+    "parameters.ancestry_response_or_latin_american=1", "parameters.asian_evidence_transfer_or=1",
+] + [f"parameters.class_response_or_{g}_{c}=1" for g in ("b_cell", "cni") for c in ("III", "IV", "V", "III+V", "IV+V")]
+
+
+def load(name: str, overrides=()):
+    return sim.load_scenario(SCENARIOS / name, list(overrides))
+
+
+@pytest.fixture(scope="session")
+def base_run():
+    """The base scenario, 600 patients, full horizon."""
+    return sim.simulate(load("base.yaml"), patients=600, seed=11)
