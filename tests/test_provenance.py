@@ -1,0 +1,71 @@
+"""Every parameter traces to evidence rows that exist, or is marked as an assumption."""
+from __future__ import annotations
+
+import csv
+from importlib import resources
+
+import pytest
+
+from sim.parameters import KINDS, ModelParameters
+from sim.simulation import parameter_table
+from sim.therapies import TherapyCatalogue
+from tests.conftest import load
+
+
+def evidence_ids() -> set[str]:
+    ids = set()
+    for name in ("seed_parameters.csv", "external_inputs.csv"):
+        with resources.files("sim").joinpath("data", "evidence", name).open(encoding="utf-8") as fh:
+            ids |= {row["id"] for row in csv.DictReader(fh)}
+    return ids
+
+
+@pytest.fixture(scope="module")
+def table():
+    from sim.scenarios import build
+    return parameter_table(build(load("base.yaml")))
+
+
+def test_every_parameter_has_a_kind_and_a_source_or_is_an_assumption(table):
+    assert set(table["kind"]) <= set(KINDS)
+    sourced = table[table["kind"].isin(["evidence", "derived", "calibrated"])]
+    missing = sourced[sourced["evidence"] == "-"]
+    assert missing.empty, missing["parameter"].tolist()
+
+
+def test_every_cited_evidence_id_exists(table):
+    known = evidence_ids()
+    cited = {i for cell in table["evidence"] for i in cell.split() if i != "-"}
+    assert cited <= known, sorted(cited - known)
+
+
+def test_counts_stay_counts():
+    th = TherapyCatalogue.default()
+    assert th["mmf"].complete.count == (16, 185)
+    assert th["cyclosporine_mmf"].complete.count == (4, 6)
+    assert th["msc"].partial.count == (11, 40)
+    mp = ModelParameters.default()
+    assert mp.params["death_rate_active_nephritis"].count == (4, 370)
+
+
+def test_review_errors_use_primary_figures():
+    """Known errors of the review (evidence README): the primary paper's figures are used, both noted."""
+    th = TherapyCatalogue.default()
+    rtx = th["rituximab"]
+    assert rtx.complete.value == 0.46 and rtx.partial.value == 0.32          # Alshaiki, not 51/27
+    assert "B30" in rtx.complete.evidence and "51%" in rtx.complete.note
+    msc = th["msc"]
+    assert msc.complete.count == (13, 40) and msc.partial.count == (11, 40)   # Wang 2014, not swapped
+    assert "swap" in msc.complete.note
+
+
+def test_a13_horizon_is_declared_an_assumption():
+    p = ModelParameters.default().params["esrd_target_class_iv_horizon_years"]
+    assert p.kind == "assumption" and "A13" in p.evidence
+
+
+def test_scenario_override_is_recorded_as_assumption():
+    mp = ModelParameters.default().with_overrides({"flare_rate_remission": 0.2})
+    p = mp.params["flare_rate_remission"]
+    assert p.value == 0.2 and p.kind == "assumption" and "set by scenario" in p.note
+    assert ModelParameters.default().params["flare_rate_remission"].value == 0.108   # shared default untouched
