@@ -92,7 +92,7 @@ def cmd_run(args) -> int:
     result = simulate(model, patients=args.patients, seed=args.seed, progress=not args.quiet and sys.stderr.isatty())
     write_outputs(result, out, overwrite=args.overwrite)
     print(console_summary(result))
-    print(f"\nwrote {out}/: patients.parquet, events.parquet, states.parquet, summary.csv, manifest.json")
+    print(f"\nwrote {out}/: patients.parquet, events.parquet, states.parquet, summary.csv, cea.csv, manifest.json")
     return 0
 
 

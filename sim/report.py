@@ -13,6 +13,9 @@ HEADLINE = [
     ("esrd_10y", "ESRD by 10 years (death competing)", "{:.1%}"),
     ("death_10y", "death by 10 years", "{:.1%}"),
     ("life_years", "life years (undiscounted, within horizon)", "{:.2f}"),
+    ("mean_cost", "mean cost (discounted)", "{:,.0f}"),
+    ("mean_qaly", "mean QALYs (discounted)", "{:.3f}"),
+    ("mean_life_years", "mean life years (discounted)", "{:.3f}"),
 ]
 
 
@@ -29,4 +32,26 @@ def console_summary(result) -> str:
     sc = result.model.scenario
     head = (f"lnsim: scenario '{sc.name}', {result.n_patients} patients per strategy, seed {result.seed}, "
             f"horizon {sc.horizon_years:g} years")
-    return head + "\n" + table.to_string(index=False)
+    text = head + "\n" + table.to_string(index=False)
+    if getattr(result, "cea", None) is not None:
+        text += "\n\n" + cea_text(result.cea)
+    return text
+
+
+def cea_text(cea: pd.DataFrame) -> str:
+    """The incremental cost-effectiveness table as a readable block."""
+    c = cea.iloc[0]
+    head = (f"Incremental analysis ({c['perspective']} perspective, {c['currency']} {c['price_year']}, "
+            f"discount {c['discount_costs']:.1%} costs / {c['discount_outcomes']:.1%} outcomes, "
+            f"horizon {c['horizon_years']:g} y; WTP {c['wtp']:,.0f} per QALY)")
+    t = pd.DataFrame({
+        "strategy": cea["strategy"],
+        "cost": [f"{v:,.0f}" for v in cea["cost"]],
+        "QALYs": [f"{v:.3f}" for v in cea["effect"]],
+        "inc. cost": ["" if pd.isna(v) else f"{v:,.0f}" for v in cea["inc_cost"]],
+        "inc. QALYs": ["" if pd.isna(v) else f"{v:.3f}" for v in cea["inc_effect"]],
+        "ICER": ["" if pd.isna(v) else f"{v:,.0f}" for v in cea["icer"]],
+        "status": cea["status"].map({"ND": "frontier", "ED": "ext. dominated", "D": "dominated"}),
+        "NMB": [f"{v:,.0f}" for v in cea["nmb"]],
+    })
+    return head + "\n" + t.to_string(index=False)

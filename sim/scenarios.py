@@ -11,8 +11,11 @@ items chosen by index or by their ``name``) and is validated exactly like the fi
 from __future__ import annotations
 
 import copy
+import difflib
 import math
 import re
+import types
+import typing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
@@ -22,10 +25,11 @@ import pandas as pd
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
-from sim.cohort import Population, preset, preset_names
+from sim.cohort import ANCESTRIES, Population, TruncatedLogNormal, TruncatedNormal, preset, preset_names
+from sim.economics import Economics
 from sim.errors import InputError
 from sim.parameters import ModelParameters
-from sim.therapies import TherapyCatalogue
+from sim.therapies import ISN_CLASSES, TherapyCatalogue
 
 _STRICT = ConfigDict(extra="forbid", frozen=True)
 DEFAULT_LADDER = ["rituximab_belimumab", "tacrolimus_multitarget", "msc", "immunoadsorption"]
@@ -34,37 +38,80 @@ REENTRY_RULES = ("same_step", "induction", "ladder")
 NAME_RE = r"^[A-Za-z0-9_.+-]+$"
 
 
+class _FieldError(ValueError):
+    """A validator's error about a sub-field: ``path`` extends pydantic's location (for the message)."""
+
+    def __init__(self, message: str, *path: str | int, value: Any = None, allowed: str | None = None):
+        super().__init__(message)
+        self.path, self.value, self.allowed = path, value, allowed
+
+
+def _no_bools(v: Any, *path: str | int) -> Any:
+    """YAML reads yes/no/true/false/on/off as booleans; refuse them where a number is expected."""
+    items = v.items() if isinstance(v, dict) else [((), v)]
+    for k, x in items:
+        if isinstance(x, bool):
+            sub = path + ((k,) if k != () else ())
+            raise _FieldError("yes/no (true/false) is not a number", *sub, value=x, allowed="a number")
+    return v
+
+
+def _suggest(word: str, choices, fallback: str | None = None) -> str:
+    close = difflib.get_close_matches(str(word), [str(c) for c in choices], n=3, cutoff=0.6)
+    text = fallback if fallback is not None else ", ".join(str(c) for c in choices)
+    return (f"{text} (did you mean {' or '.join(close)}?)" if close else text)
+
+
 class Strategy(BaseModel):
     """One protocol: induction agent(s), Figure 2 timing, the Figure 3 ladder, flare re-entry."""
 
     model_config = _STRICT
     name: str = Field(pattern=NAME_RE, min_length=1, max_length=64)
     description: str = ""
-    induction: str | dict[str, float] = "mmf"
+    induction: str | dict[str, float] = Field(
+        default="mmf", description="a therapy name, or a mapping of therapy name: share (shares sum to 1)")
     switch: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_SWITCH))
     first_assessment_months: float = Field(default=3.0, gt=0, le=24)
     reassessment_months: float = Field(default=6.0, gt=0, le=36)
     ladder: list[str] = Field(default_factory=lambda: list(DEFAULT_LADDER))
     ladder_assessment_months: dict[str, float] = {}
     maintenance: str = "mmf_maintenance"
-    flare_reentry: str = "same_step"
+    flare_reentry: str = Field(default="same_step", description=", ".join(REENTRY_RULES) + " or a step of the ladder")
+
+    @field_validator("first_assessment_months", "reassessment_months", "induction", "ladder_assessment_months",
+                     mode="before")
+    @classmethod
+    def _numbers(cls, v):
+        return _no_bools(v)
 
     @model_validator(mode="after")
     def _timing(self):
         if self.reassessment_months <= self.first_assessment_months:
-            raise ValueError(f"reassessment_months ({self.reassessment_months}) must be later than "
-                             f"first_assessment_months ({self.first_assessment_months})")
+            raise _FieldError(f"reassessment must come after the first assessment "
+                              f"(first_assessment_months is {self.first_assessment_months:g})",
+                              "reassessment_months", value=self.reassessment_months,
+                              allowed=f"> {self.first_assessment_months:g} and <= 36 months")
         if isinstance(self.induction, dict):
+            for k, v in self.induction.items():
+                if v < 0:
+                    raise _FieldError("induction share must not be negative", "induction", k, value=v,
+                                      allowed="0 to 1")
             total = sum(self.induction.values())
-            if any(v < 0 for v in self.induction.values()) or abs(total - 1) > 1e-6:
-                raise ValueError(f"induction shares must be >= 0 and sum to 1 (sum {total:.6g})")
-        if len(set(self.ladder)) != len(self.ladder):
-            raise ValueError("a ladder lists each therapy once")
+            if abs(total - 1) > 1e-6:
+                raise _FieldError(f"induction shares must sum to 1 (they sum to {total:.6g})", "induction",
+                                  value=dict(self.induction), allowed="shares >= 0 that sum to 1")
+        for j, step in enumerate(self.ladder):
+            if step in self.ladder[:j]:
+                raise _FieldError(f"ladder step repeated: a ladder lists each therapy once "
+                                  f"(already step {self.ladder.index(step)})", "ladder", j, value=step,
+                                  allowed="each therapy at most once")
         for k, v in self.ladder_assessment_months.items():
             if k not in self.ladder:
-                raise ValueError(f"ladder_assessment_months names '{k}', which is not in the ladder")
+                raise _FieldError("ladder_assessment_months names a therapy that is not in the ladder",
+                                  "ladder_assessment_months", k, value=k, allowed=", ".join(self.ladder))
             if not 0 < v <= 36:
-                raise ValueError(f"ladder_assessment_months.{k} must lie in (0, 36] months")
+                raise _FieldError("assessment time out of range", "ladder_assessment_months", k, value=v,
+                                  allowed="> 0 and <= 36 months")
         return self
 
     def induction_shares(self) -> dict[str, float]:
@@ -84,6 +131,7 @@ class Scenario(BaseModel):
     parameters: dict[str, float] = {}
     therapies: dict[str, dict[str, Any]] = {}
     life_table: str | None = None
+    economics: Economics = Economics()
     strategies: list[Strategy] = Field(min_length=1)
     _source: str = PrivateAttr(default="scenario")
     _base_dir: Path | None = PrivateAttr(default=None)
@@ -97,35 +145,48 @@ class Scenario(BaseModel):
             if isinstance(cohort, dict):
                 cohort = dict(cohort)
                 name = cohort.pop("preset", "default")
-                try:
-                    base = preset(name)
-                except KeyError:
-                    raise ValueError(f"cohort.preset '{name}' is unknown; allowed: {', '.join(preset_names())}")
-                merged = {**base, **cohort}
+                if not isinstance(name, str) or name not in preset_names():
+                    raise _FieldError("unknown cohort preset", "cohort", "preset", value=name,
+                                      allowed=_suggest(name, preset_names()))
+                for k, v in cohort.items():
+                    _no_bools(v, "cohort", k)
+                merged = {**preset(name), **cohort}
                 data["cohort"] = merged
         return data
+
+    @field_validator("patients", "seed", "horizon_years", "parameters", mode="before")
+    @classmethod
+    def _numbers(cls, v):
+        return _no_bools(v)
 
     @field_validator("parameters")
     @classmethod
     def _finite(cls, v):
         for k, x in v.items():
             if not math.isfinite(x):
-                raise ValueError(f"parameters.{k} must be a finite number")
+                raise _FieldError("must be a finite number", k, value=x, allowed="a finite number")
         return v
 
     @field_validator("strategies")
     @classmethod
     def _unique(cls, v):
         names = [s.name for s in v]
-        dup = sorted({n for n in names if names.count(n) > 1})
-        if dup:
-            raise ValueError(f"strategy names must be unique; repeated: {', '.join(dup)}")
+        for j, n in enumerate(names):
+            if n in names[:j]:
+                raise _FieldError(f"strategy names must be unique; '{n}' is also strategy {names.index(n)}",
+                                  j, "name", value=n, allowed="a name used by no other strategy")
         return v
 
     # -- compilation --------------------------------------------------------------------------
     def build(self, source: str = "scenario", base_dir: Path | None = None) -> "Model":
         """Resolve parameters, therapies and life table, and check cross-references."""
-        params = ModelParameters.default().with_overrides(self.parameters, source)
+        defaults = ModelParameters.default()
+        for name, v in self.parameters.items():
+            if name not in defaults:
+                raise InputError(f"unknown model parameter '{name}'", file=source, field=f"parameters.{name}",
+                                 value=v, allowed=_suggest(name, defaults.names(),
+                                                           "a name listed by 'lnsim parameters'"))
+        params = defaults.with_overrides(self.parameters, source)
         _check_parameter_values(params, source)
         try:
             therapies = TherapyCatalogue.default().with_overrides(self.therapies, source)
@@ -138,7 +199,7 @@ class Scenario(BaseModel):
             raise InputError(f"malformed therapy record ({e})", file=source, field="therapies") from None
         for i, s in enumerate(self.strategies):
             _check_strategy(s, i, therapies, source)
-        life = load_life_table(self.life_table, base_dir)
+        life = load_life_table(self.life_table, base_dir, source)
         return Model(self, params, therapies, life, source)
 
 
@@ -170,27 +231,32 @@ def _check_parameter_values(params: ModelParameters, source: str) -> None:
                              value=v, allowed="> 0")
 
 
+_ROLE_TEXT = {"induction": "an induction agent", "ladder": "a ladder step", "maintenance": "maintenance"}
+
+
 def _check_strategy(s: Strategy, i: int, therapies: TherapyCatalogue, source: str) -> None:
-    where = f"strategies[{i}]({s.name})"
+    where = f"strategies.{i}"
 
     def need(name: str, role: str, field: str) -> None:
         if name not in therapies:
-            raise InputError(f"unknown therapy", file=source, field=f"{where}.{field}", value=name,
-                             allowed=", ".join(therapies.names(role)))
+            raise InputError(f"unknown therapy '{name}' in strategy '{s.name}'", file=source,
+                             field=f"{where}.{field}", value=name,
+                             allowed=_suggest(name, therapies.names(role)))
         if role not in therapies[name].roles:
-            raise InputError(f"therapy cannot be used as {role}", file=source, field=f"{where}.{field}",
+            raise InputError(f"therapy '{name}' ({'/'.join(therapies[name].roles)}) cannot be used as "
+                             f"{_ROLE_TEXT[role]}", file=source, field=f"{where}.{field}",
                              value=name, allowed=", ".join(therapies.names(role)))
 
     for agent in s.induction_shares():
-        need(agent, "induction", "induction")
+        need(agent, "induction", "induction" if isinstance(s.induction, str) else f"induction.{agent}")
         if agent not in s.switch:
             raise InputError("no switch partner for this induction agent", file=source, field=f"{where}.switch",
                              value=agent, allowed="a mapping agent: partner for every induction agent")
     for a, b in s.switch.items():
         need(a, "induction", f"switch.{a}")
         need(b, "induction", f"switch.{a}")
-    for step in s.ladder:
-        need(step, "ladder", "ladder")
+    for j, step in enumerate(s.ladder):
+        need(step, "ladder", f"ladder.{j}")
     need(s.maintenance, "maintenance", "maintenance")
     if s.flare_reentry not in REENTRY_RULES and s.flare_reentry not in s.ladder:
         raise InputError("unknown flare re-entry rule", file=source, field=f"{where}.flare_reentry",
@@ -206,7 +272,8 @@ class LifeTable:
     source: str
 
 
-def load_life_table(path: str | None, base_dir: Path | None = None) -> LifeTable:
+def load_life_table(path: str | None, base_dir: Path | None = None, source: str | None = None) -> LifeTable:
+    """Read a life table (columns age, female, male). Errors name the scenario ``source`` and the CSV."""
     from importlib import resources
     if path is None:
         src = "sim/data/life_table.csv (illustrative Gompertz assumption)"
@@ -218,25 +285,43 @@ def load_life_table(path: str | None, base_dir: Path | None = None) -> LifeTable
             p = base_dir / p
         src = str(p)
         if not p.is_file():
-            raise InputError("life table file not found", file=src, field="life_table",
-                             allowed="a CSV file with columns age,female,male")
+            raise InputError(f"life table file not found (looked for {src})", file=source or src,
+                             field="life_table", value=path,
+                             allowed="a CSV file with columns age,female,male (relative to the scenario file)")
         try:
             df = pd.read_csv(p, comment="#")
         except Exception as e:  # pandas raises many kinds
-            raise InputError(f"cannot read CSV ({e.__class__.__name__})", file=src, field="life_table") from None
+            raise InputError(f"life table {src}: cannot read CSV ({e.__class__.__name__}: {e})",
+                             file=source or src, field="life_table", value=path,
+                             allowed="a CSV file with columns age,female,male") from None
+
+    def bad(message: str, value=None, allowed: str | None = None):
+        return InputError(f"life table {src}: {message}", file=source or src, field="life_table", value=value,
+                          allowed=allowed)
+
     for col in ("age", "female", "male"):
         if col not in df.columns:
-            raise InputError("missing column", file=src, field=col, allowed="columns age,female,male")
-    ages = df["age"].to_numpy()
-    if len(ages) < 2 or ages[0] != 0 or not np.array_equal(ages, np.arange(len(ages))):
-        raise InputError("ages must be 0, 1, 2, ... without gaps", file=src, field="age")
+            raise bad(f"missing column '{col}' (found: {', '.join(map(str, df.columns))})",
+                      allowed="columns age,female,male")
+    ages = pd.to_numeric(df["age"], errors="coerce").to_numpy(dtype=float)
+    expected = np.arange(len(ages))
+    if len(ages) < 2 or not np.array_equal(ages, expected):
+        row = int(np.argmax(ages != expected)) if len(ages) >= 2 else 0
+        got = _scalar(df["age"].iloc[row]) if len(ages) else None
+        raise bad(f"column 'age': ages must be 0, 1, 2, ... without gaps; data row {row + 1} should be age {row}",
+                  value=got, allowed="consecutive whole ages starting at 0 (at least 2 rows)")
     for col in ("female", "male"):
         h = pd.to_numeric(df[col], errors="coerce").to_numpy(dtype=float)
-        if not np.all(np.isfinite(h)) or np.any(h <= 0):
-            bad = df[col][~(np.isfinite(h) & (h > 0))].iloc[0]
-            raise InputError("hazards must be positive finite numbers", file=src, field=col, value=bad,
-                             allowed="> 0 (annual hazard)")
+        ok = np.isfinite(h) & (h > 0)
+        if not np.all(ok):
+            row = int(np.argmin(ok))
+            raise bad(f"column '{col}' at age {row}: hazards must be positive finite numbers",
+                      value=_scalar(df[col].iloc[row]), allowed="> 0 (annual hazard)")
     return LifeTable(df["female"].to_numpy(float), df["male"].to_numpy(float), src)
+
+
+def _scalar(x: Any) -> Any:
+    return x.item() if isinstance(x, np.generic) else x
 
 
 @dataclass(frozen=True)
@@ -258,51 +343,237 @@ class Model:
 
 # -- reading files and overrides ----------------------------------------------------------------
 
+_UNION_TAG = re.compile(r"^(str|int|float|bool|(list|dict|set|tuple|function-\w+|constrained-\w+)\[.*\])$")
+
+
+def _unwrap(ann: Any) -> tuple[Any, tuple]:
+    origin = typing.get_origin(ann)
+    if origin in (typing.Union, types.UnionType):
+        members = [a for a in typing.get_args(ann) if a is not type(None)]
+        return (members[0], ()) if len(members) == 1 else (None, tuple(members))
+    return ann, ()
+
+
+def _field_at(loc: tuple) -> tuple[Any, Any, type | None]:
+    """Walk the schema along a location: (annotation, FieldInfo or None, model holding an unknown key)."""
+    ann, info = Scenario, None
+    for key in loc:
+        ann, members = _unwrap(ann)
+        if members:   # a union: go on with the member that can hold this key
+            ann = next((m for m in members if typing.get_origin(m) in (dict, list)
+                        or (isinstance(m, type) and issubclass(m, BaseModel))), None)
+        if isinstance(ann, type) and issubclass(ann, BaseModel):
+            if key not in ann.model_fields:
+                return None, None, ann
+            info = ann.model_fields[key]
+            ann = info.annotation
+        elif typing.get_origin(ann) is list and isinstance(key, int):
+            ann, info = typing.get_args(ann)[0], None
+        elif typing.get_origin(ann) is dict:
+            ann, info = typing.get_args(ann)[1], None
+        else:
+            return None, None, None
+    return ann, info, None
+
+
+def _describe(ann: Any, info: Any = None) -> str:
+    """What a field allows, in words (from its type and constraints)."""
+    if info is not None and info.description:
+        return info.description
+    ann, members = _unwrap(ann)
+    if members:
+        return " or ".join(_describe(m) for m in members)
+    origin = typing.get_origin(ann)
+    if ann is float:
+        text = "a number"
+    elif ann is int:
+        text = "a whole number"
+    elif ann is str:
+        text = "text"
+    elif origin is list:
+        item = typing.get_args(ann)[0]
+        text = (f"a list of {item.__name__.lower()} mappings" if isinstance(item, type) and issubclass(item, BaseModel)
+                else "a list of names")
+    elif origin is dict:
+        value = typing.get_args(ann)[1]
+        text = "a mapping of name: " + ("number" if value is float else "mapping" if typing.get_origin(value) is dict
+                                        else "value")
+    elif isinstance(ann, type) and issubclass(ann, BaseModel):
+        keys = list(ann.model_fields) + (["preset"] if ann is Population else [])
+        text = "a mapping with keys " + ", ".join(keys)
+    else:
+        text = "a value"
+    limits, extra = [], []
+    for m in (info.metadata if info is not None else ()):
+        for attr, op in (("gt", ">"), ("ge", ">="), ("lt", "<"), ("le", "<=")):
+            if getattr(m, attr, None) is not None:
+                limits.append(f"{op} {_num(getattr(m, attr))}")
+        if getattr(m, "min_length", None):
+            extra.append(f"at least {m.min_length} item" + ("s" if m.min_length > 1 else "") if origin is list
+                         else f"at least {m.min_length} character" + ("s" if m.min_length > 1 else ""))
+        if getattr(m, "max_length", None):
+            extra.append(f"at most {m.max_length} " + ("items" if origin is list else "characters"))
+        if getattr(m, "pattern", None):
+            extra.append("only letters, digits and _ . + -" if m.pattern == NAME_RE else f"matching {m.pattern}")
+    return text + (" " + " and ".join(limits) if limits else "") + (" with " + ", ".join(extra) if extra else "")
+
+
+def _num(v: float) -> str:
+    if isinstance(v, int):
+        return "2^63" if v == 2**63 else f"{v:,}"
+    return f"{v:g}"
+
+
+def _rule(ann: Any, info: Any) -> str | None:
+    """What a cohort validator allows (its messages say what is wrong, not always what is right)."""
+    if ann is TruncatedNormal:
+        return "a mapping mean, sd, min, max with sd > 0, min < max and min <= mean <= max"
+    if ann is TruncatedLogNormal:
+        return "a mapping median, gsd, min, max with gsd > 1 and 0 < min < median < max"
+    if info is Population.model_fields["isn_class"]:
+        return "shares of " + ", ".join(ISN_CLASSES) + " that are >= 0 and sum to 1"
+    if info is Population.model_fields["ancestry"]:
+        return "shares of " + ", ".join(ANCESTRIES) + " that are >= 0 and sum to 1"
+    return None
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
 def format_validation_error(err: ValidationError, source: str) -> InputError:
-    lines = []
+    """One line per problem: file, dotted field path (as for ``--set``), what is wrong, the value, what is allowed."""
+    entries: list[tuple[tuple, bool, str]] = []
     for e in err.errors():
-        loc = ".".join(str(x) for x in e["loc"]) or "(top level)"
+        raw = tuple(e["loc"])
+        loc = tuple(x for x in raw if not (isinstance(x, str) and _UNION_TAG.match(x)))
+        from_union = len(loc) < len(raw)
         msg = e["msg"].removeprefix("Value error, ")
         inp = e.get("input")
+        ctx_err = (e.get("ctx") or {}).get("error")
+        ann, info, holder = _field_at(loc)
+        allowed: str | None = None
         got = ""
-        if inp is not None and not isinstance(inp, (dict, list)):
-            got = f" (got {inp!r})"
-        elif isinstance(inp, (dict, list)) and e["type"] in ("extra_forbidden",):
-            got = ""
-        if e["type"] == "extra_forbidden":
-            msg = "unknown key; check the spelling against the documented fields"
-        lines.append(f"{source}: field '{loc}': {msg}{got}")
-    return InputError("\n".join(lines))
+        if isinstance(ctx_err, _FieldError):
+            loc = loc + ctx_err.path
+            msg, allowed = str(ctx_err), ctx_err.allowed
+            got = f" (got {_show(ctx_err.value)})" if ctx_err.value is not None else ""
+        elif e["type"] == "extra_forbidden":
+            keys = list(holder.model_fields) + (["preset"] if holder is Population else []) if holder else []
+            msg = f"unknown key '{loc[-1]}'"
+            allowed = _suggest(loc[-1], keys) if keys else None
+        elif e["type"] == "missing":
+            msg, allowed = "required field is missing", _describe(ann, info)
+        elif e["type"] in ("value_error", "assertion_error"):
+            if "allowed" not in msg:   # a validator that says what is wrong: add what is allowed
+                allowed = _rule(ann, info)
+                if isinstance(inp, dict) and ann is not TruncatedNormal and ann is not TruncatedLogNormal:
+                    got = f" (got {_show(inp)})"
+        else:
+            allowed = _describe(ann, info) if ann is not None else None
+            if inp is None:
+                msg, got = "no value given", " (got an empty value)"
+            elif from_union:
+                msg, got = "wrong type of value", f" (got {_show(inp)})"
+            else:
+                got = f" (got {_show(inp)})"
+        path = ".".join(str(x) for x in loc) or "(top level)"
+        line = f"{source}: field '{path}': {msg}{got}" + (f"; allowed: {allowed}" if allowed else "")
+        entries.append((loc, from_union, line))
+    lines = []
+    for loc, from_union, line in entries:
+        deeper = any(len(other) > len(loc) and other[:len(loc)] == loc for other, _, _ in entries)
+        if (from_union and deeper) or line in lines:
+            continue   # a union member that does not fit, when another member explains the problem
+        lines.append(line)
+    out = InputError("\n".join(lines))
+    out.file = source
+    return out
+
+
+_SAFE_TAGS = (set(yaml.SafeLoader.yaml_constructors) - {None}) | {"tag:yaml.org,2002:merge",
+                                                                  "tag:yaml.org,2002:value"}
+
+
+def _check_yaml_nodes(root: yaml.Node, src: str) -> None:
+    """Refuse tags that would build objects, and duplicate keys, naming the field path and line."""
+    seen: set[int] = set()
+
+    def walk(node: yaml.Node, path: tuple) -> None:
+        if id(node) in seen:
+            return
+        seen.add(id(node))
+        where = ".".join(map(str, path)) or "(top level)"
+        line = node.start_mark.line + 1
+        if node.tag not in _SAFE_TAGS:
+            tag = node.tag.replace("tag:yaml.org,2002:", "!!")
+            raise InputError(f"YAML tag '{tag}' at line {line} is not allowed: scenario files are read with a safe "
+                             f"loader that never builds Python objects or runs code", file=src, field=where,
+                             allowed="plain YAML values (mappings, lists, text, numbers, true/false)")
+        if isinstance(node, yaml.MappingNode):
+            first: dict[Any, int] = {}
+            for k, v in node.value:
+                walk(k, path)
+                key = k.value if isinstance(k, yaml.ScalarNode) else None
+                if key is not None and key != "<<":
+                    if key in first:
+                        raise InputError(f"duplicate key '{key}' at line {k.start_mark.line + 1} (first given at "
+                                         f"line {first[key]})", file=src, field=".".join(map(str, path + (key,))),
+                                         allowed="each key once per mapping")
+                    first[key] = k.start_mark.line + 1
+                walk(v, path + ((key,) if key is not None else ()))
+        elif isinstance(node, yaml.SequenceNode):
+            for i, v in enumerate(node.value):
+                walk(v, path + (i,))
+
+    walk(root, ())
 
 
 def read_yaml(path: str | Path) -> dict:
+    """Read a scenario file: UTF-8 text, plain YAML (safe loader, no object tags), a mapping at the top."""
     p = Path(path)
     if not p.is_file():
         raise InputError("scenario file not found", file=str(p), allowed="path to a YAML scenario file")
+    raw = p.read_bytes()
     try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = raw[:e.start].count(b"\n") + 1
+        raise InputError(f"not UTF-8 text: byte 0x{raw[e.start]:02x} at line {line} cannot be decoded",
+                         file=str(p), allowed="a UTF-8 encoded text file (re-save it as UTF-8)") from None
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        if root is not None:
+            _check_yaml_nodes(root, str(p))
+        data = yaml.safe_load(text)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark else ""
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(e, "problem", None) or str(e).splitlines()[0]
-        raise InputError(f"not valid YAML{where}: {problem}", file=str(p),
-                         allowed="plain YAML (no object-building tags)") from None
-    except UnicodeDecodeError:
-        raise InputError("not a UTF-8 text file", file=str(p)) from None
+        context = getattr(e, "context", None)
+        raise InputError(f"not valid YAML{where}: {problem}" + (f" ({context})" if context else ""), file=str(p),
+                         allowed="plain YAML (see scenarios/base.yaml)") from None
+    if data is None:
+        raise InputError("the file is empty (or holds only comments)", file=str(p),
+                         allowed="a YAML mapping of scenario fields (see scenarios/base.yaml)")
     if not isinstance(data, dict):
-        raise InputError("a scenario must be a YAML mapping of fields", file=str(p), value=type(data).__name__)
+        raise InputError(f"the top level must be a mapping of scenario fields, not a {type(data).__name__}",
+                         file=str(p), value=_show(data) if not isinstance(data, (list, dict)) else None,
+                         allowed="a YAML mapping of scenario fields (name, patients, cohort, strategies, ...)")
     return data
 
 
-def apply_override(data: dict, assignment: str) -> dict:
-    """Apply one ``PATH=VALUE`` override (VALUE parsed as YAML) to a copy of ``data``."""
-    src = f"--set {assignment}"
+def apply_override(data: dict, assignment: str, source: str | None = None) -> dict:
+    """Apply one ``PATH=VALUE`` override (VALUE parsed as YAML) to a copy of ``data`` (read from ``source``)."""
+    src = (f"{source} " if source else "") + f"--set {assignment}"
     if "=" not in assignment:
-        raise InputError("override must look like PATH=VALUE", file=src)
+        raise InputError("override must look like PATH=VALUE", file=src, allowed="e.g. --set horizon_years=20")
     path, raw = assignment.split("=", 1)
     path = path.strip()
-    if not path or not re.match(r"^[A-Za-z0-9_.+\-]+$", path):
-        raise InputError("bad field path", file=src, value=path, allowed="dotted names, e.g. strategies.0.ladder")
+    if not path or not re.match(r"^[A-Za-z0-9_.+\-]+$", path) or "" in path.split("."):
+        raise InputError("bad field path", file=src, value=path,
+                         allowed="dotted names and list indexes, e.g. strategies.0.ladder or strategies.eular.ladder")
     try:
         value = yaml.safe_load(raw) if raw.strip() else ""
     except yaml.YAMLError:
@@ -327,7 +598,8 @@ def apply_override(data: dict, assignment: str) -> dict:
                 node = node[key]
         else:
             raise InputError("path goes inside a value that is not a mapping or list", file=src,
-                             field=".".join(parts[:i]))
+                             field=".".join(parts[:i]), value=node,
+                             allowed="a path that stops at this field, e.g. " + ".".join(parts[:i]))
     return out
 
 
@@ -349,7 +621,7 @@ def load_scenario(path: str | Path, overrides: list[str] | tuple[str, ...] = ())
     """Read, override and validate a scenario file (raises :class:`InputError`)."""
     data = read_yaml(path)
     for a in overrides:
-        data = apply_override(data, a)
+        data = apply_override(data, a, str(path))
     source = str(path) + (" with --set " + " ".join(overrides) if overrides else "")
     try:
         sc = Scenario.model_validate(data)

@@ -185,6 +185,8 @@ class SimulationResult:
     summary: pd.DataFrame
     seed: int
     n_patients: int
+    cea: pd.DataFrame | None = None
+    economics: object | None = None
 
     def ladders(self) -> dict[str, list[str]]:
         return {s.name: list(s.ladder) for s in self.model.scenario.strategies}
@@ -241,7 +243,26 @@ def simulate(scenario: Scenario | Model, patients: int | None = None, seed: int 
     states_df = states_df.sort_values(["_s", "patient", "start"], kind="stable").drop(columns=["_s"]).reset_index(drop=True)
     ladders = {s.name: list(s.ladder) for s in strategies}
     summary = summarise(patients_df, events_df, ladders)
-    return SimulationResult(model, patients_df, events_df, states_df, summary, seed, n)
+    result = SimulationResult(model, patients_df, events_df, states_df, summary, seed, n)
+    attach_economics(result)
+    return result
+
+
+def attach_economics(result: "SimulationResult", econ=None) -> "SimulationResult":
+    """Cost the run (simulate, then cost): add costs, QALYs and life years to the patients table,
+    their means to the summary, and the incremental analysis as ``result.cea``."""
+    from sim.economics import evaluate
+    ev = evaluate(result, econ)
+    keys = ["strategy", "patient"]
+    base = result.patients.drop(columns=[c for c in ev.patients.columns if c not in keys and c in result.patients])
+    result.patients = base.merge(ev.patients, on=keys, how="left", validate="one_to_one")
+    natural = result.summary[~result.summary["metric"].isin(set(ev.summary["metric"]))]
+    result.summary = pd.concat([natural, ev.summary], ignore_index=True)
+    order = {s.name: i for i, s in enumerate(result.model.scenario.strategies)}
+    result.summary = result.summary.sort_values("strategy", key=lambda c: c.map(order), kind="stable").reset_index(drop=True)
+    result.cea = ev.cea
+    result.economics = ev
+    return result
 
 
 # ----------------------------------------------------------------------------------------------
@@ -287,6 +308,7 @@ def manifest(result: SimulationResult) -> dict:
         "python": platform.python_version(),
         "libraries": libs,
         "stream_block_size": streams.BLOCK_SIZE,
+        "economics": result.economics.settings() if result.economics is not None else None,
     }
 
 
@@ -308,6 +330,10 @@ def write_outputs(result: SimulationResult, out_dir: str | Path, overwrite: bool
         result.events.to_parquet(tmp / "events.parquet", index=False)
         result.states.to_parquet(tmp / "states.parquet", index=False)
         result.summary.to_csv(tmp / "summary.csv", index=False, float_format="%.10g")
+        if result.cea is not None:
+            result.cea.to_csv(tmp / "cea.csv", index=False, float_format="%.10g")
+            result.economics.cost_table.to_csv(tmp / "costs_used.csv", index=False)
+            result.economics.utility_table.to_csv(tmp / "utilities_used.csv", index=False)
         (tmp / "manifest.json").write_text(json.dumps(manifest(result), indent=2, sort_keys=True, default=str))
         if out.exists():
             shutil.rmtree(out)

@@ -20,6 +20,30 @@ FAMILIES = ("antimetabolite", "alkylating", "b_cell", "cni", "cell", "extracorpo
 ROLES = ("induction", "ladder", "maintenance")
 DOSE_UNITS = ("mg", "mg/kg", "mg/m2", "mg/day", "mg/kg/day", "g/day", "cells/kg", "session")
 SOURCE = "sim/data/therapies.yaml"
+RECORD_KEYS = ("label", "regimen", "family", "class_or_group", "roles", "dose", "duration_months",
+               "assessment_months", "response", "responders_by_class", "flare_hr", "flare_hr_years",
+               "flare_hr_applies_to", "response_stream", "adverse_events", "asian_evidence", "exploratory",
+               "evidence")
+REQUIRED_KEYS = ("label", "family", "roles", "response", "duration_months", "assessment_months")
+VALUE_FORMS = ("value", "count", "survival", "annual_probability", "deaths_over")
+PARAM_KEYS = VALUE_FORMS + ("kind", "unit", "evidence", "note", "n", "interval")
+DOSE_KEYS = ("drug", "amount", "unit", "times", "days", "evidence", "note")
+
+
+def _number(v: Any, source: str, field: str, allowed: str = "a number") -> float:
+    """A number from a record (not a yes/no, not text), or an error naming the field."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        raise InputError("must be a number", file=source, field=field, value=v, allowed=allowed)
+    return float(v)
+
+
+def _known_keys(rec: Mapping[str, Any], keys: tuple[str, ...], source: str, field: str) -> None:
+    import difflib
+    for k in rec:
+        if k not in keys:
+            close = difflib.get_close_matches(str(k), keys, n=1)
+            raise InputError(f"unknown key '{k}'", file=source, field=f"{field}.{k}",
+                             allowed=", ".join(keys) + (f" (did you mean {close[0]}?)" if close else ""))
 
 
 @dataclass(frozen=True)
@@ -106,20 +130,28 @@ def therapy_from_record(name: str, rec: Mapping[str, Any], source: str = SOURCE)
     """Build and check one therapy record."""
     def need(key):
         if key not in rec:
-            raise InputError("therapy record lacks a required field", file=source, field=f"{name}.{key}")
+            raise InputError("therapy record lacks a required field", file=source, field=f"{name}.{key}",
+                             allowed="a record with " + ", ".join(REQUIRED_KEYS))
         return rec[key]
 
+    _known_keys(rec, RECORD_KEYS, source, name)
     family = need("family")
     if family not in FAMILIES:
         raise InputError("unknown therapy family", file=source, field=f"{name}.family", value=family,
                          allowed=", ".join(FAMILIES))
-    roles = tuple(need("roles"))
+    roles = need("roles")
+    if not isinstance(roles, list):
+        raise InputError("roles must be a list", file=source, field=f"{name}.roles", value=roles,
+                         allowed="a list of " + ", ".join(ROLES))
+    roles = tuple(roles)
     for r in roles:
         if r not in ROLES:
             raise InputError("unknown role", file=source, field=f"{name}.roles", value=r, allowed=", ".join(ROLES))
     response = need("response")
     if not isinstance(response, Mapping):
-        raise InputError("response must be a mapping with complete and partial", file=source, field=f"{name}.response")
+        raise InputError("response must be a mapping with complete and partial", file=source,
+                         field=f"{name}.response", value=response, allowed="complete: P, partial: P")
+    _known_keys(response, ("complete", "partial"), source, f"{name}.response")
     complete = param_from_record(f"{name}.response.complete", response.get("complete"), source)
     partial = param_from_record(f"{name}.response.partial", response.get("partial"), source)
     for p in (complete, partial):
@@ -147,15 +179,27 @@ def therapy_from_record(name: str, rec: Mapping[str, Any], source: str = SOURCE)
         if not 0.0 <= p.value <= 1.0:
             raise InputError("probability outside [0, 1]", file=source, field=p.name, value=p.value, allowed="0 to 1")
     dose = []
-    for i, d in enumerate(rec.get("dose") or ()):
+    doses = rec.get("dose") or []
+    if not isinstance(doses, list):
+        raise InputError("dose must be a list of drug records", file=source, field=f"{name}.dose", value=doses,
+                         allowed="a list of mappings with drug, amount, unit")
+    for i, d in enumerate(doses):
+        if not isinstance(d, Mapping) or "drug" not in d or "amount" not in d:
+            raise InputError("dose entry must be a mapping with drug, amount and unit", file=source,
+                             field=f"{name}.dose.{i}", value=d, allowed="keys " + ", ".join(DOSE_KEYS))
+        _known_keys(d, DOSE_KEYS, source, f"{name}.dose.{i}")
         unit = d.get("unit")
         if unit not in DOSE_UNITS:
-            raise InputError("unknown dose unit", file=source, field=f"{name}.dose[{i}].unit", value=unit,
+            raise InputError("unknown dose unit", file=source, field=f"{name}.dose.{i}.unit", value=unit,
                              allowed=", ".join(DOSE_UNITS))
-        dose.append(DoseComponent(drug=str(d["drug"]), amount=float(d["amount"]), unit=unit, times=d.get("times"),
+        amount = _number(d["amount"], source, f"{name}.dose.{i}.amount", ">= 0")
+        if amount < 0:
+            raise InputError("dose must not be negative", file=source, field=f"{name}.dose.{i}.amount",
+                             value=amount, allowed=">= 0")
+        dose.append(DoseComponent(drug=str(d["drug"]), amount=amount, unit=unit, times=d.get("times"),
                                   days=d.get("days"), evidence=tuple(d.get("evidence") or ()), note=str(d.get("note", ""))))
     for key in ("duration_months", "assessment_months"):
-        if float(need(key)) <= 0:
+        if _number(need(key), source, f"{name}.{key}", "> 0 months") <= 0:
             raise InputError("must be positive", file=source, field=f"{name}.{key}", value=rec[key], allowed="> 0 months")
     return Therapy(
         name=name, label=str(need("label")), regimen=str(rec.get("regimen", "")), family=family,
@@ -177,17 +221,28 @@ def _applies(rec: Mapping[str, Any], name: str, source: str) -> str:
     return v
 
 
-def _merge(base: dict, override: Mapping[str, Any], name: str) -> dict:
+def _merge(base: dict, override: Mapping[str, Any], name: str, source: str = "scenario") -> dict:
     """Deep-merge a scenario override into a raw record; a bare number replaces a parameter record."""
     out = copy.deepcopy(base)
     for key, val in override.items():
         cur = out.get(key)
-        if isinstance(cur, dict) and ("value" in cur or "count" in cur) and not isinstance(val, Mapping):
+        is_param = isinstance(cur, dict) and any(f in cur for f in VALUE_FORMS)
+        if is_param and not isinstance(val, Mapping):
             old = param_from_record(f"{name}.{key}", cur)
-            out[key] = {"value": float(val), "kind": "assumption", "evidence": list(old.evidence),
+            out[key] = {"value": _number(val, source, f"{name}.{key}", "a number, or a parameter record (value: ...)"),
+                        "kind": "assumption", "evidence": list(old.evidence),
                         "note": f"set by scenario (default {old.value:g}: {old.note})"}
+        elif is_param:
+            _known_keys(val, PARAM_KEYS, source, f"{name}.{key}")
+            # a new value form replaces the old one (a count would otherwise win over a new value)
+            new_value = any(f in val for f in VALUE_FORMS)
+            kept = {k: v for k, v in cur.items() if k not in VALUE_FORMS} if new_value else cur
+            out[key] = {**kept, **val}
+            if new_value and "kind" not in val:
+                old = param_from_record(f"{name}.{key}", cur)
+                out[key].update(kind="assumption", note=val.get("note", f"set by scenario (default {old.value:g}: {old.note})"))
         elif isinstance(cur, dict) and isinstance(val, Mapping):
-            out[key] = _merge(cur, val, f"{name}.{key}")
+            out[key] = _merge(cur, val, f"{name}.{key}", source)
         else:
             out[key] = val
     return out
@@ -218,7 +273,13 @@ class TherapyCatalogue:
         """A copy with records changed (nested override) or added (a full new record)."""
         records = dict(self.records)
         for name, ov in overrides.items():
-            rec = _merge(records[name], ov, name) if name in records else dict(ov)
+            if name not in records and not {"family", "roles"} & set(ov):
+                import difflib
+                close = difflib.get_close_matches(name, list(records), n=1)
+                raise InputError(f"unknown therapy '{name}'", file=source, field=name, value=name,
+                                 allowed=", ".join(records) + (f" (did you mean {close[0]}?)" if close else "")
+                                 + "; or a full new record with " + ", ".join(REQUIRED_KEYS))
+            rec = _merge(records[name], ov, name, source) if name in records else dict(ov)
             records[name] = rec
         therapies = {k: therapy_from_record(k, v, source) for k, v in records.items()}
         return TherapyCatalogue(records, therapies)
