@@ -48,11 +48,26 @@ def _parser() -> argparse.ArgumentParser:
     common(par, scenario_required=False)
     par.add_argument("--csv", help="also write the table to this CSV file")
     par.add_argument("--full", action="store_true", help="print notes in full")
+    par.add_argument("--psa", action="store_true", help="print each uncertain parameter's distribution and why")
 
     val = sub.add_parser("validate-scenario", help="check a scenario file without running it")
     common(val)
 
     sub.add_parser("events", help="print the event vocabulary of events.parquet")
+
+    psa = sub.add_parser("psa", help="probabilistic sensitivity analysis: draws, CE plane, CEAC, EVPI")
+    common(psa)
+    psa.add_argument("--draws", type=int, default=200, help="parameter draws (default 200)")
+    psa.add_argument("--patients", type=int, default=None, help="patients per draw (default: the scenario's)")
+    psa.add_argument("--seed", type=int, default=None, help="random seed (default: the scenario's)")
+    psa.add_argument("--out", default=None, help="output folder (default: results/<scenario>_psa)")
+    psa.add_argument("--workers", type=int, default=None, help="local worker processes (default: all cores)")
+    psa.add_argument("--chunk-size", type=int, default=10, help="draws per result chunk (default 10)")
+    psa.add_argument("--resume", action="store_true", help="finish an interrupted run in --out")
+    psa.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                     help="run on an existing Dask distributed cluster (e.g. tcp://127.0.0.1:8786)")
+    psa.add_argument("--engine", choices=["simpy", "fast"], default="simpy", help="simulation engine")
+    psa.add_argument("--quiet", action="store_true", help="no progress bar")
     return ap
 
 
@@ -99,6 +114,20 @@ def cmd_run(args) -> int:
 def cmd_parameters(args) -> int:
     from sim.simulation import parameter_table
     model = _load(args)
+    if args.psa:
+        from sim.economics import load_cost_table, load_utility_table
+        from sim.psa import uncertainties, uncertainty_table
+        base = getattr(model.scenario, "_base_dir", None)
+        econ = model.scenario.economics
+        table = uncertainty_table(uncertainties(model, load_cost_table(econ.cost_table, base),
+                                                load_utility_table(econ.utility_table, base)))
+        if args.csv:
+            table.to_csv(args.csv, index=False)
+        with pd.option_context("display.max_rows", None, "display.max_columns", None, "display.width", 250,
+                               "display.max_colwidth", None if args.full else 80):
+            print(table.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+        print(f"\n{len(table)} quantities, {(table['distribution'] != 'fixed').sum()} varied in the PSA")
+        return 0
     table = parameter_table(model)
     if args.csv:
         table.to_csv(args.csv, index=False)
@@ -112,6 +141,26 @@ def cmd_parameters(args) -> int:
         print(shown.to_string(index=False))
     kinds = table["kind"].value_counts().to_dict()
     print(f"\n{len(table)} parameters: " + ", ".join(f"{v} {k}" for k, v in sorted(kinds.items())))
+    return 0
+
+
+def cmd_psa(args) -> int:
+    from sim.psa import analyse_psa, run_psa
+    _check_positive(args.draws, "--draws")
+    _check_positive(args.patients, "--patients")
+    _check_positive(args.chunk_size, "--chunk-size")
+    _check_positive(args.workers, "--workers")
+    if args.seed is not None and args.seed < 0:
+        raise InputError("must be >= 0", file="command line", field="--seed", value=args.seed, allowed="0 to 2^63-1")
+    model = _load(args)
+    out = Path(args.out) if args.out else Path("results") / f"{model.scenario.name}_psa"
+    if out.exists() and not out.is_dir():
+        raise InputError("output path is a file, not a folder", file=str(out), field="--out")
+    patients = args.patients or model.scenario.patients
+    run_psa(model, out, draws=args.draws, patients=patients, seed=args.seed, workers=args.workers,
+            chunk_size=args.chunk_size, resume=args.resume, scheduler=args.scheduler,
+            progress=not args.quiet, engine=args.engine)
+    print(analyse_psa(model, out))
     return 0
 
 
@@ -131,7 +180,7 @@ def cmd_events(args) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    handlers = {"run": cmd_run, "parameters": cmd_parameters, "validate-scenario": cmd_validate,
+    handlers = {"run": cmd_run, "parameters": cmd_parameters, "validate-scenario": cmd_validate, "psa": cmd_psa,
                 "events": cmd_events}
     try:
         return handlers[args.command](args)

@@ -559,11 +559,13 @@ def _wtp(econ: Economics, currency: str) -> float:
                      allowed=f"set economics.wtp in {currency} per QALY (the default US$100,000 is for USD)")
 
 
-def evaluate(result, econ: Economics | None = None) -> EconomicResult:
+def evaluate(result, econ: Economics | None = None, *, cost_table: "CostTable | None" = None,
+             utility_table: "UtilityTable | None" = None) -> EconomicResult:
     """Costs, QALYs and life years of every patient of ``result``, summaries and the incremental table.
 
     ``result`` is a :class:`sim.simulation.SimulationResult` (or any object with ``model``,
-    ``patients``, ``events`` and ``states``). ``econ`` defaults to the scenario's ``economics``
+    ``patients``, ``events`` and ``states``). ``cost_table`` / ``utility_table`` replace the tables named
+    by ``econ`` (a probabilistic analysis passes sampled tables). ``econ`` defaults to the scenario's ``economics``
     section if it has one, else :class:`Economics` defaults. Raises :class:`InputError` for bad
     tables, a currency or price year that disagrees with the cost table, or a drug or adverse
     event of the simulated pathway that the tables do not price.
@@ -573,8 +575,8 @@ def evaluate(result, econ: Economics | None = None) -> EconomicResult:
     if econ is None:
         econ = getattr(scenario, "economics", None) or Economics()
     base_dir = getattr(scenario, "_base_dir", None)
-    costs = load_cost_table(econ.cost_table, base_dir)
-    utils = load_utility_table(econ.utility_table, base_dir)
+    costs = cost_table if cost_table is not None else load_cost_table(econ.cost_table, base_dir)
+    utils = utility_table if utility_table is not None else load_utility_table(econ.utility_table, base_dir)
     if econ.currency is not None and econ.currency != costs.currency:
         raise InputError("currency does not agree with the cost table", file=costs.source,
                          field="economics.currency", value=econ.currency, allowed=costs.currency)

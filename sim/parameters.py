@@ -38,6 +38,9 @@ class Param:
     n: int | None = None                    # sample size behind a proportion
     interval: tuple[float, float] | None = None  # published interval (e.g. 95% CI)
     formula: str = ""                       # how value follows from the published figure
+    form: str = "value"                     # value | count | survival | annual_probability | deaths_over
+    args: tuple = ()                        # the published figures the value is computed from
+    psa: Mapping[str, Any] | None = None    # explicit uncertainty distribution (see sim.psa)
 
     @property
     def is_assumption(self) -> bool:
@@ -53,9 +56,10 @@ def param_from_record(name: str, rec: Mapping[str, Any], source: str = "") -> Pa
     """Build a :class:`Param` from a YAML record, evaluating its value form."""
     if not isinstance(rec, Mapping):
         raise InputError("parameter record must be a mapping", file=source, field=name, value=rec)
-    value, count, formula = None, None, ""
+    value, count, formula, form, args = None, None, "", "value", ()
     if "count" in rec:
         k, n = rec["count"]
+        form, args = "count", (k, n)
         count = (int(k), int(n))
         if not (0 <= count[0] <= count[1] and count[1] > 0):
             raise InputError("count must be [k, n] with 0 <= k <= n, n > 0", file=source, field=name,
@@ -63,12 +67,15 @@ def param_from_record(name: str, rec: Mapping[str, Any], source: str = "") -> Pa
         value, formula = k / n, f"{k}/{n}"
     elif "survival" in rec:
         s, years = rec["survival"]
+        form, args = "survival", (s, years)
         value, formula = -math.log(s) / years, f"-ln({s})/{years}"
     elif "annual_probability" in rec:
         p = rec["annual_probability"]
+        form, args = "annual_probability", (p,)
         value, formula = -math.log1p(-p), f"-ln(1-{p})"
     elif "deaths_over" in rec:
         k, n, years = rec["deaths_over"]
+        form, args = "deaths_over", (k, n, years)
         value, formula = -math.log1p(-k / n) / years, f"-ln(1-{k}/{n})/{years}"
         count = (int(k), int(n))
     elif "value" in rec:
@@ -83,7 +90,8 @@ def param_from_record(name: str, rec: Mapping[str, Any], source: str = "") -> Pa
     interval = rec.get("interval")
     return Param(name=name, value=float(value), unit=str(rec.get("unit", "")),
                  evidence=tuple(rec.get("evidence") or ()), kind=kind, note=str(rec.get("note", "")),
-                 count=count, n=rec.get("n"), formula=formula,
+                 count=count, n=rec.get("n"), formula=formula, form=form, args=tuple(args),
+                 psa=rec.get("psa"),
                  interval=tuple(float(x) for x in interval) if interval else None)
 
 

@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 
 from sim.cohort import ANCESTRIES, Population, TruncatedLogNormal, TruncatedNormal, preset, preset_names
 from sim.economics import Economics
+from sim.psa import PsaSettings
 from sim.errors import InputError
 from sim.parameters import ModelParameters
 from sim.therapies import ISN_CLASSES, TherapyCatalogue
@@ -132,6 +133,7 @@ class Scenario(BaseModel):
     therapies: dict[str, dict[str, Any]] = {}
     life_table: str | None = None
     economics: Economics = Economics()
+    psa: PsaSettings = PsaSettings()
     strategies: list[Strategy] = Field(min_length=1)
     _source: str = PrivateAttr(default="scenario")
     _base_dir: Path | None = PrivateAttr(default=None)

@@ -192,13 +192,31 @@ class SimulationResult:
         return {s.name: list(s.ladder) for s in self.model.scenario.strategies}
 
 
+ENGINES = ("simpy", "fast")
+
+
 def simulate(scenario: Scenario | Model, patients: int | None = None, seed: int | None = None,
-             progress: bool = False, draw: int = 0) -> SimulationResult:
-    """Simulate every strategy of a scenario for the same virtual patients."""
+             progress: bool = False, draw: int = 0, costed: bool = True, engine: str = "simpy") -> SimulationResult:
+    """Simulate every strategy of a scenario for the same virtual patients.
+
+    ``draw`` is the parameter draw of a probabilistic analysis (it keys the random streams);
+    ``costed`` adds costs, QALYs and the incremental analysis (:func:`attach_economics`);
+    ``engine`` is ``"simpy"`` (one process per patient) or ``"fast"`` (:mod:`sim.fast_engine`,
+    the same model for a whole block at once, identical results without capacity limits).
+    """
     model = scenario if isinstance(scenario, Model) else build(scenario)
     sc = model.scenario
     n = int(patients if patients is not None else sc.patients)
     seed = int(seed if seed is not None else sc.seed)
+    if engine not in ENGINES:
+        from sim.errors import InputError
+        raise InputError("unknown engine", field="--engine", value=engine, allowed=", ".join(ENGINES))
+    if engine == "fast":
+        from sim import fast_engine
+        result = fast_engine.simulate_tables(model, n, seed, draw)
+        if costed:
+            attach_economics(result)
+        return result
     strategies = sc.strategies
     out = {s.name: ([], [], []) for s in strategies}
     block_ids = list(streams.blocks(n))
@@ -244,7 +262,8 @@ def simulate(scenario: Scenario | Model, patients: int | None = None, seed: int 
     ladders = {s.name: list(s.ladder) for s in strategies}
     summary = summarise(patients_df, events_df, ladders)
     result = SimulationResult(model, patients_df, events_df, states_df, summary, seed, n)
-    attach_economics(result)
+    if costed:
+        attach_economics(result)
     return result
 
 

@@ -1,0 +1,548 @@
+"""Probabilistic sensitivity analysis: parameter uncertainty from the evidence, draws, and runs.
+
+Every uncertain parameter gets a distribution derived from its evidence (:func:`uncertainties`):
+
+* a count ``k/n`` -> ``Beta(k, n - k)`` (Jeffreys ``Beta(k + 1/2, n - k + 1/2)`` when k is 0 or n);
+  a rate derived from a count (``deaths_over``) is the same Beta pushed through its formula;
+* a proportion with a sample size ``n`` -> ``Beta(p n, (1 - p) n)``;
+* complete / partial / no response of a therapy -> ``Dirichlet`` over the three counts (or the
+  proportions times ``n``), so the three always sum to one;
+* a ratio with a published interval -> ``LogNormal`` with ``sd = (ln hi - ln lo) / (2 x 1.96)``;
+* a parameter record's own ``psa:`` entry (lognormal with ``sd_log``, beta with ``n``, uniform,
+  gamma with ``cv``, or fixed), used for assumptions and for figures published without an interval;
+* unit costs -> ``Gamma`` (coefficient of variation 0.1 for published rows, 0.25 for assumptions)
+  and utilities -> ``Beta`` with standard deviation 0.05 (assumptions, stated in the table);
+* anything else is fixed, and the table says why.
+
+Draws are made once for the whole analysis into a draws x parameters table (saved with the
+results), from one named stream per parameter (inverse CDF of uniforms), so the values of draw d do
+not depend on how many draws, workers or chunks there are. Each draw is then simulated with its
+own patients (streams keyed by the draw number) and costed; per-draw, per-strategy means are
+written chunk by chunk, atomically, so an interrupted run can ``--resume``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from sim import streams
+from sim.errors import InputError
+from sim.parameters import Param
+
+Z95 = 1.959963984540054
+COST_CV_PUBLISHED, COST_CV_ASSUMPTION, UTILITY_SD, QALY_LOSS_CV = 0.10, 0.25, 0.05, 0.5
+
+
+@dataclass(frozen=True)
+class Uncertain:
+    """One uncertain quantity: its name (a ``--set``-style path), base value, distribution and why."""
+
+    name: str
+    base: float
+    kind: str            # beta | lognormal | uniform | gamma | dirichlet | fixed
+    args: tuple          # distribution parameters (see sample)
+    why: str
+    evidence: str = ""
+    transform: str = ""  # "" or "deaths_over:<years>" / "survival:<years>" / "annual_probability"
+    columns: tuple[str, ...] = ()   # for dirichlet: the names of the first components
+
+    def describe(self) -> str:
+        a = self.args
+        if self.kind == "beta":
+            return f"Beta({a[0]:.4g}, {a[1]:.4g})"
+        if self.kind == "lognormal":
+            return f"LogNormal(ln {math.exp(a[0]):.4g}, {a[1]:.3g})"
+        if self.kind == "uniform":
+            return f"Uniform({a[0]:.4g}, {a[1]:.4g})"
+        if self.kind == "gamma":
+            return f"Gamma(shape {a[0]:.4g}, scale {a[1]:.4g})"
+        if self.kind == "dirichlet":
+            return "Dirichlet(" + ", ".join(f"{x:.4g}" for x in a) + ")"
+        return "fixed"
+
+    def interval(self) -> tuple[float, float]:
+        """Central 95% interval of the (first) quantity, for one-way sensitivity analysis."""
+        u = np.array([0.025, 0.975])
+        if self.kind == "dirichlet":
+            a = np.asarray(self.args, float)
+            q = stats.beta.ppf(u, a[0], a.sum() - a[0])
+            return float(q[0]), float(q[1])
+        q = self._ppf(u)
+        return float(q[0]), float(q[1])
+
+    def _ppf(self, u: np.ndarray) -> np.ndarray:
+        a = self.args
+        if self.kind == "beta":
+            x = stats.beta.ppf(u, a[0], a[1])
+        elif self.kind == "lognormal":
+            x = np.exp(a[0] + a[1] * stats.norm.ppf(u))
+        elif self.kind == "uniform":
+            x = a[0] + (a[1] - a[0]) * u
+        elif self.kind == "gamma":
+            x = stats.gamma.ppf(u, a[0], scale=a[1])
+        else:
+            x = np.full_like(u, self.base, dtype=float)
+        return self._transform(x)
+
+    def _transform(self, x: np.ndarray) -> np.ndarray:
+        if not self.transform:
+            return x
+        how, _, arg = self.transform.partition(":")
+        if how == "deaths_over":
+            return -np.log1p(-x) / float(arg)
+        if how == "survival":
+            return -np.log(x) / float(arg)
+        if how == "annual_probability":
+            return -np.log1p(-x)
+        raise ValueError(self.transform)
+
+    def sample(self, seed: int, n_draws: int) -> np.ndarray:
+        """Values for draws 0..n_draws-1 (shape (n,) or (n, k) for a Dirichlet's first k components)."""
+        g = streams.generator(seed, 0, 0, f"psa:{self.name}")
+        if self.kind == "dirichlet":
+            a = np.asarray(self.args, float)
+            u = g.random((n_draws, len(a)))
+            gam = stats.gamma.ppf(u, a[None, :])
+            return (gam / gam.sum(axis=1, keepdims=True))[:, : len(self.columns)]
+        return self._ppf(g.random(n_draws))
+
+
+def _beta_from_count(k: float, n: float) -> tuple[float, float]:
+    if k <= 0 or k >= n:
+        return k + 0.5, n - k + 0.5
+    return float(k), float(n - k)
+
+
+def param_uncertainty(name: str, p: Param) -> Uncertain:
+    """The distribution of one parameter record (see module docstring for the rules)."""
+    spec = dict(p.psa) if p.psa else None
+    ev = " ".join(p.evidence)
+    if spec:
+        why = spec.get("why", "")
+        dist = spec.get("dist")
+        if dist == "fixed":
+            return Uncertain(name, p.value, "fixed", (), why or "fixed", ev)
+        if dist == "lognormal":
+            return Uncertain(name, p.value, "lognormal", (math.log(p.value), float(spec["sd_log"])), why, ev)
+        if dist == "uniform":
+            return Uncertain(name, p.value, "uniform", (float(spec["low"]), float(spec["high"])), why, ev)
+        if dist == "gamma":
+            cv = float(spec["cv"])
+            return Uncertain(name, p.value, "gamma", (1 / cv**2, p.value * cv**2), why, ev)
+        if dist == "beta":
+            n = float(spec["n"])
+            return Uncertain(name, p.value, "beta", (p.value * n, (1 - p.value) * n), why, ev)
+        raise InputError("unknown psa distribution", field=f"{name}.psa.dist", value=dist,
+                         allowed="fixed, lognormal, uniform, gamma, beta")
+    if p.form == "count" and p.count:
+        k, n = p.count
+        return Uncertain(name, p.value, "beta", _beta_from_count(k, n), f"count {k}/{n}", ev)
+    if p.form == "deaths_over":
+        k, n, years = p.args
+        return Uncertain(name, p.value, "beta", _beta_from_count(k, n), f"{k} deaths of {n} in {years} y",
+                         ev, transform=f"deaths_over:{years}")
+    if p.interval and p.value > 0:
+        lo, hi = p.interval
+        sd = (math.log(hi) - math.log(lo)) / (2 * Z95)
+        return Uncertain(name, p.value, "lognormal", (math.log(p.value), sd),
+                         f"published interval {lo:g}-{hi:g}", ev)
+    if p.n and 0 <= p.value <= 1:
+        return Uncertain(name, p.value, "beta", (p.value * p.n, (1 - p.value) * p.n), f"proportion with n={p.n}", ev)
+    return Uncertain(name, p.value, "fixed", (), "no uncertainty information in the evidence: fixed "
+                     "(vary it in one-way analysis)", ev)
+
+
+def uncertainties(model, costs=None, utilities=None) -> list[Uncertain]:
+    """Every uncertain quantity of a compiled scenario (model parameters, therapies, costs, utilities)."""
+    out: list[Uncertain] = []
+    for name, p in model.params.params.items():
+        out.append(param_uncertainty(f"parameters.{name}", p))
+    used = _therapies_in_use(model)
+    for tname in used:
+        th = model.therapies[tname]
+        base = f"therapies.{tname}"
+        c, q = th.complete, th.partial
+        if c.count and q.count and c.count[1] == q.count[1]:
+            n = c.count[1]
+            counts = [c.count[0], q.count[0], n - c.count[0] - q.count[0]]
+            why = f"counts {counts[0]}/{counts[1]}/{counts[2]} of {n}"
+        elif (c.n or c.count) and (c.n or (c.count and c.count[1])):
+            n = c.n or c.count[1]
+            counts = [c.value * n, q.value * n, (1 - c.value - q.value) * n]
+            why = f"proportions with n={n}"
+        else:
+            counts = None
+        if counts is not None and c.value + q.value > 0:
+            alpha = tuple(x if x > 0 else 0.5 for x in counts) if min(counts) <= 0 else tuple(float(x) for x in counts)
+            if min(counts) <= 0:
+                alpha = tuple(float(x) + 0.5 for x in counts)
+                why += " (+1/2 each: a count is zero)"
+            out.append(Uncertain(f"{base}.response", c.value + q.value, "dirichlet", alpha, why,
+                                 " ".join(sorted(set(c.evidence) | set(q.evidence))),
+                                 columns=(f"{base}.response.complete", f"{base}.response.partial")))
+        else:
+            out.append(Uncertain(f"{base}.response", c.value + q.value, "fixed", (), "no counts or sample size: fixed",
+                                 " ".join(c.evidence)))
+        for cls, p in th.responders_by_class.items():
+            out.append(param_uncertainty(f"{base}.responders_by_class.{cls}", p))
+        if th.flare_hr is not None:
+            out.append(param_uncertainty(f"{base}.flare_hr", th.flare_hr))
+        for kind, p in th.adverse_events.items():
+            out.append(param_uncertainty(f"{base}.adverse_events.{kind}", p))
+    if costs is not None:
+        for row in costs.table.itertuples():
+            cv = COST_CV_ASSUMPTION if str(row.source).strip().lower().startswith("assum") else COST_CV_PUBLISHED
+            key = f"costs.{row.item}" + (f"@{int(row.vial_mg)}" if _has_vial(row) else "")
+            out.append(Uncertain(key, float(row.value), "gamma" if row.value > 0 else "fixed",
+                                 (1 / cv**2, float(row.value) * cv**2) if row.value > 0 else (),
+                                 f"unit cost, CV {cv:.0%} ({'assumption' if cv == COST_CV_ASSUMPTION else 'published'})",
+                                 str(row.source)))
+    if utilities is not None:
+        for row in utilities.table.itertuples():
+            v = float(row.value)
+            key = f"utilities.{row.state}.{row.unit}"
+            if row.unit == "utility" and 0 < v < 1:
+                sd = UTILITY_SD
+                common = v * (1 - v) / sd**2 - 1
+                out.append(Uncertain(key, v, "beta", (v * common, (1 - v) * common),
+                                     f"utility, SD {sd} (assumption)", str(row.source)))
+            elif v > 0:
+                cv = QALY_LOSS_CV
+                out.append(Uncertain(key, v, "gamma", (1 / cv**2, v * cv**2), f"QALY loss, CV {cv:.0%} (assumption)",
+                                     str(row.source)))
+            else:
+                out.append(Uncertain(key, v, "fixed", (), "zero", str(row.source)))
+    return out
+
+
+def _has_vial(row) -> bool:
+    v = getattr(row, "vial_mg", None)
+    return v is not None and not (isinstance(v, float) and math.isnan(v)) and str(v) != ""
+
+
+def _therapies_in_use(model) -> list[str]:
+    names: list[str] = []
+    for s in model.scenario.strategies:
+        for n in list(s.induction_shares()) + list(s.switch.values()) + list(s.ladder) + [s.maintenance]:
+            if n not in names:
+                names.append(n)
+    return names
+
+
+def uncertainty_table(items: Sequence[Uncertain]) -> pd.DataFrame:
+    """What ``lnsim parameters --psa`` prints: distribution and why, per uncertain quantity."""
+    rows = []
+    for u in items:
+        lo, hi = u.interval() if u.kind != "fixed" else (u.base, u.base)
+        rows.append({"parameter": u.name, "base": u.base, "distribution": u.describe(), "low95": lo, "high95": hi,
+                     "evidence": u.evidence or "-", "why": u.why})
+    return pd.DataFrame(rows)
+
+
+def draw_table(items: Sequence[Uncertain], seed: int, n_draws: int) -> pd.DataFrame:
+    """The draws x parameters table (column ``draw`` then one column per varied quantity)."""
+    cols: dict[str, np.ndarray] = {"draw": np.arange(n_draws)}
+    for u in items:
+        if u.kind == "fixed":
+            continue
+        x = u.sample(seed, n_draws)
+        if u.kind == "dirichlet":
+            for j, c in enumerate(u.columns):
+                cols[c] = x[:, j]
+        else:
+            cols[u.name] = x
+    return pd.DataFrame(cols)
+
+
+# ---------------------------------------------------------------------------------------------
+# Applying one draw
+# ---------------------------------------------------------------------------------------------
+
+def model_for_draw(model, row: dict):
+    """A copy of the compiled scenario with the draw's values (shared state is never edited)."""
+    params, therapies = {}, {}
+    for key, value in row.items():
+        if key.startswith("parameters."):
+            params[key[len("parameters."):]] = float(value)
+        elif key.startswith("therapies."):
+            _, tname, rest = key.split(".", 2)
+            node = therapies.setdefault(tname, {})
+            parts = rest.split(".")
+            for part in parts[:-1]:
+                node = node.setdefault(part, {})
+            node[parts[-1]] = float(value)
+    new_params = model.params.with_overrides(params, "psa draw") if params else model.params
+    new_th = model.therapies.with_overrides(therapies, "psa draw") if therapies else model.therapies
+    return dataclasses.replace(model, params=new_params, therapies=new_th)
+
+
+def tables_for_draw(costs, utilities, row: dict):
+    """Cost and utility tables with the draw's values."""
+    ct = costs.table.copy()
+    keys = [f"costs.{r.item}" + (f"@{int(r.vial_mg)}" if _has_vial(r) else "") for r in ct.itertuples()]
+    ct["value"] = [float(row.get(k, v)) for k, v in zip(keys, ct["value"])]
+    ut = utilities.table.copy()
+    ukeys = [f"utilities.{r.state}.{r.unit}" for r in ut.itertuples()]
+    ut["value"] = [float(row.get(k, v)) for k, v in zip(ukeys, ut["value"])]
+    return dataclasses.replace(costs, table=ct), dataclasses.replace(utilities, table=ut)
+
+
+OUTCOMES = ("cost", "qaly", "life_years", "cost_undiscounted", "qaly_undiscounted", "life_years_undiscounted")
+
+
+def run_draw(model, row: dict, patients: int, seed: int, costs, utilities, engine: str = "simpy") -> list[dict]:
+    """Simulate and cost one draw; per-strategy means of the outcomes."""
+    from sim.economics import evaluate
+    from sim.simulation import simulate
+    d = int(row["draw"])
+    md = model_for_draw(model, row)
+    res = simulate(md, patients=patients, seed=seed, draw=d, costed=False, engine=engine)
+    ct, ut = tables_for_draw(costs, utilities, row)
+    ev = evaluate(res, cost_table=ct, utility_table=ut)
+    p = ev.patients.merge(res.patients[["strategy", "patient", "esrd_time_years", "death_time_years"]],
+                          on=["strategy", "patient"])
+    out = []
+    for s in model.scenario.strategies:
+        g = p[p["strategy"] == s.name]
+        rec = {"draw": d, "strategy": s.name}
+        for c in OUTCOMES:
+            rec[c] = float(g[c].mean())
+        rec["esrd"] = float(g["esrd_time_years"].notna().mean())
+        rec["death"] = float(g["death_time_years"].notna().mean())
+        out.append(rec)
+    return out
+
+
+def run_chunk(model, rows: list[dict], patients: int, seed: int, costs, utilities, engine: str = "simpy") -> pd.DataFrame:
+    recs = []
+    for row in rows:
+        recs.extend(run_draw(model, row, patients, seed, costs, utilities, engine))
+    return pd.DataFrame.from_records(recs)
+
+
+# ---------------------------------------------------------------------------------------------
+# The whole analysis: chunks, workers, resume
+# ---------------------------------------------------------------------------------------------
+
+def _atomic_write(df: pd.DataFrame, path: Path) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    os.close(fd)
+    try:
+        if path.suffix == ".parquet":
+            df.to_parquet(tmp, index=False)
+        else:
+            df.to_csv(tmp, index=False, float_format="%.12g")
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _run_key(model, draws: int, patients: int, seed: int, chunk: int, engine: str) -> dict:
+    sc = model.scenario.model_dump(mode="json")
+    blob = json.dumps(sc, sort_keys=True).encode()
+    return {"scenario_sha256": hashlib.sha256(blob).hexdigest(), "draws": draws, "patients": patients,
+            "seed": seed, "chunk_size": chunk}
+
+
+def run_psa(model, out_dir: str | Path, draws: int, patients: int, seed: int | None = None, workers: int | None = None,
+            chunk_size: int = 10, resume: bool = False, scheduler: str | None = None, progress: bool = True,
+            engine: str = "simpy") -> Path:
+    """Run a probabilistic sensitivity analysis and write its tables to ``out_dir``.
+
+    Writes ``draws.parquet`` (draws x parameters), ``uncertainty.csv`` (distributions and why),
+    ``chunks/`` (per-draw, per-strategy means, one atomic file per chunk) and, when all chunks are
+    done, ``psa.csv``. Identical, to the byte, for any ``workers`` and ``chunk_size``.
+    """
+    from sim.economics import Economics, load_cost_table, load_utility_table
+    out = Path(out_dir)
+    seed = int(model.scenario.seed if seed is None else seed)
+    if draws <= 0 or patients <= 0 or chunk_size <= 0:
+        raise InputError("draws, patients and chunk size must be positive", field="--draws/--patients/--chunk-size")
+    key = _run_key(model, draws, patients, seed, chunk_size, engine)
+    key_file = out / "psa_run.json"
+    if out.exists() and any(out.iterdir()):
+        if not resume:
+            raise InputError("output folder exists and is not empty", file=str(out), field="--out",
+                             allowed="a new or empty folder, or --resume to finish an interrupted run")
+        if not key_file.is_file():
+            raise InputError("folder holds no interrupted PSA to resume (psa_run.json missing)", file=str(out),
+                             field="--resume")
+        old = json.loads(key_file.read_text())
+        if old != key:
+            diff = sorted(k for k in key if old.get(k) != key[k])
+            raise InputError("cannot resume: the run differs from the interrupted one in " + ", ".join(diff),
+                             file=str(key_file), field="--resume", allowed="the same scenario, draws, patients, "
+                             "seed and chunk size")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "chunks").mkdir(exist_ok=True)
+    econ = getattr(model.scenario, "economics", None) or Economics()
+    base_dir = getattr(model.scenario, "_base_dir", None)
+    costs = load_cost_table(econ.cost_table, base_dir)
+    utilities = load_utility_table(econ.utility_table, base_dir)
+    items = uncertainties(model, costs, utilities)
+    table = draw_table(items, seed, draws)
+    if not key_file.is_file():
+        _atomic_write(table, out / "draws.parquet")
+        _atomic_write(uncertainty_table(items), out / "uncertainty.csv")
+        tmp = key_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(key, indent=2, sort_keys=True))
+        os.replace(tmp, key_file)
+    records = table.to_dict(orient="records")
+    chunks = [(i, records[i:i + chunk_size]) for i in range(0, draws, chunk_size)]
+    todo = [(i, rows) for i, rows in chunks if not (out / "chunks" / f"draws_{i:07d}.parquet").is_file()]
+    bar = None
+    if progress:
+        from tqdm import tqdm
+        bar = tqdm(total=draws, initial=draws - sum(len(r) for _, r in todo), unit="draw", desc="PSA")
+
+    def done(i: int, df: pd.DataFrame) -> None:
+        _atomic_write(df, out / "chunks" / f"draws_{i:07d}.parquet")
+        if bar is not None:
+            bar.update(int(df["draw"].nunique()))
+
+    args = (patients, seed, costs, utilities, engine)
+    if scheduler:
+        _run_dask(scheduler, model, todo, args, done)
+    elif (workers or os.cpu_count() or 1) <= 1 or len(todo) <= 1:
+        for i, rows in todo:
+            done(i, run_chunk(model, rows, *args))
+    else:
+        _run_local(workers or os.cpu_count() or 1, model, todo, args, done)
+    if bar is not None:
+        bar.close()
+    parts = [pd.read_parquet(out / "chunks" / f"draws_{i:07d}.parquet") for i, _ in chunks]
+    psa = pd.concat(parts, ignore_index=True).sort_values(["draw", "strategy"], kind="stable")
+    order = {s.name: k for k, s in enumerate(model.scenario.strategies)}
+    psa = psa.sort_values(["draw", "strategy"], key=lambda c: c.map(order) if c.name == "strategy" else c,
+                          kind="stable").reset_index(drop=True)
+    _atomic_write(psa, out / "psa.csv")
+    return out
+
+
+def _run_local(workers: int, model, todo, args, done: Callable) -> None:
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+    import multiprocessing as mp
+    # fork where the platform has it (fast start; workers write nothing but return tables), else spawn
+    ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+        futs = {pool.submit(run_chunk, model, rows, *args): i for i, rows in todo}
+        for f in as_completed(futs):
+            done(futs[f], f.result())
+
+
+def _run_dask(address: str, model, todo, args, done: Callable) -> None:
+    try:
+        from distributed import Client, as_completed
+    except ImportError:
+        raise InputError("--scheduler needs the 'distributed' package", field="--scheduler",
+                         allowed="pip install 'lnsim[cluster]'") from None
+    with Client(address) as client:
+        futs = {client.submit(run_chunk, model, rows, *args, pure=False): i for i, rows in todo}
+        for f in as_completed(list(futs)):
+            done(futs[f], f.result())
+
+
+# ---------------------------------------------------------------------------------------------
+# Settings (scenario section ``psa:``) and analysis of a finished run
+# ---------------------------------------------------------------------------------------------
+from pydantic import BaseModel, ConfigDict, Field  # noqa: E402
+
+DEFAULT_GROUPS = {
+    "induction response": ["therapies.mmf.", "therapies.cyc_", "parameters.second_induction_response_or"],
+    "rituximab and belimumab": ["therapies.rituximab"],
+    "calcineurin inhibitors": ["therapies.tacrolimus", "therapies.cyclosporine", "therapies.voclosporin"],
+    "MSC and last steps": ["therapies.msc", "therapies.immunoadsorption", "therapies.plasmapheresis",
+                           "therapies.ivig"],
+    "ESRD hazards": ["parameters.esrd_"],
+    "mortality": ["parameters.smr_", "parameters.death_"],
+    "flares": ["parameters.flare_"],
+    "costs": ["costs."],
+    "utilities": ["utilities."],
+}
+
+
+class PsaSettings(BaseModel):
+    """The scenario's ``psa:`` section."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    wtp_max: float | None = Field(default=None, gt=0, description="top of the WTP grid (default 3 x economics.wtp)")
+    wtp_steps: int = Field(default=61, ge=2, le=1001)
+    annual_incidence: float | None = Field(default=None, ge=0, description="new patients per year, for population EVPI")
+    decision_years: float = Field(default=10, gt=0, le=100)
+    parameter_groups: dict[str, list[str]] = Field(default_factory=lambda: dict(DEFAULT_GROUPS))
+
+
+def _group_columns(draws: pd.DataFrame, prefixes: list[str]) -> list[str]:
+    return [c for c in draws.columns if c != "draw" and any(c.startswith(p) for p in prefixes)
+            and draws[c].std() > 0]
+
+
+def analyse_psa(model, out_dir: str | Path) -> str:
+    """CE plane, CEAC/CEAF, EVPI (per patient and population), EVPPI by parameter group, Monte Carlo
+    errors; writes tables and figures into ``out_dir`` and returns a readable summary."""
+    from sim import plots, voi
+    from sim.cea import incremental_analysis
+    out = Path(out_dir)
+    psa = pd.read_csv(out / "psa.csv")
+    draws = pd.read_parquet(out / "draws.parquet")
+    sc = model.scenario
+    settings = getattr(sc, "psa", None) or PsaSettings()
+    econ = sc.economics
+    from sim.economics import load_cost_table
+    currency = load_cost_table(econ.cost_table, getattr(sc, "_base_dir", None)).currency
+    wtp = econ.wtp if econ.wtp is not None else 100_000.0
+    grid = np.linspace(0, settings.wtp_max or 3 * wtp, settings.wtp_steps)
+    strategies = [s.name for s in sc.strategies]
+    means = psa.groupby("strategy", sort=False).agg(cost=("cost", "mean"), qaly=("qaly", "mean"),
+                                                    cost_se=("cost", "sem"), qaly_se=("qaly", "sem"),
+                                                    life_years=("life_years", "mean")).reindex(strategies)
+    means = means.reset_index()
+    cea = incremental_analysis(means.rename(columns={"qaly": "effect"})[["strategy", "cost", "effect"]])
+    _atomic_write(means, out / "psa_means.csv")
+    _atomic_write(cea, out / "psa_cea.csv")
+    lines = [f"PSA of '{sc.name}': {psa['draw'].nunique()} draws, strategies {', '.join(strategies)}",
+             means.to_string(index=False, float_format=lambda v: f"{v:,.4g}")]
+    if len(strategies) > 1:
+        c = voi.ceac(psa, grid)
+        f = voi.ceaf(psa, grid)
+        e = voi.evpi(psa, grid, population=_population(settings, econ))
+        _atomic_write(c, out / "ceac.csv")
+        _atomic_write(f, out / "ceaf.csv")
+        _atomic_write(e, out / "evpi.csv")
+        plots.save_figure(plots.plot_ce_plane(psa, strategies[0], wtp=wtp, currency=currency), out / "ce_plane")
+        plots.save_figure(plots.plot_ceac(c, f), out / "ceac")
+        plots.save_figure(plots.plot_evpi(e), out / "evpi")
+        rows = []
+        for name, prefixes in settings.parameter_groups.items():
+            cols = _group_columns(draws, prefixes)
+            if cols and psa["draw"].nunique() >= 20:
+                r = voi.evppi(psa, draws, {name: cols}, wtp)
+                rows.append(r)
+        if rows:
+            evppi = pd.concat(rows, ignore_index=True)
+            _atomic_write(evppi, out / "evppi.csv")
+            lines.append("\nEVPPI per patient at WTP {:,.0f}:\n".format(wtp) + evppi.to_string(index=False))
+        at = e.iloc[(e["wtp"] - wtp).abs().argmin()]
+        lines.append(f"\nEVPI per patient at WTP {wtp:,.0f}: {at['evpi']:,.2f} {currency}")
+    return "\n".join(lines)
+
+
+def _population(settings: PsaSettings, econ):
+    if settings.annual_incidence is None:
+        return None
+    from sim.voi import effective_population
+    return effective_population(settings.annual_incidence, settings.decision_years, econ.rates()[0])
