@@ -49,6 +49,7 @@ EVENTS = {
     "esrd": "end-stage renal disease: starts dialysis; detail = ''",
     "transplant": "kidney transplant; detail = ''",
     "graft_failure": "transplant failed, back to dialysis; detail = ''",
+    "queue": "waiting for a service with limited capacity; detail = 'service:therapy'",
     "death": "death; detail = health state at death",
     "end_of_followup": "alive at the horizon; detail = health state",
 }
@@ -77,10 +78,12 @@ class Patient:
         "pending_response", "pending_cr", "pending_ae", "course_therapy", "courses",
         "flare_hr", "flare_hr_years", "flare_hr_until", "flare_hr_severe_only", "severe_p", "n_flares", "responding", "refractory", "refractory_initial",
         "highest_step", "cr_time", "response_time", "esrd_time", "death_time", "tx_time", "end_time",
+        "t0", "inputs",
     )
 
     def __init__(self, pid: int, row: int):
         self.pid, self.row = pid, row
+        self.t0 = 0.0          # when the patient starts induction on the simulation clock (open populations)
         self.state, self.therapy, self.since, self.seg_start = ACTIVE, "", 0.0, 0.0
         self.used_death = self.used_esrd = self.hd_since = self.he_since = 0.0
         self.pending_response = self.pending_cr = INF
@@ -119,8 +122,9 @@ class Patient:
 class Pathway:
     """Runs the pathway of one strategy for the patients of one block in one SimPy environment."""
 
-    def __init__(self, model, strategy, inputs, horizon_years: float):
-        self.env = simpy.Environment()
+    def __init__(self, model, strategy, inputs, horizon_years: float, services=None, env=None):
+        self.env = env if env is not None else simpy.Environment()
+        self.services = services
         self.model, self.strategy, self.inputs = model, strategy, inputs
         self.therapies = model.therapies
         self.params = model.params
@@ -180,7 +184,7 @@ class Pathway:
     def induction_course(self, p: Patient, agent: str, second_line: bool):
         """One induction course judged as in Figure 2: first assessment, then (if improving) reassessment."""
         s = self.strategy
-        start = self.start_course(p, agent, second_line)
+        start = yield from self.begin_course(p, agent, second_line)
         first = start + s.first_assessment_months / YEAR
         yield from self.wait(p, first)
         if p.state in REMISSION:
@@ -206,7 +210,7 @@ class Pathway:
         for i in range(first_step, len(ladder)):
             step = ladder[i]
             p.highest_step = max(p.highest_step, i)
-            start = self.start_course(p, step)
+            start = yield from self.begin_course(p, step)
             months = s.ladder_assessment_months.get(step, self.therapies[step].assessment_months)
             yield from self.wait(p, start + months / YEAR)
             if p.state in REMISSION:
@@ -234,14 +238,14 @@ class Pathway:
         self.set_therapy(p, s.maintenance)
         self.record(p, "maintenance_start", s.maintenance)
         if p.flare_hr_years > 0:                 # e.g. belimumab after rituximab, for 52 weeks (A37, A41)
-            p.flare_hr_until = self.env.now + p.flare_hr_years
-        why = yield from self.wait(p, self.env.now + self.maintenance_years, flares=True)
+            p.flare_hr_until = self.clock(p) + p.flare_hr_years
+        why = yield from self.wait(p, self.clock(p) + self.maintenance_years, flares=True)
         if why == "until":
             self.record(p, "maintenance_end", s.maintenance)
             self.set_therapy(p, "")
             why = yield from self.wait(p, INF, flares=True)
         # a renal flare: nephritis is active again
-        severity = "severe" if self.inputs.flare_severity_uniform(p.row, p.n_flares) < p.severe_p else "moderate"
+        severity = "severe" if p.inputs.flare_severity_uniform(p.row, p.n_flares) < p.severe_p else "moderate"
         p.n_flares += 1
         self.record(p, "renal_flare", f"{p.n_flares}:{severity}")
         p.pending_cr = INF
@@ -277,15 +281,52 @@ class Pathway:
     # ==========================================================================================
     # Courses of therapy
     # ==========================================================================================
+    def begin_course(self, p: Patient, name: str, second_line: bool = False):
+        """Queue for a limited service if the course needs one, then start it; returns its start."""
+        if self.services is not None:
+            need = self.services.needs(self.therapies[name])
+            if need is not None:
+                yield from self.queue(p, name, *need)
+        return self.start_course(p, name, second_line)
+
+    def queue(self, p: Patient, name: str, service: str, hold: float):
+        """Wait for a service (nephritis stays active; death, ESRD and the horizon still compete)."""
+        env, services = self.env, self.services
+        request = services.resources[service].request()
+        asked = env.now
+        self.set_therapy(p, f"waiting:{name}")
+        self.record(p, "queue", f"{service}:{name}")
+        while not request.triggered:
+            now = env.now - p.t0
+            t_death, t_esrd = p.death_time_from(), p.esrd_time_from()
+            t = min(t_death, t_esrd, self.horizon)
+            yield request | env.timeout(t - now)
+            if request.triggered:
+                break
+            request.cancel()                                  # leaves the queue
+            services.logs[service].waits.append((p.pid, env.now - asked))
+            if t == t_death:
+                self.close(p, env.now - p.t0, "death")
+                raise Died
+            if t == t_esrd:
+                self.reach_esrd(p, env.now - p.t0)
+                raise ReachedESRD
+            self.close(p, self.horizon, "end_of_followup")
+            raise EndOfHorizon
+        services.logs[service].waits.append((p.pid, env.now - asked))
+        env.process(services.release_later(service, request, hold))
+        if service == "msc_manufacturing":                    # the cells are made before the infusion
+            yield from self.wait(p, self.clock(p) + hold)
+
     def start_course(self, p: Patient, name: str, second_line: bool = False) -> float:
         """Start a course: decide its (pre-drawn) response times and adverse events."""
-        now = self.env.now
+        now = self.clock(p)
         th = self.therapies[name]
         stream = th.response_stream
         k = p.courses.get(stream, 0)
         p.courses[stream] = k + 1
-        u = self.inputs.course_uniforms(stream, k, p.row)
-        p_resp = self.inputs.response_probability(p.row, th, second_line)
+        u = p.inputs.course_uniforms(stream, k, p.row)
+        p_resp = p.inputs.response_probability(p.row, th, second_line)
         p_cr = p_resp * th.cr_share
         t_ref = th.assessment_months / YEAR
         onset = min(self.onset, t_ref)
@@ -307,7 +348,7 @@ class Pathway:
         ae = []
         duration = th.duration_months / YEAR
         for kind, prob in th.adverse_events.items():
-            a = self.inputs.adverse_event_uniforms(stream, kind, k, p.row)
+            a = p.inputs.adverse_event_uniforms(stream, kind, k, p.row)
             if a[0] < prob.value:
                 ae.append((now + duration * a[1], kind))
         ae.sort()
@@ -335,8 +376,12 @@ class Pathway:
         on the way; death, ESRD and the horizon end the phase by exception. Returns "until" or
         "flare" (only when ``flares``)."""
         env = self.env
+        t0 = p.t0
+        reached = -INF
         while True:
-            now = env.now
+            now = env.now - t0
+            if t0 != 0.0 and now < reached:   # open populations: relative time must not fall back by rounding
+                now = reached
             state = p.state
             t_death = p.death_time_from()
             t_esrd = p.esrd_time_from()
@@ -365,6 +410,7 @@ class Pathway:
                 rate = self.graft_rate
                 t_rrt = now + p.graft_left / rate
             t = min(until, self.horizon, t_death, t_esrd, t_resp, t_cr, t_ae, t_flare, t_hr, t_rrt)
+            reached = t
             if t > now:
                 yield env.timeout(t - now)
             spent = rate * (t - now)
@@ -375,25 +421,25 @@ class Pathway:
             elif state == TRANSPLANT and t_rrt < INF:
                 p.graft_left -= spent
             if t == t_death:
-                self.close(p, env.now, "death")
+                self.close(p, env.now - t0, "death")
                 raise Died
             if t == t_esrd:
-                self.reach_esrd(p, env.now)
+                self.reach_esrd(p, env.now - t0)
                 raise ReachedESRD
             if t >= self.horizon:
                 self.close(p, self.horizon, "end_of_followup")
                 raise EndOfHorizon
             if t == t_resp:
-                self.respond(p, env.now)
+                self.respond(p, env.now - t0)
             elif t == t_cr:
-                self.complete(p, env.now)
+                self.complete(p, env.now - t0)
             elif t == t_ae:
                 _, kind = p.pending_ae.pop(0)
                 self.record(p, "adverse_event", f"{p.course_therapy}:{kind}")
             elif t == t_flare:
                 return "flare"
             elif t == t_rrt:
-                self.renal_transition(p, env.now)
+                self.renal_transition(p, env.now - t0)
             if t >= until:
                 return "until"
 
@@ -433,14 +479,18 @@ class Pathway:
             self.set_state(p, DIALYSIS)
 
     # -- bookkeeping -------------------------------------------------------------------------------
+    def clock(self, p: Patient) -> float:
+        """Years since the patient started induction."""
+        return self.env.now - p.t0
+
     def flare_threshold(self, p: Patient, k: int) -> float:
-        return self.inputs.flare_threshold(p.row, k)
+        return p.inputs.flare_threshold(p.row, k)
 
     def record(self, p: Patient, event: str, detail: str) -> None:
-        self.events.append((p.pid, self.env.now, event, detail))
+        self.events.append((p.pid, self.env.now - p.t0, event, detail))
 
     def set_state(self, p: Patient, state: str) -> None:
-        now = self.env.now
+        now = self.env.now - p.t0
         if state == p.state:
             return
         p.consume(now)
@@ -453,7 +503,7 @@ class Pathway:
 
     def set_therapy(self, p: Patient, therapy: str) -> None:
         if therapy != p.therapy:
-            self._segment(p, self.env.now)
+            self._segment(p, self.env.now - p.t0)
             p.therapy = therapy
 
     def _segment(self, p: Patient, now: float) -> None:

@@ -26,6 +26,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from sim.cohort import ANCESTRIES, Population, TruncatedLogNormal, TruncatedNormal, preset, preset_names
+from sim.capacity import Capacity
 from sim.economics import Economics
 from sim.psa import PsaSettings
 from sim.errors import InputError
@@ -134,6 +135,7 @@ class Scenario(BaseModel):
     life_table: str | None = None
     economics: Economics = Economics()
     psa: PsaSettings = PsaSettings()
+    capacity: Capacity | None = None
     strategies: list[Strategy] = Field(min_length=1)
     _source: str = PrivateAttr(default="scenario")
     _base_dir: Path | None = PrivateAttr(default=None)

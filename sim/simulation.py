@@ -137,19 +137,39 @@ class BlockInputs:
         pt.e_death, pt.e_esrd = float(th["death"][row]), float(th["esrd"][row])
         pt.tx_left, pt.graft_left = float(th["transplant"][row]), float(th["graft_failure"][row])
         pt.flare_left = self.flare_threshold(row, 0)
+        pt.inputs = self
         return pt
 
 
 def run_block(model: Model, strategy, inputs: BlockInputs, n_rows: int):
     """Simulate rows ``0..n_rows-1`` of a block under one strategy: (patients, events, segments)."""
     path = Pathway(model, strategy, inputs, model.scenario.horizon_years)
-    shares = strategy.induction_shares()
+    patients = start_patients(path, inputs, n_rows)
+    path.env.run()
+    return patient_rows(strategy, inputs, patients), path.events, path.segments
+
+
+def start_patients(path: Pathway, inputs: BlockInputs, n_rows: int, arrivals=None) -> list:
+    """Create the block's patients and start their processes (at their arrival time, if any)."""
+    shares = path.strategy.induction_shares()
     patients = []
     for row in range(n_rows):
         pt = inputs.patient(row, inputs.induction_agent(row, shares))
         patients.append(pt)
-        path.env.process(path.life(pt))
-    path.env.run()
+        if arrivals is None:
+            path.env.process(path.life(pt))
+        else:
+            pt.t0 = float(arrivals[pt.pid])
+            path.env.process(_arrive(path, pt))
+    return patients
+
+
+def _arrive(path: Pathway, pt):
+    yield path.env.timeout(pt.t0)
+    yield path.env.process(path.life(pt))
+
+
+def patient_rows(strategy, inputs: BlockInputs, patients: list) -> list[tuple]:
     c = inputs.cohort
     ladder = strategy.ladder
     rows = []
@@ -163,7 +183,7 @@ def run_block(model: Model, strategy, inputs: BlockInputs, n_rows: int):
             pt.cr_time, pt.response_time, pt.esrd_time, pt.death_time, pt.tx_time, pt.end_time,
             "death" if pt.death_time == pt.death_time else "alive",
         ))
-    return rows, path.events, path.segments
+    return rows
 
 
 PATIENT_COLUMNS = [
@@ -187,6 +207,7 @@ class SimulationResult:
     n_patients: int
     cea: pd.DataFrame | None = None
     economics: object | None = None
+    capacity: pd.DataFrame | None = None
 
     def ladders(self) -> dict[str, list[str]]:
         return {s.name: list(s.ladder) for s in self.model.scenario.strategies}
@@ -211,6 +232,10 @@ def simulate(scenario: Scenario | Model, patients: int | None = None, seed: int 
     if engine not in ENGINES:
         from sim.errors import InputError
         raise InputError("unknown engine", field="--engine", value=engine, allowed=", ".join(ENGINES))
+    if engine == "fast" and sc.capacity is not None:
+        from sim.errors import InputError
+        raise InputError("the fast engine has no capacity limits (patients do not compete there)",
+                         field="--engine", value=engine, allowed="simpy for scenarios with a capacity section")
     if engine == "fast":
         from sim import fast_engine
         result = fast_engine.simulate_tables(model, n, seed, draw)
@@ -220,6 +245,8 @@ def simulate(scenario: Scenario | Model, patients: int | None = None, seed: int 
     strategies = sc.strategies
     out = {s.name: ([], [], []) for s in strategies}
     block_ids = list(streams.blocks(n))
+    if sc.capacity is not None:
+        return _simulate_with_capacity(model, n, seed, draw, costed)
     bar = None
     if progress:
         from tqdm import tqdm
@@ -237,6 +264,11 @@ def simulate(scenario: Scenario | Model, patients: int | None = None, seed: int 
                 bar.update(n_rows)
     if bar is not None:
         bar.close()
+    return _assemble(model, out, seed, n, costed)
+
+
+def _assemble(model: Model, out: dict, seed: int, n: int, costed: bool) -> "SimulationResult":
+    strategies = model.scenario.strategies
     pats, evs, segs = [], [], []
     for s in strategies:
         rows, ev, seg = out[s.name]
@@ -264,6 +296,49 @@ def simulate(scenario: Scenario | Model, patients: int | None = None, seed: int 
     result = SimulationResult(model, patients_df, events_df, states_df, summary, seed, n)
     if costed:
         attach_economics(result)
+    return result
+
+
+def arrival_times(n: int, rate_per_year: float, seed: int, draw: int) -> np.ndarray:
+    """Start of induction of each patient of an open population (Poisson arrivals), by patient index."""
+    gaps = np.concatenate([streams.exponentials(seed, draw, b, "arrival") for b in streams.blocks(n)])[:n]
+    return np.cumsum(gaps / rate_per_year)
+
+
+def _simulate_with_capacity(model: Model, n: int, seed: int, draw: int, costed: bool) -> "SimulationResult":
+    """Open population with limited services: one SimPy environment per strategy, all patients in it."""
+    import simpy
+    from sim.capacity import Services
+    sc = model.scenario
+    arrivals = arrival_times(n, sc.capacity.arrivals_per_year, seed, draw)
+    inputs = [BlockInputs(model, seed, draw, b) for b in streams.blocks(n)]
+    out, service_rows = {}, []
+    for s in sc.strategies:
+        env = simpy.Environment()
+        services = Services(env, sc.capacity)
+        runs = []
+        for b, inp in enumerate(inputs):
+            path = Pathway(model, s, inp, sc.horizon_years, services=services, env=env)
+            n_rows = min(streams.BLOCK_SIZE, n - b * streams.BLOCK_SIZE)
+            runs.append((path, inp, start_patients(path, inp, n_rows, arrivals)))
+        env.run()
+        rows, ev, seg = [], [], []
+        for path, inp, pts in runs:
+            rows.extend(patient_rows(s, inp, pts))
+            ev.extend(path.events)
+            seg.extend(path.segments)
+        out[s.name] = (rows, ev, seg)
+        for r in services.table(env.now):
+            service_rows.append({"strategy": s.name, **r})
+    result = _assemble(model, out, seed, n, costed)
+    result.capacity = pd.DataFrame(service_rows)
+    extra = []
+    for r in service_rows:
+        extra += [(r["strategy"], f"wait_{r['service']}_mean_days", r["mean_wait_days"]),
+                  (r["strategy"], f"utilisation_{r['service']}", r["utilisation"])]
+    if extra:
+        result.summary = pd.concat([result.summary, pd.DataFrame(extra, columns=["strategy", "metric", "value"])],
+                                   ignore_index=True)
     return result
 
 
@@ -349,6 +424,8 @@ def write_outputs(result: SimulationResult, out_dir: str | Path, overwrite: bool
         result.events.to_parquet(tmp / "events.parquet", index=False)
         result.states.to_parquet(tmp / "states.parquet", index=False)
         result.summary.to_csv(tmp / "summary.csv", index=False, float_format="%.10g")
+        if result.capacity is not None:
+            result.capacity.to_csv(tmp / "capacity.csv", index=False, float_format="%.10g")
         if result.cea is not None:
             result.cea.to_csv(tmp / "cea.csv", index=False, float_format="%.10g")
             result.economics.cost_table.to_csv(tmp / "costs_used.csv", index=False)
