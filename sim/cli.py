@@ -4,6 +4,8 @@
     lnsim parameters [SCENARIO.yaml] [--set ...] [--csv FILE]
     lnsim validate-scenario SCENARIO.yaml [--set ...]
     lnsim events
+    lnsim validate [SCENARIO.yaml] --out DIR [--patients N] [--seed S] [--set ...] [--calibrated FILE]
+    lnsim report SCENARIO.yaml --out DIR [--patients N] [--seed S] [--set ...] [--lang en|es] [--psa DIR]
 
 Bad input (a missing file, an unknown key, a value out of range) prints one message per problem
 naming the file, the field, the value and what is allowed, and exits with status 2, without a
@@ -53,7 +55,34 @@ def _parser() -> argparse.ArgumentParser:
     val = sub.add_parser("validate-scenario", help="check a scenario file without running it")
     common(val)
 
+    vo = sub.add_parser("validate", help="simulate published study populations and compare with their outcomes "
+                        "(calibration, internal and external validity): validation.csv and a forest plot")
+    common(vo, scenario_required=False)
+    vo.add_argument("--out", required=True, help="output folder for validation.csv, validation_forest.png/.svg")
+    vo.add_argument("--patients", type=int, default=5000, help="virtual patients per study arm (default 5000)")
+    vo.add_argument("--seed", type=int, default=20211227, help="random seed (default 20211227)")
+    vo.add_argument("--calibrated", default=None, metavar="FILE",
+                    help="a calibrated parameter file (python -m sim.calibration --out FILE) applied first")
+    vo.add_argument("--targets", default=None, metavar="CSV", help="targets table (default sim/data/targets.csv)")
+    vo.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
+    vo.add_argument("--quiet", action="store_true", help="no progress messages")
+
     sub.add_parser("events", help="print the event vocabulary of events.parquet")
+
+    sens = sub.add_parser("sensitivity", help="one-way (tornado), scenario and Morris sensitivity analysis")
+    common(sens)
+    sens.add_argument("--patients", type=int, default=None, help="patients per run (default: the scenario's)")
+    sens.add_argument("--seed", type=int, default=None, help="random seed (default: the scenario's)")
+    sens.add_argument("--out", default=None, help="output folder (default: results/<scenario>_sensitivity)")
+    sens.add_argument("--parameter", action="append", default=[], help="limit one-way to these quantities")
+    sens.add_argument("--scenario-set", action="append", default=[], metavar="NAME:PATH=VALUE[;PATH=VALUE]",
+                      help="a named scenario of overrides for scenario analysis (repeatable)")
+    sens.add_argument("--no-one-way", action="store_true", help="skip the one-way analysis")
+    sens.add_argument("--morris", type=int, default=0, metavar="R", help="Morris screening with R trajectories")
+    sens.add_argument("--top", type=int, default=15, help="parameters shown in the tornado")
+    sens.add_argument("--engine", choices=["simpy", "fast"], default="simpy", help="simulation engine")
+    sens.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
+    sens.add_argument("--quiet", action="store_true", help="no progress bar")
 
     psa = sub.add_parser("psa", help="probabilistic sensitivity analysis: draws, CE plane, CEAC, EVPI")
     common(psa)
@@ -68,6 +97,18 @@ def _parser() -> argparse.ArgumentParser:
                      help="run on an existing Dask distributed cluster (e.g. tcp://127.0.0.1:8786)")
     psa.add_argument("--engine", choices=["simpy", "fast"], default="simpy", help="simulation engine")
     psa.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    rep = sub.add_parser("report", help="simulate a scenario and write a self-contained HTML report")
+    common(rep)
+    rep.add_argument("--out", required=True, help="output folder for report.html and figures/")
+    rep.add_argument("--patients", type=int, help="number of virtual patients (default: the scenario's)")
+    rep.add_argument("--seed", type=int, help="random seed (default: the scenario's)")
+    rep.add_argument("--lang", choices=["en", "es"], default="en", help="report language (default en)")
+    rep.add_argument("--psa", default=None, metavar="DIR",
+                     help="a PSA result folder with psa.csv (lnsim psa), for the PSA table, CE plane and CEAC")
+    rep.add_argument("--overwrite", action="store_true",
+                     help="replace report.html and figures/ in a non-empty output folder (other files are kept)")
+    rep.add_argument("--quiet", action="store_true", help="no progress bar")
     return ap
 
 
@@ -144,6 +185,64 @@ def cmd_parameters(args) -> int:
     return 0
 
 
+def cmd_sensitivity(args) -> int:
+    from sim import sensitivity
+    from sim.scenarios import build, load_scenario
+    _check_positive(args.patients, "--patients")
+    model = _load(args)
+    out = Path(args.out) if args.out else Path("results") / f"{model.scenario.name}_sensitivity"
+    if out.exists() and any(out.iterdir()) and not args.overwrite:
+        raise InputError("output folder exists and is not empty", file=str(out), field="--out",
+                         allowed="a new or empty folder, or add --overwrite")
+    named = {}
+    for spec in args.scenario_set:
+        name, sep, rest = spec.partition(":")
+        if not sep or not name or "=" not in rest:
+            raise InputError("scenario must look like NAME:PATH=VALUE[;PATH=VALUE]", file="command line",
+                             field="--scenario-set", value=spec)
+        named[name] = [a for a in rest.split(";") if a]
+    patients = args.patients or model.scenario.patients
+    seed = model.scenario.seed if args.seed is None else args.seed
+    loader = lambda extra: build(load_scenario(args.scenario, list(args.overrides) + list(extra)))  # noqa: E731
+    for extra in named.values():
+        loader(extra)                         # validate every scenario before running anything
+    import tempfile, shutil, os
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        lines = []
+        if not args.no_one_way:
+            ow = sensitivity.one_way(model, patients, seed, args.engine, args.parameter or None, not args.quiet)
+            ow.to_csv(tmp / "one_way.csv", index=False)
+            from sim.economics import load_cost_table
+            cur = load_cost_table(model.scenario.economics.cost_table, getattr(model.scenario, "_base_dir", None)).currency
+            sensitivity.write_one_way(ow, tmp, args.top, cur)
+            for comp, g in ow.groupby("comparison", sort=False):
+                g = g.assign(swing=(g["outcome_high"] - g["outcome_low"]).abs()).sort_values("swing", ascending=False)
+                lines.append(f"One-way, incremental NMB of {comp} (base {g['base'].iloc[0]:,.0f}); largest swings:")
+                lines.append(g.head(args.top)[["parameter", "low_value", "high_value", "outcome_low", "outcome_high"]]
+                             .to_string(index=False, float_format=lambda v: f"{v:,.4g}"))
+        if named:
+            sa = sensitivity.scenario_analysis(loader, named, patients, seed, args.engine)
+            sa.to_csv(tmp / "scenarios.csv", index=False)
+            lines.append("\nScenario analysis:\n" + sa.to_string(index=False, float_format=lambda v: f"{v:,.4g}"))
+        if args.morris:
+            mo = sensitivity.morris(model, patients, seed, args.morris, engine=args.engine, progress=not args.quiet,
+                                    names=args.parameter or None)
+            mo.to_csv(tmp / "morris.csv", index=False)
+            lines.append("\nMorris screening (top 10 by mu*):\n" + mo.groupby("comparison").head(10)
+                         .to_string(index=False, float_format=lambda v: f"{v:,.4g}"))
+        if out.exists():
+            shutil.rmtree(out)
+        os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    print("\n".join(lines))
+    print(f"\nwrote {out}/")
+    return 0
+
+
 def cmd_psa(args) -> int:
     from sim.psa import analyse_psa, run_psa
     _check_positive(args.draws, "--draws")
@@ -164,10 +263,51 @@ def cmd_psa(args) -> int:
     return 0
 
 
+def cmd_report(args) -> int:
+    import shlex
+    from sim.report import check_out_dir, check_psa_strategies, read_psa, write_report
+    from sim.simulation import simulate
+    _check_positive(args.patients, "--patients")
+    if args.seed is not None and args.seed < 0:
+        raise InputError("must be >= 0", file="command line", field="--seed", value=args.seed, allowed="0 to 2^63-1")
+    out = check_out_dir(args.out, args.overwrite)
+    psa = psa_source = None
+    if args.psa is not None:
+        psa, psa_source = read_psa(args.psa)
+    model = _load(args)
+    if psa is not None:
+        check_psa_strategies(psa, [s.name for s in model.scenario.strategies], psa_source)
+    result = simulate(model, patients=args.patients, seed=args.seed, progress=not args.quiet and sys.stderr.isatty())
+    command = ["lnsim", "report", args.scenario, "--patients", str(result.n_patients), "--seed", str(result.seed)]
+    for o in args.overrides:
+        command += ["--set", o]
+    command += (["--lang", args.lang] if args.lang != "en" else []) + (["--psa", args.psa] if args.psa else [])
+    command += ["--out", args.out] + (["--overwrite"] if args.overwrite else [])
+    path = write_report(result, out, lang=args.lang, psa=psa, psa_source=psa_source, overwrite=args.overwrite,
+                        command=shlex.join(command))
+    print(f"wrote {path} (and figures/ beside it)")
+    return 0
+
+
 def cmd_validate(args) -> int:
     model = _load(args)
     sc = model.scenario
     print(f"{args.scenario}: valid ({len(sc.strategies)} strategies: {', '.join(s.name for s in sc.strategies)})")
+    return 0
+
+
+def cmd_validate_outcomes(args) -> int:
+    from sim.validation import check_out_dir, console_table, run_validation, write_validation
+    _check_positive(args.patients, "--patients")
+    if args.seed < 0:
+        raise InputError("must be >= 0", file="command line", field="--seed", value=args.seed, allowed="0 to 2^63-1")
+    out = check_out_dir(args.out, args.overwrite)
+    progress = None if args.quiet else (lambda msg: print(msg, file=sys.stderr, flush=True))
+    run = run_validation(args.scenario, args.overrides, patients=args.patients, seed=args.seed, targets=args.targets,
+                         calibrated=args.calibrated, progress=progress)
+    write_validation(run, out, overwrite=args.overwrite)
+    print(console_table(run.table))
+    print(f"\nwrote {out}/: validation.csv, validation_forest.png, validation_forest.svg, validation_manifest.json")
     return 0
 
 
@@ -180,7 +320,9 @@ def cmd_events(args) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    handlers = {"run": cmd_run, "parameters": cmd_parameters, "validate-scenario": cmd_validate, "psa": cmd_psa,
+    handlers = {"run": cmd_run, "parameters": cmd_parameters, "validate-scenario": cmd_validate, "psa": cmd_psa, "sensitivity": cmd_sensitivity,
+                "report": cmd_report,
+                "validate": cmd_validate_outcomes,
                 "events": cmd_events}
     try:
         return handlers[args.command](args)

@@ -10,7 +10,8 @@ Every uncertain parameter gets a distribution derived from its evidence (:func:`
 * a ratio with a published interval -> ``LogNormal`` with ``sd = (ln hi - ln lo) / (2 x 1.96)``;
 * a parameter record's own ``psa:`` entry (lognormal with ``sd_log``, beta with ``n``, uniform,
   gamma with ``cv``, or fixed), used for assumptions and for figures published without an interval;
-* unit costs -> ``Gamma`` (coefficient of variation 0.1 for published rows, 0.25 for assumptions)
+* unit costs -> a ``Gamma`` relative-price multiplier per item, mean 1 (coefficient of variation
+  0.1 for published items, 0.25 for assumptions; every vial size of a drug moves together)
   and utilities -> ``Beta`` with standard deviation 0.05 (assumptions, stated in the table);
 * anything else is fixed, and the table says why.
 
@@ -202,13 +203,14 @@ def uncertainties(model, costs=None, utilities=None) -> list[Uncertain]:
         for kind, p in th.adverse_events.items():
             out.append(param_uncertainty(f"{base}.adverse_events.{kind}", p))
     if costs is not None:
-        for row in costs.table.itertuples():
-            cv = COST_CV_ASSUMPTION if str(row.source).strip().lower().startswith("assum") else COST_CV_PUBLISHED
-            key = f"costs.{row.item}" + (f"@{int(row.vial_mg)}" if _has_vial(row) else "")
-            out.append(Uncertain(key, float(row.value), "gamma" if row.value > 0 else "fixed",
-                                 (1 / cv**2, float(row.value) * cv**2) if row.value > 0 else (),
-                                 f"unit cost, CV {cv:.0%} ({'assumption' if cv == COST_CV_ASSUMPTION else 'published'})",
-                                 str(row.source)))
+        # one relative-price multiplier per cost item (all vial sizes of a drug move together)
+        for item, g in costs.table.groupby("item", sort=False):
+            published = not all(str(x).strip().lower().startswith("assum") for x in g["source"])
+            cv = COST_CV_PUBLISHED if published else COST_CV_ASSUMPTION
+            if (g["value"] > 0).any():
+                out.append(Uncertain(f"costs.{item}", 1.0, "gamma", (1 / cv**2, cv**2),
+                                     f"relative unit cost (x base price), CV {cv:.0%} "
+                                     f"({'published' if published else 'assumption'})", str(g["source"].iloc[0])))
     if utilities is not None:
         for row in utilities.table.itertuples():
             v = float(row.value)
@@ -291,8 +293,7 @@ def model_for_draw(model, row: dict):
 def tables_for_draw(costs, utilities, row: dict):
     """Cost and utility tables with the draw's values."""
     ct = costs.table.copy()
-    keys = [f"costs.{r.item}" + (f"@{int(r.vial_mg)}" if _has_vial(r) else "") for r in ct.itertuples()]
-    ct["value"] = [float(row.get(k, v)) for k, v in zip(keys, ct["value"])]
+    ct["value"] = [float(v) * float(row.get(f"costs.{item}", 1.0)) for item, v in zip(ct["item"], ct["value"])]
     ut = utilities.table.copy()
     ukeys = [f"utilities.{r.state}.{r.unit}" for r in ut.itertuples()]
     ut["value"] = [float(row.get(k, v)) for k, v in zip(ukeys, ut["value"])]
@@ -524,18 +525,18 @@ def analyse_psa(model, out_dir: str | Path) -> str:
         _atomic_write(f, out / "ceaf.csv")
         _atomic_write(e, out / "evpi.csv")
         plots.save_figure(plots.plot_ce_plane(psa, strategies[0], wtp=wtp, currency=currency), out / "ce_plane")
-        plots.save_figure(plots.plot_ceac(c, f), out / "ceac")
-        plots.save_figure(plots.plot_evpi(e), out / "evpi")
-        rows = []
-        for name, prefixes in settings.parameter_groups.items():
-            cols = _group_columns(draws, prefixes)
-            if cols and psa["draw"].nunique() >= 20:
-                r = voi.evppi(psa, draws, {name: cols}, wtp)
-                rows.append(r)
-        if rows:
-            evppi = pd.concat(rows, ignore_index=True)
+        plots.save_figure(plots.plot_ceac(c, f, currency=currency), out / "ceac")
+        plots.save_figure(plots.plot_evpi(e, currency=currency), out / "evpi")
+        groups = {name: cols for name, prefixes in settings.parameter_groups.items()
+                  if (cols := _group_columns(draws, prefixes))}
+        if groups and psa["draw"].nunique() >= 20:
+            evppi = voi.evppi(psa, draws, groups, wtp, population=_population(settings, econ))
             _atomic_write(evppi, out / "evppi.csv")
-            lines.append("\nEVPPI per patient at WTP {:,.0f}:\n".format(wtp) + evppi.to_string(index=False))
+            show = evppi[["group", "n_parameters", "evppi", "evppi_se", "method"]]
+            lines.append(f"\nEVPPI per patient at WTP {wtp:,.0f} ({currency}):\n"
+                         + show.to_string(index=False, float_format=lambda v: f"{v:,.2f}"))
+        err = voi.mc_error(psa, wtp=wtp, reference=strategies[0])
+        _atomic_write(err, out / "mc_error.csv")
         at = e.iloc[(e["wtp"] - wtp).abs().argmin()]
         lines.append(f"\nEVPI per patient at WTP {wtp:,.0f}: {at['evpi']:,.2f} {currency}")
     return "\n".join(lines)

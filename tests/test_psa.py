@@ -1,0 +1,143 @@
+"""Probabilistic sensitivity analysis: distributions from the evidence, draws, parallel and resumable runs."""
+from __future__ import annotations
+
+import filecmp
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+import sim
+from sim import psa
+from sim.economics import load_cost_table, load_utility_table
+from sim.parameters import Param
+from sim.scenarios import build
+from tests.conftest import SCENARIOS, load
+
+SMALL = ["horizon_years=5"]
+
+
+@pytest.fixture(scope="module")
+def model():
+    return build(load("base.yaml", SMALL))
+
+
+@pytest.fixture(scope="module")
+def items(model):
+    return psa.uncertainties(model, load_cost_table(), load_utility_table())
+
+
+def test_beta_from_counts():
+    u = psa.param_uncertainty("x", Param("x", 4 / 6, count=(4, 6), form="count", args=(4, 6)))
+    assert u.kind == "beta" and u.args == (4.0, 2.0)
+    z = psa.param_uncertainty("z", Param("z", 0.0, count=(0, 6), form="count", args=(0, 6)))
+    assert z.args == (0.5, 6.5)        # Jeffreys when a count is 0
+
+
+def test_lognormal_from_interval_reproduces_the_interval():
+    u = psa.param_uncertainty("hr", Param("hr", 3.8, interval=(2.1, 6.2)))
+    lo, hi = u.interval()
+    # a log-symmetric fit of an asymmetric published interval: geometric midpoint kept at the value
+    assert u.kind == "lognormal" and lo < 3.8 < hi
+    assert math.isclose(math.log(hi) - math.log(lo), math.log(6.2) - math.log(2.1), rel_tol=1e-9)
+
+
+def test_therapy_response_is_dirichlet_over_three_counts(items):
+    mmf = next(u for u in items if u.name == "therapies.mmf.response")
+    assert mmf.kind == "dirichlet" and mmf.args == (16.0, 88.0, 81.0)
+    x = mmf.sample(7, 4000)
+    assert np.all(x.sum(axis=1) <= 1) and np.all(x >= 0)
+    se = np.sqrt(x.var(axis=0) / len(x))
+    assert np.all(np.abs(x.mean(axis=0) - np.array([16, 88]) / 185) < 4 * se)
+
+
+def test_every_varied_quantity_says_why(items):
+    t = psa.uncertainty_table(items)
+    assert (t["why"].str.len() > 0).all()
+    assert (t["distribution"] != "fixed").sum() > 50
+    assert t.loc[t["parameter"] == "parameters.esrd_hr_class_IV", "distribution"].item() == "fixed"
+
+
+def test_draws_do_not_depend_on_how_many(items):
+    a = psa.draw_table(items, 5, 40)
+    b = psa.draw_table(items, 5, 15)
+    pd.testing.assert_frame_equal(a.iloc[:15].reset_index(drop=True), b)
+    assert not a.equals(psa.draw_table(items, 6, 40))
+
+
+def test_a_draw_changes_a_copy_not_the_model(model, items):
+    row = psa.draw_table(items, 1, 3).iloc[2].to_dict()
+    md = psa.model_for_draw(model, row)
+    assert md.params["smr_lupus_nephritis"] == pytest.approx(row["parameters.smr_lupus_nephritis"])
+    assert md.therapies["mmf"].complete.value == pytest.approx(row["therapies.mmf.response.complete"])
+    assert model.params["smr_lupus_nephritis"] == 3.8 and model.therapies["mmf"].complete.count == (16, 185)
+
+
+def _run(model, out, **kw):
+    args = dict(draws=6, patients=40, seed=3, progress=False)
+    args.update(kw)
+    return psa.run_psa(model, out, **args)
+
+
+def test_identical_bytes_for_any_workers_and_chunk_size(model, tmp_path):
+    ref = _run(model, tmp_path / "w1", workers=1, chunk_size=6)
+    for w, c in ((2, 1), (4, 4)):
+        other = _run(model, tmp_path / f"w{w}c{c}", workers=w, chunk_size=c)
+        assert filecmp.cmp(ref / "psa.csv", other / "psa.csv", shallow=False)
+        assert filecmp.cmp(ref / "draws.parquet", other / "draws.parquet", shallow=False)
+    p = pd.read_csv(ref / "psa.csv")
+    assert sorted(p["draw"].unique()) == list(range(6))
+    assert (p["qaly"] <= p["life_years"] + 1e-12).all() and (p["cost"] >= 0).all()
+
+
+def test_existing_output_needs_resume(model, tmp_path):
+    _run(model, tmp_path / "o", workers=1)
+    with pytest.raises(sim.InputError, match="--resume"):
+        _run(model, tmp_path / "o", workers=1)
+    with pytest.raises(sim.InputError, match="differs"):
+        _run(model, tmp_path / "o", workers=1, resume=True, patients=41)
+
+
+def _cmd(out, *extra):
+    return [sys.executable, "-m", "sim", "psa", str(SCENARIOS / "base.yaml"), "--set", "horizon_years=5",
+            "--draws", "12", "--patients", "40", "--seed", "9", "--chunk-size", "1", "--workers", "1",
+            "--out", str(out), "--quiet", *extra]
+
+
+def test_killed_run_resumes_to_identical_results(tmp_path):
+    full = tmp_path / "full"
+    r = subprocess.run(_cmd(full), capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    part = tmp_path / "part"
+    proc = subprocess.Popen(_cmd(part), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while time.time() < deadline:
+        done = list((part / "chunks").glob("draws_*.parquet")) if (part / "chunks").exists() else []
+        if len(done) >= 3:
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (part / "psa.csv").exists(), "the run finished before it could be killed"
+    again = subprocess.run(_cmd(part), capture_output=True, text=True, timeout=600)
+    assert again.returncode == 2 and "--resume" in again.stderr and "Traceback" not in again.stderr
+    resumed = subprocess.run(_cmd(part, "--resume"), capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr
+    assert filecmp.cmp(full / "psa.csv", part / "psa.csv", shallow=False)
+
+
+def test_dask_cluster_gives_the_serial_results(model, tmp_path):
+    distributed = pytest.importorskip("distributed")
+    serial = _run(model, tmp_path / "serial", workers=1)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                  dashboard_address=None, protocol="tcp") as cluster:
+        assert cluster.scheduler_address.startswith("tcp://127.0.0.1")
+        remote = _run(model, tmp_path / "dask", scheduler=cluster.scheduler_address)
+    assert filecmp.cmp(serial / "psa.csv", remote / "psa.csv", shallow=False)

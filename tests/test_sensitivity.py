@@ -1,0 +1,59 @@
+"""Deterministic one-way, scenario and Morris sensitivity analysis."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from sim import sensitivity
+from sim.scenarios import build
+from tests.conftest import SCENARIOS, load
+
+OVR = ["horizon_years=5"]
+
+
+@pytest.fixture(scope="module")
+def model():
+    return build(load("base.yaml", OVR))
+
+
+def test_one_way_moves_with_the_price_of_the_add_on(model):
+    t = sensitivity.one_way(model, 80, 5, names=["costs.belimumab", "parameters.flare_rate_remission"])
+    assert set(t["parameter"]) == {"costs.belimumab", "parameters.flare_rate_remission"}
+    assert t["base"].nunique() == 1                      # one base case, common random numbers
+    bel = t[t["parameter"] == "costs.belimumab"].iloc[0]
+    # rtx_alone vs rtx_belimumab: a dearer belimumab makes leaving it out worth more
+    assert bel["outcome_high"] > bel["base"] > bel["outcome_low"]
+
+
+def test_scenario_analysis_base_row_matches_one_way_base(model):
+    loader = lambda extra: build(load("base.yaml", OVR + list(extra)))  # noqa: E731
+    sa = sensitivity.scenario_analysis(loader, {"acr": ["strategies.rtx_alone.first_assessment_months=6",
+                                                        "strategies.rtx_alone.reassessment_months=12"]}, 80, 5)
+    ow = sensitivity.one_way(model, 80, 5, names=["costs.belimumab"])
+    base = sa[(sa["scenario"] == "base case") & (sa["strategy"] == "rtx_alone")]["inmb_vs_first"].item()
+    assert base == pytest.approx(ow["base"].iloc[0], rel=1e-12)
+    acr = sa[sa["scenario"] == "acr"].set_index("strategy")
+    # the first strategy is untouched by the override: identical results (same patients and streams)
+    b0 = sa[sa["scenario"] == "base case"].set_index("strategy")
+    assert acr.loc["rtx_belimumab", "cost"] == b0.loc["rtx_belimumab", "cost"]
+
+
+def test_morris_ranks_named_parameters(model):
+    m = sensitivity.morris(model, 40, 5, trajectories=2, names=["costs.belimumab", "parameters.flare_rate_remission",
+                                                                 "utilities.dialysis.utility"])
+    assert set(m["parameter"]) == {"costs.belimumab", "parameters.flare_rate_remission", "utilities.dialysis.utility"}
+    assert (m["mu_star"] >= 0).all()
+    assert m.iloc[0]["parameter"] == "costs.belimumab"   # the price of the add-on dominates the difference
+
+
+def test_sensitivity_command_writes_tornado(tmp_path):
+    out = tmp_path / "s"
+    r = subprocess.run([sys.executable, "-m", "sim", "sensitivity", str(SCENARIOS / "base.yaml"), "--set",
+                        "horizon_years=3", "--patients", "40", "--parameter", "costs.belimumab", "--out", str(out),
+                        "--quiet"], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    assert (out / "one_way.csv").is_file()
+    assert list(out.glob("tornado_*.png")) and list(out.glob("tornado_*.svg"))
