@@ -67,6 +67,10 @@ def console_summary(result) -> str:
     text = head + "\n" + table.to_string(index=False)
     if getattr(result, "cea", None) is not None:
         text += "\n\n" + cea_text(result.cea)
+    cap = getattr(result, "capacity", None)
+    if cap is not None and len(cap):
+        text += "\n\nServices with limited capacity (waits in days):\n" + cap.to_string(
+            index=False, float_format=lambda v: f"{v:,.2f}")
     return text
 
 
