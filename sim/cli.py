@@ -117,7 +117,6 @@ def _load(args):
     if args.scenario is None:
         args.scenario = str(Path(__file__).resolve().parent.parent / "scenarios" / "base.yaml")
         if not Path(args.scenario).is_file():
-            from importlib import resources
             raise InputError("no scenario given and no scenarios/base.yaml beside the package",
                              allowed="lnsim parameters SCENARIO.yaml")
     sc = load_scenario(args.scenario, args.overrides)
@@ -139,12 +138,8 @@ def cmd_run(args) -> int:
     if args.seed is not None and args.seed < 0:
         raise InputError("must be >= 0", file="command line", field="--seed", value=args.seed, allowed="0 to 2^63-1")
     model = _load(args)
-    out = Path(args.out) if args.out else Path("results") / model.scenario.name
-    if out.exists() and out.is_dir() and any(out.iterdir()) and not args.overwrite:
-        raise InputError("output folder exists and is not empty", file=str(out), field="--out",
-                         allowed="a new or empty folder, or add --overwrite")
-    if out.exists() and not out.is_dir():
-        raise InputError("output path is a file, not a folder", file=str(out), field="--out")
+    from sim.outputs import check_new_folder
+    out = check_new_folder(Path(args.out) if args.out else Path("results") / model.scenario.name, args.overwrite)
     result = simulate(model, patients=args.patients, seed=args.seed, progress=not args.quiet and sys.stderr.isatty())
     write_outputs(result, out, overwrite=args.overwrite)
     print(console_summary(result))
@@ -190,10 +185,9 @@ def cmd_sensitivity(args) -> int:
     from sim.scenarios import build, load_scenario
     _check_positive(args.patients, "--patients")
     model = _load(args)
-    out = Path(args.out) if args.out else Path("results") / f"{model.scenario.name}_sensitivity"
-    if out.exists() and any(out.iterdir()) and not args.overwrite:
-        raise InputError("output folder exists and is not empty", file=str(out), field="--out",
-                         allowed="a new or empty folder, or add --overwrite")
+    from sim.outputs import check_new_folder
+    out = check_new_folder(Path(args.out) if args.out else Path("results") / f"{model.scenario.name}_sensitivity",
+                           args.overwrite)
     named = {}
     for spec in args.scenario_set:
         name, sep, rest = spec.partition(":")
@@ -206,10 +200,8 @@ def cmd_sensitivity(args) -> int:
     loader = lambda extra: build(load_scenario(args.scenario, list(args.overrides) + list(extra)))  # noqa: E731
     for extra in named.values():
         loader(extra)                         # validate every scenario before running anything
-    import tempfile, shutil, os
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
+    from sim.outputs import staged_folder
+    with staged_folder(out) as tmp:
         lines = []
         if not args.no_one_way:
             ow = sensitivity.one_way(model, patients, seed, args.engine, args.parameter or None, not args.quiet)
@@ -232,12 +224,6 @@ def cmd_sensitivity(args) -> int:
             mo.to_csv(tmp / "morris.csv", index=False)
             lines.append("\nMorris screening (top 10 by mu*):\n" + mo.groupby("comparison").head(10)
                          .to_string(index=False, float_format=lambda v: f"{v:,.4g}"))
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     print("\n".join(lines))
     print(f"\nwrote {out}/")
     return 0

@@ -28,11 +28,9 @@ import hashlib
 import json
 import math
 import os
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -338,18 +336,8 @@ def run_chunk(model, rows: list[dict], patients: int, seed: int, costs, utilitie
 # ---------------------------------------------------------------------------------------------
 
 def _atomic_write(df: pd.DataFrame, path: Path) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(fd)
-    try:
-        if path.suffix == ".parquet":
-            df.to_parquet(tmp, index=False)
-        else:
-            df.to_csv(tmp, index=False, float_format="%.12g")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    from sim.outputs import write_table
+    write_table(df, path)
 
 
 def _run_key(model, draws: int, patients: int, seed: int, chunk: int, engine: str) -> dict:

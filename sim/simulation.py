@@ -9,10 +9,7 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import platform
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,7 +18,7 @@ import pandas as pd
 
 from sim import streams
 from sim.cohort import sample_block
-from sim.hazards import HEALTH_STATES, INF, PRE_ESRD, death_tables, esrd_tables
+from sim.hazards import HEALTH_STATES, PRE_ESRD, death_tables, esrd_tables
 from sim.outcomes import summarise
 from sim.parameters import parameter_rows, table_hash
 from sim.pathway import EVENTS, Pathway, Patient
@@ -412,14 +409,9 @@ def write_outputs(result: SimulationResult, out_dir: str | Path, overwrite: bool
     Everything is written to a temporary folder beside ``out_dir`` and renamed into place at the
     end, so a failed run never leaves a half-written result.
     """
-    out = Path(out_dir)
-    if out.exists() and any(out.iterdir()) and not overwrite:
-        from sim.errors import InputError
-        raise InputError("output folder exists and is not empty", file=str(out), field="--out",
-                         allowed="a new or empty folder, or --overwrite")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
+    from sim.outputs import check_new_folder, staged_folder
+    out = check_new_folder(Path(out_dir), overwrite)
+    with staged_folder(out) as tmp:
         result.patients.to_parquet(tmp / "patients.parquet", index=False)
         result.events.to_parquet(tmp / "events.parquet", index=False)
         result.states.to_parquet(tmp / "states.parquet", index=False)
@@ -431,10 +423,4 @@ def write_outputs(result: SimulationResult, out_dir: str | Path, overwrite: bool
             result.economics.cost_table.to_csv(tmp / "costs_used.csv", index=False)
             result.economics.utility_table.to_csv(tmp / "utilities_used.csv", index=False)
         (tmp / "manifest.json").write_text(json.dumps(manifest(result), indent=2, sort_keys=True, default=str))
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out

@@ -32,9 +32,6 @@ import copy
 import hashlib
 import json
 import math
-import os
-import shutil
-import tempfile
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -801,18 +798,11 @@ def write_validation(run: ValidationRun, out_dir: str | Path, overwrite: bool = 
     """
     from sim.plots import plot_validation_forest, save_figure
     out = check_out_dir(out_dir, overwrite)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
+    from sim.outputs import staged_folder
+    with staged_folder(out) as tmp:
         run.table.to_csv(tmp / "validation.csv", index=False, float_format="%.6g")
         save_figure(plot_validation_forest(run.table), tmp / "validation_forest")
         (tmp / "validation_manifest.json").write_text(json.dumps(run.manifest(), indent=2, default=str))
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out
 
 
