@@ -87,7 +87,9 @@ def test_exploratory_scenarios_say_so(run):
     sc = model.scenario
     used = _emerging_used(model)
     if not used and "exploratory" not in path.stem:
-        pytest.skip("not an exploratory scenario")
+        # a scenario without emerging options must not be labelled exploratory either
+        assert "exploratory" not in sc.description.lower(), path.name
+        return
     assert "exploratory" in sc.description.lower(), \
         f"{path.name} uses {sorted(used)} but its description does not say 'exploratory'"
     head = path.read_text(encoding="utf-8").split("\nname:")[0].lower()
