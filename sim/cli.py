@@ -1,6 +1,6 @@
 """The ``lnsim`` command.
 
-    lnsim run SCENARIO.yaml [--patients N] [--seed S] [--out DIR] [--set PATH=VALUE ...]
+    lnsim run SCENARIO.yaml [--patients N] [--seed S] [--out DIR] [--engine simpy|fast] [--set PATH=VALUE ...]
     lnsim parameters [SCENARIO.yaml] [--set ...] [--csv FILE]
     lnsim validate-scenario SCENARIO.yaml [--set ...]
     lnsim events
@@ -45,6 +45,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--out", default=None, help="output folder (default: results/<scenario name>)")
     run.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
+    run.add_argument("--engine", choices=["simpy", "fast"], default="simpy",
+                     help="simulation engine: simpy (one process per patient, the reference) or fast (compiled; "
+                          "identical results for scenarios without capacity limits)")
 
     par = sub.add_parser("parameters", help="print every parameter with its value, unit, evidence and note")
     common(par, scenario_required=False)
@@ -140,7 +143,8 @@ def cmd_run(args) -> int:
     model = _load(args)
     from sim.outputs import check_new_folder
     out = check_new_folder(Path(args.out) if args.out else Path("results") / model.scenario.name, args.overwrite)
-    result = simulate(model, patients=args.patients, seed=args.seed, progress=not args.quiet and sys.stderr.isatty())
+    result = simulate(model, patients=args.patients, seed=args.seed, progress=not args.quiet and sys.stderr.isatty(),
+                      engine=args.engine)
     write_outputs(result, out, overwrite=args.overwrite)
     print(console_summary(result))
     print(f"\nwrote {out}/: patients.parquet, events.parquet, states.parquet, summary.csv, cea.csv, manifest.json")

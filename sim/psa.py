@@ -307,8 +307,15 @@ def run_draw(model, row: dict, patients: int, seed: int, costs, utilities, engin
     from sim.simulation import simulate
     d = int(row["draw"])
     md = model_for_draw(model, row)
-    res = simulate(md, patients=patients, seed=seed, draw=d, costed=False, engine=engine)
     ct, ut = tables_for_draw(costs, utilities, row)
+    if engine == "fast":
+        # aggregate mode: costs and QALYs priced inside the compiled kernel, no event tables
+        # (equal to the SimPy route's to rounding: the same trajectories, sums in another order)
+        from sim.fast_engine import aggregate
+        means = aggregate(md, patients, seed, d, cost_table=ct, utility_table=ut).means()
+        return [{"draw": d, **{k: (v if k == "strategy" else float(v)) for k, v in rec.items()}}
+                for rec in means.to_dict(orient="records")]
+    res = simulate(md, patients=patients, seed=seed, draw=d, costed=False, engine=engine)
     ev = evaluate(res, cost_table=ct, utility_table=ut)
     p = ev.patients.merge(res.patients[["strategy", "patient", "esrd_time_years", "death_time_years"]],
                           on=["strategy", "patient"])

@@ -259,6 +259,18 @@ def _check_strategy(s: Strategy, i: int, therapies: TherapyCatalogue, source: st
     for a, b in s.switch.items():
         need(a, "induction", f"switch.{a}")
         need(b, "induction", f"switch.{a}")
+    # every agent a patient can reach by switching needs a partner too: a responder to the partner who
+    # flares is re-induced with it (flare re-entry) and may have to switch again
+    for agent in s.induction_shares():
+        seen = [agent]
+        while s.switch[seen[-1]] not in seen:
+            nxt = s.switch[seen[-1]]
+            if nxt not in s.switch:
+                raise InputError(f"no switch partner for '{nxt}', which patients reach by switching from "
+                                 f"'{seen[-1]}'", file=source, field=f"{where}.switch.{nxt}", value=None,
+                                 allowed="a partner for every agent reachable by switching (e.g. "
+                                         f"{nxt}: {seen[-1]})")
+            seen.append(nxt)
     for j, step in enumerate(s.ladder):
         need(step, "ladder", f"ladder.{j}")
     need(s.maintenance, "maintenance", "maintenance")

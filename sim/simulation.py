@@ -205,6 +205,7 @@ class SimulationResult:
     cea: pd.DataFrame | None = None
     economics: object | None = None
     capacity: pd.DataFrame | None = None
+    engine: str = "simpy"
 
     def ladders(self) -> dict[str, list[str]]:
         return {s.name: list(s.ladder) for s in self.model.scenario.strategies}
@@ -236,6 +237,7 @@ def simulate(scenario: Scenario | Model, patients: int | None = None, seed: int 
     if engine == "fast":
         from sim import fast_engine
         result = fast_engine.simulate_tables(model, n, seed, draw)
+        result.engine = "fast"
         if costed:
             attach_economics(result)
         return result
@@ -399,6 +401,7 @@ def manifest(result: SimulationResult) -> dict:
         "python": platform.python_version(),
         "libraries": libs,
         "stream_block_size": streams.BLOCK_SIZE,
+        "engine": result.engine,
         "economics": result.economics.settings() if result.economics is not None else None,
     }
 

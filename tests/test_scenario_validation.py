@@ -33,6 +33,8 @@ SET_PATH = re.compile(r"[A-Za-z0-9_.+\-]+")   # what `--set PATH=VALUE` accepts 
 
 # file name -> (field path in the message, or None for defects of the file itself; regex of the defect's words)
 CORPUS: dict[str, tuple[str | None, str]] = {
+    # a switch map that leaves an agent reachable by switching without a partner
+    "switch_not_closed.yaml": ("strategies.0.switch.cyc_nih", r"no switch partner for 'cyc_nih'.*reach by switching"),
     # unknown keys
     "unknown_top_level_key.yaml": ("horizon_year", r"unknown key 'horizon_year'; allowed: name, .*"
                                                    r"\(did you mean horizon_years\?\)"),
