@@ -278,30 +278,57 @@ def model_for_draw(model, row: dict):
             params[key[len("parameters."):]] = float(value)
         elif key.startswith("therapies."):
             _, tname, rest = key.split(".", 2)
-            node = therapies.setdefault(tname, {})
-            parts = rest.split(".")
-            for part in parts[:-1]:
-                node = node.setdefault(part, {})
-            node[parts[-1]] = float(value)
+            therapies.setdefault(tname, {})[rest] = float(value)
     new_params = model.params.with_overrides(params, "psa draw") if params else model.params
-    new_th = model.therapies.with_overrides(therapies, "psa draw") if therapies else model.therapies
-    return dataclasses.replace(model, params=new_params, therapies=new_th)
+    if not therapies:
+        return dataclasses.replace(model, params=new_params)
+    from sim.therapies import TherapyCatalogue
+    built = dict(model.therapies.therapies)
+    for tname, values in therapies.items():
+        built[tname] = _therapy_with_values(built[tname], values)
+    return dataclasses.replace(model, params=new_params,
+                               therapies=TherapyCatalogue(model.therapies.records, built))
+
+
+def _therapy_with_values(th, values: dict):
+    """A therapy record with some numbers replaced (the quantities :func:`uncertainties` varies)."""
+    changes: dict = {}
+    by_class = dict(th.responders_by_class)
+    aes = dict(th.adverse_events)
+    for path, v in values.items():
+        if path == "response.complete":
+            changes["complete"] = th.complete.with_value(v, "psa draw")
+        elif path == "response.partial":
+            changes["partial"] = th.partial.with_value(v, "psa draw")
+        elif path == "flare_hr":
+            changes["flare_hr"] = th.flare_hr.with_value(v, "psa draw")
+        elif path.startswith("responders_by_class."):
+            cls = path.split(".", 1)[1]
+            by_class[cls] = by_class[cls].with_value(v, "psa draw")
+        elif path.startswith("adverse_events."):
+            kind = path.split(".", 1)[1]
+            aes[kind] = aes[kind].with_value(v, "psa draw")
+        else:
+            raise KeyError(f"therapies.{th.name}.{path} is not a varied quantity")
+    return dataclasses.replace(th, responders_by_class=by_class, adverse_events=aes, **changes)
 
 
 def tables_for_draw(costs, utilities, row: dict):
     """Cost and utility tables with the draw's values."""
     ct = costs.table.copy()
-    ct["value"] = [float(v) * float(row.get(f"costs.{item}", 1.0)) for item, v in zip(ct["item"], ct["value"])]
+    mult = np.array([float(row.get(f"costs.{item}", 1.0)) for item in ct["item"]])
+    ct["value"] = ct["value"].to_numpy(dtype=float) * mult
     ut = utilities.table.copy()
-    ukeys = [f"utilities.{r.state}.{r.unit}" for r in ut.itertuples()]
-    ut["value"] = [float(row.get(k, v)) for k, v in zip(ukeys, ut["value"])]
+    keys = [f"utilities.{st}.{un}" for st, un in zip(ut["state"], ut["unit"])]
+    ut["value"] = [float(row.get(k, v)) for k, v in zip(keys, ut["value"])]
     return dataclasses.replace(costs, table=ct), dataclasses.replace(utilities, table=ut)
 
 
 OUTCOMES = ("cost", "qaly", "life_years", "cost_undiscounted", "qaly_undiscounted", "life_years_undiscounted")
 
 
-def run_draw(model, row: dict, patients: int, seed: int, costs, utilities, engine: str = "simpy") -> list[dict]:
+def run_draw(model, row: dict, patients: int, seed: int, costs, utilities, engine: str = "simpy",
+             threads: int = 1) -> list[dict]:
     """Simulate and cost one draw; per-strategy means of the outcomes."""
     from sim.economics import evaluate
     from sim.simulation import simulate
@@ -312,9 +339,12 @@ def run_draw(model, row: dict, patients: int, seed: int, costs, utilities, engin
         # aggregate mode: costs and QALYs priced inside the compiled kernel, no event tables
         # (equal to the SimPy route's to rounding: the same trajectories, sums in another order)
         from sim.fast_engine import aggregate
-        means = aggregate(md, patients, seed, d, cost_table=ct, utility_table=ut).means()
-        return [{"draw": d, **{k: (v if k == "strategy" else float(v)) for k, v in rec.items()}}
-                for rec in means.to_dict(orient="records")]
+        agg = aggregate(md, patients, seed, d, cost_table=ct, utility_table=ut, threads=threads)
+        cols = {c: getattr(agg, c).mean(axis=1) for c in OUTCOMES}
+        esrd = (~np.isnan(agg.esrd_time)).mean(axis=1)
+        death = (~np.isnan(agg.death_time)).mean(axis=1)
+        return [{"draw": d, "strategy": s, **{c: float(cols[c][i]) for c in OUTCOMES},
+                 "esrd": float(esrd[i]), "death": float(death[i])} for i, s in enumerate(agg.strategies)]
     res = simulate(md, patients=patients, seed=seed, draw=d, costed=False, engine=engine)
     ev = evaluate(res, cost_table=ct, utility_table=ut)
     p = ev.patients.merge(res.patients[["strategy", "patient", "esrd_time_years", "death_time_years"]],
@@ -331,10 +361,11 @@ def run_draw(model, row: dict, patients: int, seed: int, costs, utilities, engin
     return out
 
 
-def run_chunk(model, rows: list[dict], patients: int, seed: int, costs, utilities, engine: str = "simpy") -> pd.DataFrame:
+def run_chunk(model, rows: list[dict], patients: int, seed: int, costs, utilities, engine: str = "simpy",
+              threads: int = 1) -> pd.DataFrame:
     recs = []
     for row in rows:
-        recs.extend(run_draw(model, row, patients, seed, costs, utilities, engine))
+        recs.extend(run_draw(model, row, patients, seed, costs, utilities, engine, threads))
     return pd.DataFrame.from_records(recs)
 
 
@@ -411,13 +442,14 @@ def run_psa(model, out_dir: str | Path, draws: int, patients: int, seed: int | N
             bar.update(int(df["draw"].nunique()))
 
     args = (patients, seed, costs, utilities, engine)
+    n_workers = workers or os.cpu_count() or 1
     if scheduler:
         _run_dask(scheduler, model, todo, args, done)
-    elif (workers or os.cpu_count() or 1) <= 1 or len(todo) <= 1:
+    elif n_workers <= 1 or len(todo) <= 1:
         for i, rows in todo:
             done(i, run_chunk(model, rows, *args))
     else:
-        _run_local(workers or os.cpu_count() or 1, model, todo, args, done)
+        _run_local(n_workers, model, todo, args, done)
     if bar is not None:
         bar.close()
     parts = [pd.read_parquet(out / "chunks" / f"draws_{i:07d}.parquet") for i, _ in chunks]

@@ -281,7 +281,9 @@ class TherapyCatalogue:
                                  + "; or a full new record with " + ", ".join(REQUIRED_KEYS))
             rec = _merge(records[name], ov, name, source) if name in records else dict(ov)
             records[name] = rec
-        therapies = {k: therapy_from_record(k, v, source) for k, v in records.items()}
+        therapies = dict(self.therapies)          # records not overridden are already built and frozen
+        for k in overrides:
+            therapies[k] = therapy_from_record(k, records[k], source)
         return TherapyCatalogue(records, therapies)
 
     def params(self) -> dict:
