@@ -133,6 +133,7 @@ class Scenario(BaseModel):
     parameters: dict[str, float] = {}
     therapies: dict[str, dict[str, Any]] = {}
     life_table: str | None = None
+    parameters_file: str | None = None
     economics: Economics = Economics()
     psa: PsaSettings = PsaSettings()
     capacity: Capacity | None = None
@@ -185,12 +186,16 @@ class Scenario(BaseModel):
     def build(self, source: str = "scenario", base_dir: Path | None = None) -> "Model":
         """Resolve parameters, therapies and life table, and check cross-references."""
         defaults = ModelParameters.default()
-        for name, v in self.parameters.items():
+        values = dict(self.parameters)
+        if self.parameters_file is not None:
+            # e.g. a calibrated set written by sim.calibration; the scenario's own `parameters` win
+            values = {**_parameters_file(self.parameters_file, base_dir, source), **values}
+        for name, v in values.items():
             if name not in defaults:
                 raise InputError(f"unknown model parameter '{name}'", file=source, field=f"parameters.{name}",
                                  value=v, allowed=_suggest(name, defaults.names(),
                                                            "a name listed by 'lnsim parameters'"))
-        params = defaults.with_overrides(self.parameters, source)
+        params = defaults.with_overrides(values, source)
         _check_parameter_values(params, source)
         try:
             therapies = TherapyCatalogue.default().with_overrides(self.therapies, source)
@@ -204,7 +209,44 @@ class Scenario(BaseModel):
         for i, s in enumerate(self.strategies):
             _check_strategy(s, i, therapies, source)
         life = load_life_table(self.life_table, base_dir, source)
+        _check_economic_tables(self.economics, base_dir, source)
         return Model(self, params, therapies, life, source)
+
+
+def _parameters_file(path: str, base_dir: Path | None, source: str) -> dict[str, float]:
+    """The ``parameters:`` mapping of a parameter file (such as sim/data/calibrated_parameters.yaml)."""
+    p = Path(path)
+    if not p.is_absolute() and base_dir is not None:
+        p = base_dir / p
+    if not p.is_file():
+        raise InputError(f"parameters file not found: {p}", file=source, field="parameters_file", value=path,
+                         allowed="a YAML file with a 'parameters:' mapping of name: value")
+    data = read_yaml(p)
+    values = data.get("parameters")
+    if not isinstance(values, dict) or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                                               for v in values.values()):
+        raise InputError("the file needs a 'parameters:' mapping of name: number", file=str(p),
+                         field="parameters", allowed="e.g. parameters: {second_induction_response_or: 0.47}")
+    return {str(k): float(v) for k, v in values.items()}
+
+
+def _check_economic_tables(econ: Economics, base_dir: Path | None, source: str) -> None:
+    """Read and check the cost and utility tables now, so a bad table fails before any simulation."""
+    from sim.economics import load_cost_table, load_utility_table
+    for loader, field in ((load_cost_table, "economics.cost_table"), (load_utility_table, "economics.utility_table")):
+        try:
+            table = loader(getattr(econ, field.split(".")[1]), base_dir)
+        except InputError as e:
+            where = ", ".join(x for x in (e.file, None if (e.field or "").startswith("economics") else e.field) if x)
+            raise InputError(f"{_strip(e)} (in {where})" if where else _strip(e), file=source, field=field,
+                             value=e.value, allowed=e.allowed) from None
+        if field == "economics.cost_table":
+            if econ.currency is not None and econ.currency != table.currency:
+                raise InputError("currency does not agree with the cost table", file=source,
+                                 field="economics.currency", value=econ.currency, allowed=table.currency)
+            if econ.price_year is not None and econ.price_year != table.price_year:
+                raise InputError("price year does not agree with the cost table", file=source,
+                                 field="economics.price_year", value=econ.price_year, allowed=str(table.price_year))
 
 
 def _strip(e: InputError) -> str:

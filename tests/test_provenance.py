@@ -69,3 +69,26 @@ def test_scenario_override_is_recorded_as_assumption():
     p = mp.params["flare_rate_remission"]
     assert p.value == 0.2 and p.kind == "assumption" and "set by scenario" in p.note
     assert ModelParameters.default().params["flare_rate_remission"].value == 0.108   # shared default untouched
+
+
+def test_a_scenario_can_use_a_calibrated_parameter_file(tmp_path):
+    """The calibrated set written by sim.calibration is used through the scenario's parameters_file;
+    the scenario's own parameters take precedence."""
+    import shutil
+    import yaml
+    from importlib import resources
+    from sim.scenarios import build
+    src = resources.files("sim").joinpath("data", "calibrated_parameters.yaml")
+    fitted = yaml.safe_load(src.read_text())["parameters"]
+    shutil.copy(str(src), tmp_path / "fit.yaml")
+    from tests.conftest import SCENARIOS
+    base = yaml.safe_load((SCENARIOS / "base.yaml").read_text())
+    base["parameters_file"] = "fit.yaml"
+    (tmp_path / "s.yaml").write_text(yaml.safe_dump(base))
+    import sim
+    m = build(sim.load_scenario(tmp_path / "s.yaml"))
+    for name, v in fitted.items():
+        assert m.params[name] == pytest.approx(v)
+    base["parameters"] = {"second_induction_response_or": 0.9}
+    (tmp_path / "s2.yaml").write_text(yaml.safe_dump(base))
+    assert build(sim.load_scenario(tmp_path / "s2.yaml")).params["second_induction_response_or"] == 0.9

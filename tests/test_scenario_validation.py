@@ -33,6 +33,10 @@ SET_PATH = re.compile(r"[A-Za-z0-9_.+\-]+")   # what `--set PATH=VALUE` accepts 
 
 # file name -> (field path in the message, or None for defects of the file itself; regex of the defect's words)
 CORPUS: dict[str, tuple[str | None, str]] = {
+    # economic tables and parameter files are read when the scenario is checked, not at the end of a run
+    "negative_cost.yaml": ("economics.cost_table", r"negative cost .*negative_cost\.csv.*\(got -100\.0\); allowed: >= 0"),
+    "missing_cost_table.yaml": ("economics.cost_table", r"file not found .*no_such_table\.csv"),
+    "missing_parameters_file.yaml": ("parameters_file", r"parameters file not found.*\(got 'no_such_calibration\.yaml'\)"),
     # a switch map that leaves an agent reachable by switching without a partner
     "switch_not_closed.yaml": ("strategies.0.switch.cyc_nih", r"no switch partner for 'cyc_nih'.*reach by switching"),
     # unknown keys
