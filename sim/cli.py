@@ -100,6 +100,10 @@ def _parser() -> argparse.ArgumentParser:
                      help="run on an existing Dask distributed cluster (e.g. tcp://127.0.0.1:8786)")
     psa.add_argument("--engine", choices=["simpy", "fast"], default="simpy", help="simulation engine")
     psa.add_argument("--quiet", action="store_true", help="no progress bar")
+    psa.add_argument("--keep-tables", action="store_true",
+                     help="save every draw's patients, events and states tables, so the PSA can be re-costed")
+    psa.add_argument("--recost", default=None, metavar="PSA_DIR",
+                     help="re-cost a PSA run with --keep-tables using this scenario's economics (no re-simulation)")
 
     rep = sub.add_parser("report", help="simulate a scenario and write a self-contained HTML report")
     common(rep)
@@ -245,10 +249,15 @@ def cmd_psa(args) -> int:
     out = Path(args.out) if args.out else Path("results") / f"{model.scenario.name}_psa"
     if out.exists() and not out.is_dir():
         raise InputError("output path is a file, not a folder", file=str(out), field="--out")
+    if args.recost:
+        from sim.psa import recost_psa
+        recost_psa(model, args.recost, out, progress=not args.quiet)
+        print(analyse_psa(model, out))
+        return 0
     patients = args.patients or model.scenario.patients
     run_psa(model, out, draws=args.draws, patients=patients, seed=args.seed, workers=args.workers,
             chunk_size=args.chunk_size, resume=args.resume, scheduler=args.scheduler,
-            progress=not args.quiet, engine=args.engine)
+            progress=not args.quiet, engine=args.engine, keep_tables=args.keep_tables)
     print(analyse_psa(model, out))
     return 0
 

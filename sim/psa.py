@@ -38,6 +38,7 @@ from scipy import stats
 
 from sim import streams
 from sim.errors import InputError
+from sim.outputs import write_table
 from sim.parameters import Param
 
 Z95 = 1.959963984540054
@@ -327,15 +328,20 @@ def tables_for_draw(costs, utilities, row: dict):
 OUTCOMES = ("cost", "qaly", "life_years", "cost_undiscounted", "qaly_undiscounted", "life_years_undiscounted")
 
 
+TABLE_PATIENT_COLUMNS = ["strategy", "patient", "weight_kg", "height_cm", "bsa_m2", "age", "sex",
+                         "esrd_time_years", "death_time_years", "transplant_time_years", "followup_years"]
+
+
 def run_draw(model, row: dict, patients: int, seed: int, costs, utilities, engine: str = "simpy",
-             threads: int = 1) -> list[dict]:
-    """Simulate and cost one draw; per-strategy means of the outcomes."""
-    from sim.economics import evaluate
+             threads: int = 1, keep_tables: Path | None = None) -> list[dict]:
+    """Simulate and cost one draw; per-strategy means of the outcomes. With ``keep_tables`` (a
+    folder) the draw's patients, events and states tables are saved there, so the analysis can be
+    re-costed later without re-simulating (:func:`recost_psa`)."""
     from sim.simulation import simulate
     d = int(row["draw"])
     md = model_for_draw(model, row)
     ct, ut = tables_for_draw(costs, utilities, row)
-    if engine == "fast":
+    if engine == "fast" and keep_tables is None:
         # aggregate mode: costs and QALYs priced inside the compiled kernel, no event tables
         # (equal to the SimPy route's to rounding: the same trajectories, sums in another order)
         from sim.fast_engine import aggregate
@@ -346,7 +352,17 @@ def run_draw(model, row: dict, patients: int, seed: int, costs, utilities, engin
         return [{"draw": d, "strategy": s, **{c: float(cols[c][i]) for c in OUTCOMES},
                  "esrd": float(esrd[i]), "death": float(death[i])} for i, s in enumerate(agg.strategies)]
     res = simulate(md, patients=patients, seed=seed, draw=d, costed=False, engine=engine)
-    ev = evaluate(res, cost_table=ct, utility_table=ut)
+    if keep_tables is not None:
+        from sim.outputs import write_table
+        write_table(res.patients[TABLE_PATIENT_COLUMNS], keep_tables / f"draw_{d:07d}_patients.parquet")
+        write_table(res.events, keep_tables / f"draw_{d:07d}_events.parquet")
+        write_table(res.states, keep_tables / f"draw_{d:07d}_states.parquet")
+    return _draw_means(model, res, d, ct, ut)
+
+
+def _draw_means(model, res, d: int, ct, ut, econ=None) -> list[dict]:
+    from sim.economics import evaluate
+    ev = evaluate(res, econ, cost_table=ct, utility_table=ut)
     p = ev.patients.merge(res.patients[["strategy", "patient", "esrd_time_years", "death_time_years"]],
                           on=["strategy", "patient"])
     out = []
@@ -362,10 +378,10 @@ def run_draw(model, row: dict, patients: int, seed: int, costs, utilities, engin
 
 
 def run_chunk(model, rows: list[dict], patients: int, seed: int, costs, utilities, engine: str = "simpy",
-              threads: int = 1) -> pd.DataFrame:
+              threads: int = 1, keep_tables: Path | None = None) -> pd.DataFrame:
     recs = []
     for row in rows:
-        recs.extend(run_draw(model, row, patients, seed, costs, utilities, engine, threads))
+        recs.extend(run_draw(model, row, patients, seed, costs, utilities, engine, threads, keep_tables))
     return pd.DataFrame.from_records(recs)
 
 
@@ -374,7 +390,6 @@ def run_chunk(model, rows: list[dict], patients: int, seed: int, costs, utilitie
 # ---------------------------------------------------------------------------------------------
 
 def _atomic_write(df: pd.DataFrame, path: Path) -> None:
-    from sim.outputs import write_table
     write_table(df, path)
 
 
@@ -387,7 +402,7 @@ def _run_key(model, draws: int, patients: int, seed: int, chunk: int, engine: st
 
 def run_psa(model, out_dir: str | Path, draws: int, patients: int, seed: int | None = None, workers: int | None = None,
             chunk_size: int = 10, resume: bool = False, scheduler: str | None = None, progress: bool = True,
-            engine: str = "simpy") -> Path:
+            engine: str = "simpy", keep_tables: bool = False) -> Path:
     """Run a probabilistic sensitivity analysis and write its tables to ``out_dir``.
 
     Writes ``draws.parquet`` (draws x parameters), ``uncertainty.csv`` (distributions and why),
@@ -400,6 +415,7 @@ def run_psa(model, out_dir: str | Path, draws: int, patients: int, seed: int | N
     if draws <= 0 or patients <= 0 or chunk_size <= 0:
         raise InputError("draws, patients and chunk size must be positive", field="--draws/--patients/--chunk-size")
     key = _run_key(model, draws, patients, seed, chunk_size, engine)
+    key["keep_tables"] = bool(keep_tables)
     key_file = out / "psa_run.json"
     if out.exists() and any(out.iterdir()):
         if not resume:
@@ -416,6 +432,10 @@ def run_psa(model, out_dir: str | Path, draws: int, patients: int, seed: int | N
                              "seed and chunk size")
     out.mkdir(parents=True, exist_ok=True)
     (out / "chunks").mkdir(exist_ok=True)
+    tables_dir = None
+    if keep_tables:
+        tables_dir = (out / "tables").resolve()
+        tables_dir.mkdir(exist_ok=True)
     econ = getattr(model.scenario, "economics", None) or Economics()
     base_dir = getattr(model.scenario, "_base_dir", None)
     costs = load_cost_table(econ.cost_table, base_dir)
@@ -441,7 +461,7 @@ def run_psa(model, out_dir: str | Path, draws: int, patients: int, seed: int | N
         if bar is not None:
             bar.update(int(df["draw"].nunique()))
 
-    args = (patients, seed, costs, utilities, engine)
+    args = (patients, seed, costs, utilities, engine, 1, tables_dir)
     n_workers = workers or os.cpu_count() or 1
     if scheduler:
         _run_dask(scheduler, model, todo, args, done)
@@ -574,3 +594,50 @@ def _population(settings: PsaSettings, econ):
         return None
     from sim.voi import effective_population
     return effective_population(settings.annual_incidence, settings.decision_years, econ.rates()[0])
+
+
+
+def recost_psa(model, psa_dir: str | Path, out_dir: str | Path, progress: bool = False) -> Path:
+    """Re-cost a finished PSA that kept its tables (``--keep-tables``) with the economics of
+    ``model`` (another cost or utility table, discount rates, wastage rule...), without re-simulating.
+
+    Each draw keeps its sampled parameters: the same relative-price multipliers and utilities are
+    applied to the new tables. Writes ``psa.csv`` (and copies ``draws.parquet``) into ``out_dir``.
+    """
+    from sim.economics import Economics, load_cost_table, load_utility_table
+    from sim.outputs import check_new_folder, staged_folder
+    from sim.simulation import SimulationResult
+    src = Path(psa_dir)
+    key_file = src / "psa_run.json"
+    if not key_file.is_file() or not (src / "tables").is_dir():
+        raise InputError("not a PSA run that kept its tables", file=str(src), field="--recost",
+                         allowed="an output folder of 'lnsim psa --keep-tables'")
+    key = json.loads(key_file.read_text())
+    draws = pd.read_parquet(src / "draws.parquet")
+    econ = model.scenario.economics or Economics()
+    base_dir = getattr(model.scenario, "_base_dir", None)
+    costs = load_cost_table(econ.cost_table, base_dir)
+    utilities = load_utility_table(econ.utility_table, base_dir)
+    out = check_new_folder(Path(out_dir), overwrite=False)
+    recs = []
+    rows = draws.to_dict(orient="records")
+    if progress:
+        from tqdm import tqdm
+        rows = tqdm(rows, unit="draw", desc="re-costing")
+    for row in rows:
+        d = int(row["draw"])
+        tables = {k: src / "tables" / f"draw_{d:07d}_{k}.parquet" for k in ("patients", "events", "states")}
+        if not all(p.is_file() for p in tables.values()):
+            raise InputError("the kept tables of a draw are missing", file=str(tables["states"]), field="--recost")
+        md = model_for_draw(model, row)
+        res = SimulationResult(md, pd.read_parquet(tables["patients"]), pd.read_parquet(tables["events"]),
+                               pd.read_parquet(tables["states"]), None, int(key["seed"]), int(key["patients"]))
+        ct, ut = tables_for_draw(costs, utilities, row)
+        recs.extend(_draw_means(model, res, d, ct, ut, econ))
+    psa = pd.DataFrame.from_records(recs)
+    with staged_folder(out) as tmp:
+        write_table(psa, tmp / "psa.csv")
+        write_table(draws, tmp / "draws.parquet")
+        (tmp / "psa_run.json").write_text(json.dumps({**key, "recosted_from": str(src.resolve())}, indent=2,
+                                                     sort_keys=True))
+    return out

@@ -158,3 +158,22 @@ def test_fast_engine_psa_is_identical_for_any_workers(model, tmp_path):
     a = _run(model, tmp_path / "f1", workers=1, chunk_size=6, engine="fast")
     b = _run(model, tmp_path / "f2", workers=2, chunk_size=2, engine="fast")
     assert filecmp.cmp(a / "psa.csv", b / "psa.csv", shallow=False)
+
+
+def test_a_psa_with_kept_tables_is_recosted_without_resimulating(model, tmp_path, monkeypatch):
+    ran = _run(model, tmp_path / "run", workers=1, keep_tables=True)
+    original = pd.read_csv(ran / "psa.csv")
+
+    def no_simulation(*a, **k):
+        raise AssertionError("re-costing must not simulate")
+    monkeypatch.setattr("sim.simulation.simulate", no_simulation)
+    monkeypatch.setattr("sim.psa.run_draw", no_simulation)
+    # the same economics: the same numbers
+    same = psa.recost_psa(model, ran, tmp_path / "same")
+    pd.testing.assert_frame_equal(pd.read_csv(same / "psa.csv"), original, check_exact=False, rtol=1e-12)
+    # no discounting: the discounted columns become the original undiscounted ones
+    flat = build(load("base.yaml", SMALL + ["economics.discount_costs=0", "economics.discount_outcomes=0"]))
+    r0 = pd.read_csv(psa.recost_psa(flat, ran, tmp_path / "flat") / "psa.csv")
+    for c in ("cost", "qaly", "life_years"):
+        np.testing.assert_allclose(r0[c], original[f"{c}_undiscounted"], rtol=1e-9)
+    assert len(list((ran / "tables").glob("draw_*_states.parquet"))) == 6
