@@ -559,6 +559,25 @@ def _wtp(econ: Economics, currency: str) -> float:
                      allowed=f"set economics.wtp in {currency} per QALY (the default US$100,000 is for USD)")
 
 
+def resolve_tables(scenario, econ: Economics | None = None, cost_table: "CostTable | None" = None,
+                   utility_table: "UtilityTable | None" = None) -> tuple[Economics, "CostTable", "UtilityTable"]:
+    """The economic settings and the cost and utility tables a scenario prices with (tables given
+    explicitly win over the files the settings name); currency and price year checked against the
+    cost table."""
+    if econ is None:
+        econ = getattr(scenario, "economics", None) or Economics()
+    base_dir = getattr(scenario, "_base_dir", None)
+    costs = cost_table if cost_table is not None else load_cost_table(econ.cost_table, base_dir)
+    utils = utility_table if utility_table is not None else load_utility_table(econ.utility_table, base_dir)
+    if econ.currency is not None and econ.currency != costs.currency:
+        raise InputError("currency does not agree with the cost table", file=costs.source,
+                         field="economics.currency", value=econ.currency, allowed=costs.currency)
+    if econ.price_year is not None and econ.price_year != costs.price_year:
+        raise InputError("price year does not agree with the cost table", file=costs.source,
+                         field="economics.price_year", value=econ.price_year, allowed=str(costs.price_year))
+    return econ, costs, utils
+
+
 def evaluate(result, econ: Economics | None = None, *, cost_table: "CostTable | None" = None,
              utility_table: "UtilityTable | None" = None) -> EconomicResult:
     """Costs, QALYs and life years of every patient of ``result``, summaries and the incremental table.
@@ -572,17 +591,7 @@ def evaluate(result, econ: Economics | None = None, *, cost_table: "CostTable | 
     """
     model = result.model
     scenario = model.scenario
-    if econ is None:
-        econ = getattr(scenario, "economics", None) or Economics()
-    base_dir = getattr(scenario, "_base_dir", None)
-    costs = cost_table if cost_table is not None else load_cost_table(econ.cost_table, base_dir)
-    utils = utility_table if utility_table is not None else load_utility_table(econ.utility_table, base_dir)
-    if econ.currency is not None and econ.currency != costs.currency:
-        raise InputError("currency does not agree with the cost table", file=costs.source,
-                         field="economics.currency", value=econ.currency, allowed=costs.currency)
-    if econ.price_year is not None and econ.price_year != costs.price_year:
-        raise InputError("price year does not agree with the cost table", file=costs.source,
-                         field="economics.price_year", value=econ.price_year, allowed=str(costs.price_year))
+    econ, costs, utils = resolve_tables(scenario, econ, cost_table, utility_table)
     wtp = _wtp(econ, costs.currency)
     rc, ro = econ.rates()
     horizon = float(scenario.horizon_years)

@@ -1735,21 +1735,10 @@ class _Econ:
     does not price, ...) are kept per therapy / kind and raised only if the kernel used it."""
 
     def __init__(self, engine: "FastEngine", econ=None, cost_table=None, utility_table=None):
-        from sim.economics import (DAILY_UNITS, DAYS_PER_YEAR, ONE_TIME_UNITS, Economics, InputError,
-                                   _wtp, load_cost_table, load_utility_table)
+        from sim.economics import DAILY_UNITS, DAYS_PER_YEAR, ONE_TIME_UNITS, InputError, _wtp, resolve_tables
         model = engine.model
         scenario = model.scenario
-        if econ is None:
-            econ = getattr(scenario, "economics", None) or Economics()
-        base_dir = getattr(scenario, "_base_dir", None)
-        costs = cost_table if cost_table is not None else load_cost_table(econ.cost_table, base_dir)
-        utils = utility_table if utility_table is not None else load_utility_table(econ.utility_table, base_dir)
-        if econ.currency is not None and econ.currency != costs.currency:
-            raise InputError("currency does not agree with the cost table", file=costs.source,
-                             field="economics.currency", value=econ.currency, allowed=costs.currency)
-        if econ.price_year is not None and econ.price_year != costs.price_year:
-            raise InputError("price year does not agree with the cost table", file=costs.source,
-                             field="economics.price_year", value=econ.price_year, allowed=str(costs.price_year))
+        econ, costs, utils = resolve_tables(scenario, econ, cost_table, utility_table)
         self.wtp = _wtp(econ, costs.currency)
         rc, ro = econ.rates()
         self.rates = (rc, ro)

@@ -232,21 +232,21 @@ def _parameters_file(path: str, base_dir: Path | None, source: str) -> dict[str,
 
 def _check_economic_tables(econ: Economics, base_dir: Path | None, source: str) -> None:
     """Read and check the cost and utility tables now, so a bad table fails before any simulation."""
-    from sim.economics import load_cost_table, load_utility_table
-    for loader, field in ((load_cost_table, "economics.cost_table"), (load_utility_table, "economics.utility_table")):
+    from types import SimpleNamespace
+    from sim.economics import load_cost_table, load_utility_table, resolve_tables
+    tables = {}
+    for field, loader in (("cost_table", load_cost_table), ("utility_table", load_utility_table)):
         try:
-            table = loader(getattr(econ, field.split(".")[1]), base_dir)
+            tables[field] = loader(getattr(econ, field), base_dir)
         except InputError as e:
             where = ", ".join(x for x in (e.file, None if (e.field or "").startswith("economics") else e.field) if x)
-            raise InputError(f"{_strip(e)} (in {where})" if where else _strip(e), file=source, field=field,
-                             value=e.value, allowed=e.allowed) from None
-        if field == "economics.cost_table":
-            if econ.currency is not None and econ.currency != table.currency:
-                raise InputError("currency does not agree with the cost table", file=source,
-                                 field="economics.currency", value=econ.currency, allowed=table.currency)
-            if econ.price_year is not None and econ.price_year != table.price_year:
-                raise InputError("price year does not agree with the cost table", file=source,
-                                 field="economics.price_year", value=econ.price_year, allowed=str(table.price_year))
+            raise InputError(f"{_strip(e)} (in {where})" if where else _strip(e), file=source,
+                             field=f"economics.{field}", value=e.value, allowed=e.allowed) from None
+    try:
+        resolve_tables(SimpleNamespace(economics=econ, _base_dir=base_dir), econ, tables["cost_table"],
+                       tables["utility_table"])
+    except InputError as e:
+        raise InputError(_strip(e), file=source, field=e.field, value=e.value, allowed=e.allowed) from None
 
 
 def _strip(e: InputError) -> str:
