@@ -94,7 +94,8 @@ def _parser() -> argparse.ArgumentParser:
     psa.add_argument("--seed", type=int, default=None, help="random seed (default: the scenario's)")
     psa.add_argument("--out", default=None, help="output folder (default: results/<scenario>_psa)")
     psa.add_argument("--workers", type=int, default=None, help="local worker processes (default: all cores)")
-    psa.add_argument("--chunk-size", type=int, default=10, help="draws per result chunk (default 10)")
+    psa.add_argument("--chunk-size", type=int, default=None,
+                     help="draws per result chunk (default: draws/20, between 10 and 100)")
     psa.add_argument("--resume", action="store_true", help="finish an interrupted run in --out")
     psa.add_argument("--scheduler", default=None, metavar="ADDRESS",
                      help="run on an existing Dask distributed cluster (e.g. tcp://127.0.0.1:8786)")

@@ -400,9 +400,16 @@ def _run_key(model, draws: int, patients: int, seed: int, chunk: int, engine: st
             "seed": seed, "chunk_size": chunk}
 
 
+def default_chunk_size(draws: int) -> int:
+    """Draws per chunk: about 20 chunks (few enough that per-chunk overhead is small, enough to resume
+    and to spread over workers), between 10 and 100. Depends on ``draws`` only, so a resumed run
+    finds the same chunks whatever its worker count."""
+    return int(min(100, max(10, draws // 20)))
+
+
 def run_psa(model, out_dir: str | Path, draws: int, patients: int, seed: int | None = None, workers: int | None = None,
-            chunk_size: int = 10, resume: bool = False, scheduler: str | None = None, progress: bool = True,
-            engine: str = "simpy", keep_tables: bool = False) -> Path:
+            chunk_size: int | None = None, resume: bool = False, scheduler: str | None = None,
+            progress: bool = True, engine: str = "simpy", keep_tables: bool = False) -> Path:
     """Run a probabilistic sensitivity analysis and write its tables to ``out_dir``.
 
     Writes ``draws.parquet`` (draws x parameters), ``uncertainty.csv`` (distributions and why),
@@ -412,6 +419,8 @@ def run_psa(model, out_dir: str | Path, draws: int, patients: int, seed: int | N
     from sim.economics import Economics, load_cost_table, load_utility_table
     out = Path(out_dir)
     seed = int(model.scenario.seed if seed is None else seed)
+    if chunk_size is None:
+        chunk_size = default_chunk_size(draws)
     if draws <= 0 or patients <= 0 or chunk_size <= 0:
         raise InputError("draws, patients and chunk size must be positive", field="--draws/--patients/--chunk-size")
     key = _run_key(model, draws, patients, seed, chunk_size, engine)
@@ -481,13 +490,28 @@ def run_psa(model, out_dir: str | Path, draws: int, patients: int, seed: int | N
     return out
 
 
+_SHARED: tuple | None = None
+
+
+def _share(model, args) -> None:
+    """Worker initializer: the model and run arguments, given once per worker instead of per chunk."""
+    global _SHARED
+    _SHARED = (model, args)
+
+
+def _run_shared_chunk(rows: list[dict]) -> pd.DataFrame:
+    model, args = _SHARED
+    return run_chunk(model, rows, *args)
+
+
 def _run_local(workers: int, model, todo, args, done: Callable) -> None:
     from concurrent.futures import ProcessPoolExecutor, as_completed
     import multiprocessing as mp
     # fork where the platform has it (fast start; workers write nothing but return tables), else spawn
     ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-        futs = {pool.submit(run_chunk, model, rows, *args): i for i, rows in todo}
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_share,
+                             initargs=(model, args)) as pool:
+        futs = {pool.submit(_run_shared_chunk, rows): i for i, rows in todo}
         for f in as_completed(futs):
             done(futs[f], f.result())
 
