@@ -278,24 +278,14 @@ def _jump(u, o_st, o_jt, o_work):
 
 
 @njit(cache=True, error_model="numpy")
-def _uniform_block(seed_w, draw, block, sid, n):
+def _stream_block(seed_w, draw, block, sid, n, exponential):
+    """The first ``n`` numbers of one stream: uniforms (``random()``) or standard exponentials."""
     u = np.zeros(seed_w.shape[0] + 4, dtype=np.uint64)
     u[4:] = seed_w
     _seed_pcg(u, 4, seed_w.shape[0], draw, block, sid, 0)
     out = np.empty(n)
     for i in range(n):
-        out[i] = _next_double(u, 0)
-    return out
-
-
-@njit(cache=True, error_model="numpy")
-def _exponential_block(seed_w, draw, block, sid, n):
-    u = np.zeros(seed_w.shape[0] + 4, dtype=np.uint64)
-    u[4:] = seed_w
-    _seed_pcg(u, 4, seed_w.shape[0], draw, block, sid, 0)
-    out = np.empty(n)
-    for i in range(n):
-        out[i] = _std_exponential(u, 0)
+        out[i] = _std_exponential(u, 0) if exponential else _next_double(u, 0)
     return out
 
 
@@ -341,7 +331,7 @@ def seed_words(seed: int) -> np.ndarray:
 def uniforms(seed: int, draw: int, block: int, name: str, shape: tuple[int, ...]) -> np.ndarray:
     """:func:`sim.streams.uniforms`, computed by this module's generator (for tests)."""
     n = streams.BLOCK_SIZE * int(np.prod(shape, dtype=np.int64))
-    out = _uniform_block(seed_words(seed), int(draw), int(block), streams.stream_id(name), n)
+    out = _stream_block(seed_words(seed), int(draw), int(block), streams.stream_id(name), n, False)
     return out.reshape((streams.BLOCK_SIZE, *shape))
 
 
@@ -355,7 +345,7 @@ def jump_uniforms(seed: int, draw: int, block: int, name: str, K: int, m: int, r
 def exponentials(seed: int, draw: int, block: int, name: str, shape: tuple[int, ...] = ()) -> np.ndarray:
     """:func:`sim.streams.exponentials`, computed by this module's generator (for tests)."""
     n = streams.BLOCK_SIZE * int(np.prod(shape, dtype=np.int64))
-    out = _exponential_block(seed_words(seed), int(draw), int(block), streams.stream_id(name), n)
+    out = _stream_block(seed_words(seed), int(draw), int(block), streams.stream_id(name), n, True)
     return out.reshape((streams.BLOCK_SIZE, *shape))
 
 

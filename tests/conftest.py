@@ -30,3 +30,11 @@ def load(name: str, overrides=()):
 def base_run():
     """The base scenario, 600 patients, full horizon."""
     return sim.simulate(load("base.yaml"), patients=600, seed=11)
+
+
+def assert_figure_files(png, svg) -> None:
+    """A saved figure: both files exist, are non-trivial, and are what their suffix says."""
+    assert png.exists() and svg.exists()
+    assert png.stat().st_size > 1000 and svg.stat().st_size > 1000
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "<svg" in svg.read_text()

@@ -10,6 +10,7 @@ from matplotlib.colors import to_hex
 from matplotlib.figure import Figure
 
 from sim import plots
+from tests.conftest import assert_figure_files
 
 STRATEGIES = ["EULAR early switch", "ACR late switch"]
 LADDERS = {
@@ -81,10 +82,7 @@ def test_each_plot_writes_png_and_svg(data, tmp_path):
     for name, fig in _all_figures(patients, events).items():
         assert isinstance(fig, Figure)
         png, svg = plots.save_figure(fig, tmp_path / "sub" / name)
-        assert png.exists() and svg.exists()
-        assert png.stat().st_size > 1000 and svg.stat().st_size > 1000
-        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-        assert "<svg" in svg.read_text()
+        assert_figure_files(png, svg)
     assert plt.get_fignums() == before  # nothing registered with pyplot
 
 

@@ -9,6 +9,7 @@ from matplotlib.colors import to_hex
 from matplotlib.figure import Figure
 
 from sim import plots, voi
+from tests.conftest import assert_figure_files
 
 STRATEGIES = ["Base ladder", "Rituximab alone", "Rituximab then belimumab"]
 GRID = np.linspace(0, 300_000, 31)
@@ -56,10 +57,7 @@ def test_each_plot_writes_png_and_svg(psa, one_way_df, tmp_path):
     for name, fig in _figures(psa, one_way_df).items():
         assert isinstance(fig, Figure)
         png, svg = plots.save_figure(fig, tmp_path / "ce" / name)
-        assert png.exists() and svg.exists()
-        assert png.stat().st_size > 1000 and svg.stat().st_size > 1000
-        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-        assert "<svg" in svg.read_text()
+        assert_figure_files(png, svg)
     assert plt.get_fignums() == before  # nothing registered with pyplot
 
 
