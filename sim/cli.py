@@ -160,12 +160,10 @@ def cmd_parameters(args) -> int:
     from sim.simulation import parameter_table
     model = _load(args)
     if args.psa:
-        from sim.economics import load_cost_table, load_utility_table
+        from sim.economics import resolve_tables
         from sim.psa import uncertainties, uncertainty_table
-        base = getattr(model.scenario, "_base_dir", None)
-        econ = model.scenario.economics
-        table = uncertainty_table(uncertainties(model, load_cost_table(econ.cost_table, base),
-                                                load_utility_table(econ.utility_table, base)))
+        _, costs, utilities = resolve_tables(model.scenario)
+        table = uncertainty_table(uncertainties(model, costs, utilities))
         if args.csv:
             table.to_csv(args.csv, index=False)
         with pd.option_context("display.max_rows", None, "display.max_columns", None, "display.width", 250,
@@ -215,9 +213,7 @@ def cmd_sensitivity(args) -> int:
         if not args.no_one_way:
             ow = sensitivity.one_way(model, patients, seed, args.engine, args.parameter or None, not args.quiet)
             ow.to_csv(tmp / "one_way.csv", index=False)
-            from sim.economics import load_cost_table
-            cur = load_cost_table(model.scenario.economics.cost_table, getattr(model.scenario, "_base_dir", None)).currency
-            sensitivity.write_one_way(ow, tmp, args.top, cur)
+            sensitivity.write_one_way(ow, tmp, args.top, sensitivity._base_tables(model)[0].currency)
             for comp, g in ow.groupby("comparison", sort=False):
                 g = g.assign(swing=(g["outcome_high"] - g["outcome_low"]).abs()).sort_values("swing", ascending=False)
                 lines.append(f"One-way, incremental NMB of {comp} (base {g['base'].iloc[0]:,.0f}); largest swings:")

@@ -550,7 +550,7 @@ def _flare_severity(detail: pd.Series) -> np.ndarray:
     return (sev == "severe").to_numpy()
 
 
-def _wtp(econ: Economics, currency: str) -> float:
+def willingness_to_pay(econ: Economics, currency: str) -> float:
     if econ.wtp is not None:
         return float(econ.wtp)
     if currency.upper() == "USD":
@@ -592,7 +592,7 @@ def evaluate(result, econ: Economics | None = None, *, cost_table: "CostTable | 
     model = result.model
     scenario = model.scenario
     econ, costs, utils = resolve_tables(scenario, econ, cost_table, utility_table)
-    wtp = _wtp(econ, costs.currency)
+    wtp = willingness_to_pay(econ, costs.currency)
     rc, ro = econ.rates()
     horizon = float(scenario.horizon_years)
 
@@ -841,3 +841,6 @@ def _courses(result, st, ev, pidx_of, costs: CostTable, ledger: _Ledger, cat, we
             else:
                 visit_cost = msc if comp.unit == "cells/kg" else infusion
             ledger.one_off(pp, cat["administration"], visit_cost, tt)
+
+
+_wtp = willingness_to_pay   # older private name, used by the fast engine

@@ -185,9 +185,9 @@ def uncertainties(model, costs=None, utilities=None) -> list[Uncertain]:
         else:
             counts = None
         if counts is not None and c.value + q.value > 0:
-            alpha = tuple(x if x > 0 else 0.5 for x in counts) if min(counts) <= 0 else tuple(float(x) for x in counts)
+            alpha = tuple(float(x) for x in counts)
             if min(counts) <= 0:
-                alpha = tuple(float(x) + 0.5 for x in counts)
+                alpha = tuple(x + 0.5 for x in alpha)
                 why += " (+1/2 each: a count is zero)"
             out.append(Uncertain(f"{base}.response", c.value + q.value, "dirichlet", alpha, why,
                                  " ".join(sorted(set(c.evidence) | set(q.evidence))),
@@ -204,7 +204,7 @@ def uncertainties(model, costs=None, utilities=None) -> list[Uncertain]:
     if costs is not None:
         # one relative-price multiplier per cost item (all vial sizes of a drug move together)
         for item, g in costs.table.groupby("item", sort=False):
-            published = not all(str(x).strip().lower().startswith("assum") for x in g["source"])
+            published = not (g["kind"].astype(str).str.strip() == "assumption").all()
             cv = COST_CV_PUBLISHED if published else COST_CV_ASSUMPTION
             if (g["value"] > 0).any():
                 out.append(Uncertain(f"costs.{item}", 1.0, "gamma", (1 / cv**2, cv**2),
@@ -226,11 +226,6 @@ def uncertainties(model, costs=None, utilities=None) -> list[Uncertain]:
             else:
                 out.append(Uncertain(key, v, "fixed", (), "zero", str(row.source)))
     return out
-
-
-def _has_vial(row) -> bool:
-    v = getattr(row, "vial_mg", None)
-    return v is not None and not (isinstance(v, float) and math.isnan(v)) and str(v) != ""
 
 
 def _therapies_in_use(model) -> list[str]:
@@ -353,7 +348,6 @@ def run_draw(model, row: dict, patients: int, seed: int, costs, utilities, engin
                  "esrd": float(esrd[i]), "death": float(death[i])} for i, s in enumerate(agg.strategies)]
     res = simulate(md, patients=patients, seed=seed, draw=d, costed=False, engine=engine)
     if keep_tables is not None:
-        from sim.outputs import write_table
         write_table(res.patients[TABLE_PATIENT_COLUMNS], keep_tables / f"draw_{d:07d}_patients.parquet")
         write_table(res.events, keep_tables / f"draw_{d:07d}_events.parquet")
         write_table(res.states, keep_tables / f"draw_{d:07d}_states.parquet")
@@ -389,15 +383,11 @@ def run_chunk(model, rows: list[dict], patients: int, seed: int, costs, utilitie
 # The whole analysis: chunks, workers, resume
 # ---------------------------------------------------------------------------------------------
 
-def _atomic_write(df: pd.DataFrame, path: Path) -> None:
-    write_table(df, path)
-
-
 def _run_key(model, draws: int, patients: int, seed: int, chunk: int, engine: str) -> dict:
     sc = model.scenario.model_dump(mode="json")
     blob = json.dumps(sc, sort_keys=True).encode()
     return {"scenario_sha256": hashlib.sha256(blob).hexdigest(), "draws": draws, "patients": patients,
-            "seed": seed, "chunk_size": chunk}
+            "seed": seed, "chunk_size": chunk, "engine": engine}
 
 
 def default_chunk_size(draws: int) -> int:
@@ -416,7 +406,7 @@ def run_psa(model, out_dir: str | Path, draws: int, patients: int, seed: int | N
     ``chunks/`` (per-draw, per-strategy means, one atomic file per chunk) and, when all chunks are
     done, ``psa.csv``. Identical, to the byte, for any ``workers`` and ``chunk_size``.
     """
-    from sim.economics import Economics, load_cost_table, load_utility_table
+    from sim.economics import resolve_tables
     out = Path(out_dir)
     seed = int(model.scenario.seed if seed is None else seed)
     if chunk_size is None:
@@ -445,15 +435,12 @@ def run_psa(model, out_dir: str | Path, draws: int, patients: int, seed: int | N
     if keep_tables:
         tables_dir = (out / "tables").resolve()
         tables_dir.mkdir(exist_ok=True)
-    econ = getattr(model.scenario, "economics", None) or Economics()
-    base_dir = getattr(model.scenario, "_base_dir", None)
-    costs = load_cost_table(econ.cost_table, base_dir)
-    utilities = load_utility_table(econ.utility_table, base_dir)
+    _, costs, utilities = resolve_tables(model.scenario)
     items = uncertainties(model, costs, utilities)
     table = draw_table(items, seed, draws)
     if not key_file.is_file():
-        _atomic_write(table, out / "draws.parquet")
-        _atomic_write(uncertainty_table(items), out / "uncertainty.csv")
+        write_table(table, out / "draws.parquet")
+        write_table(uncertainty_table(items), out / "uncertainty.csv")
         tmp = key_file.with_suffix(".tmp")
         tmp.write_text(json.dumps(key, indent=2, sort_keys=True))
         os.replace(tmp, key_file)
@@ -466,7 +453,7 @@ def run_psa(model, out_dir: str | Path, draws: int, patients: int, seed: int | N
         bar = tqdm(total=draws, initial=draws - sum(len(r) for _, r in todo), unit="draw", desc="PSA")
 
     def done(i: int, df: pd.DataFrame) -> None:
-        _atomic_write(df, out / "chunks" / f"draws_{i:07d}.parquet")
+        write_table(df, out / "chunks" / f"draws_{i:07d}.parquet")
         if bar is not None:
             bar.update(int(df["draw"].nunique()))
 
@@ -482,11 +469,11 @@ def run_psa(model, out_dir: str | Path, draws: int, patients: int, seed: int | N
     if bar is not None:
         bar.close()
     parts = [pd.read_parquet(out / "chunks" / f"draws_{i:07d}.parquet") for i, _ in chunks]
-    psa = pd.concat(parts, ignore_index=True).sort_values(["draw", "strategy"], kind="stable")
+    psa = pd.concat(parts, ignore_index=True)
     order = {s.name: k for k, s in enumerate(model.scenario.strategies)}
     psa = psa.sort_values(["draw", "strategy"], key=lambda c: c.map(order) if c.name == "strategy" else c,
                           kind="stable").reset_index(drop=True)
-    _atomic_write(psa, out / "psa.csv")
+    write_table(psa, out / "psa.csv")
     return out
 
 
@@ -574,9 +561,10 @@ def analyse_psa(model, out_dir: str | Path) -> str:
     sc = model.scenario
     settings = getattr(sc, "psa", None) or PsaSettings()
     econ = sc.economics
-    from sim.economics import load_cost_table
-    currency = load_cost_table(econ.cost_table, getattr(sc, "_base_dir", None)).currency
-    wtp = econ.wtp if econ.wtp is not None else 100_000.0
+    from sim.economics import resolve_tables, willingness_to_pay
+    econ, costs, _ = resolve_tables(sc)
+    currency = costs.currency
+    wtp = willingness_to_pay(econ, currency)
     grid = np.linspace(0, settings.wtp_max or 3 * wtp, settings.wtp_steps)
     strategies = [s.name for s in sc.strategies]
     means = psa.groupby("strategy", sort=False).agg(cost=("cost", "mean"), qaly=("qaly", "mean"),
@@ -584,17 +572,17 @@ def analyse_psa(model, out_dir: str | Path) -> str:
                                                     life_years=("life_years", "mean")).reindex(strategies)
     means = means.reset_index()
     cea = incremental_analysis(means.rename(columns={"qaly": "effect"})[["strategy", "cost", "effect"]])
-    _atomic_write(means, out / "psa_means.csv")
-    _atomic_write(cea, out / "psa_cea.csv")
+    write_table(means, out / "psa_means.csv")
+    write_table(cea, out / "psa_cea.csv")
     lines = [f"PSA of '{sc.name}': {psa['draw'].nunique()} draws, strategies {', '.join(strategies)}",
              means.to_string(index=False, float_format=lambda v: f"{v:,.4g}")]
     if len(strategies) > 1:
         c = voi.ceac(psa, grid)
         f = voi.ceaf(psa, grid)
         e = voi.evpi(psa, grid, population=_population(settings, econ))
-        _atomic_write(c, out / "ceac.csv")
-        _atomic_write(f, out / "ceaf.csv")
-        _atomic_write(e, out / "evpi.csv")
+        write_table(c, out / "ceac.csv")
+        write_table(f, out / "ceaf.csv")
+        write_table(e, out / "evpi.csv")
         plots.save_figure(plots.plot_ce_plane(psa, strategies[0], wtp=wtp, currency=currency), out / "ce_plane")
         plots.save_figure(plots.plot_ceac(c, f, currency=currency), out / "ceac")
         plots.save_figure(plots.plot_evpi(e, currency=currency), out / "evpi")
@@ -602,12 +590,12 @@ def analyse_psa(model, out_dir: str | Path) -> str:
                   if (cols := _group_columns(draws, prefixes))}
         if groups and psa["draw"].nunique() >= 20:
             evppi = voi.evppi(psa, draws, groups, wtp, population=_population(settings, econ))
-            _atomic_write(evppi, out / "evppi.csv")
+            write_table(evppi, out / "evppi.csv")
             show = evppi[["group", "n_parameters", "evppi", "evppi_se", "method"]]
             lines.append(f"\nEVPPI per patient at WTP {wtp:,.0f} ({currency}):\n"
                          + show.to_string(index=False, float_format=lambda v: f"{v:,.2f}"))
         err = voi.mc_error(psa, wtp=wtp, reference=strategies[0])
-        _atomic_write(err, out / "mc_error.csv")
+        write_table(err, out / "mc_error.csv")
         at = e.iloc[(e["wtp"] - wtp).abs().argmin()]
         lines.append(f"\nEVPI per patient at WTP {wtp:,.0f}: {at['evpi']:,.2f} {currency}")
     return "\n".join(lines)
@@ -628,7 +616,7 @@ def recost_psa(model, psa_dir: str | Path, out_dir: str | Path, progress: bool =
     Each draw keeps its sampled parameters: the same relative-price multipliers and utilities are
     applied to the new tables. Writes ``psa.csv`` (and copies ``draws.parquet``) into ``out_dir``.
     """
-    from sim.economics import Economics, load_cost_table, load_utility_table
+    from sim.economics import resolve_tables
     from sim.outputs import check_new_folder, staged_folder
     from sim.simulation import SimulationResult
     src = Path(psa_dir)
@@ -638,10 +626,7 @@ def recost_psa(model, psa_dir: str | Path, out_dir: str | Path, progress: bool =
                          allowed="an output folder of 'lnsim psa --keep-tables'")
     key = json.loads(key_file.read_text())
     draws = pd.read_parquet(src / "draws.parquet")
-    econ = model.scenario.economics or Economics()
-    base_dir = getattr(model.scenario, "_base_dir", None)
-    costs = load_cost_table(econ.cost_table, base_dir)
-    utilities = load_utility_table(econ.utility_table, base_dir)
+    econ, costs, utilities = resolve_tables(model.scenario)
     out = check_new_folder(Path(out_dir), overwrite=False)
     recs = []
     rows = draws.to_dict(orient="records")

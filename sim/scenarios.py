@@ -260,7 +260,7 @@ def _strip(e: InputError) -> str:
     return msg
 
 
-_PROBABILITY_PARAMS = ("late_cr_given_partial", "late_response_given_none")
+_PROBABILITY_PARAMS = ("late_cr_given_partial", "late_response_given_none", "flare_severe_share")
 
 
 def _check_parameter_values(params: ModelParameters, source: str) -> None:

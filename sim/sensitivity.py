@@ -21,18 +21,14 @@ from sim.errors import InputError
 
 
 def _base_tables(model):
-    from sim.economics import load_cost_table, load_utility_table
-    econ = model.scenario.economics
-    base_dir = getattr(model.scenario, "_base_dir", None)
-    return load_cost_table(econ.cost_table, base_dir), load_utility_table(econ.utility_table, base_dir)
+    from sim.economics import resolve_tables
+    _, costs, utilities = resolve_tables(model.scenario)
+    return costs, utilities
 
 
 def _wtp(model, costs) -> float:
-    econ = model.scenario.economics
-    if econ.wtp is not None:
-        return float(econ.wtp)
-    from sim.economics import _wtp
-    return float(_wtp(econ, costs.currency))
+    from sim.economics import willingness_to_pay
+    return willingness_to_pay(model.scenario.economics, costs.currency)
 
 
 def _inmb(rows: list[dict], strategies: list[str], wtp: float) -> dict[str, float]:

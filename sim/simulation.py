@@ -47,6 +47,7 @@ class BlockInputs:
                            for name in ("death", "esrd", "transplant", "graft_failure")}
         self._cache: dict[str, np.ndarray] = {}
         self._resp: dict[tuple, float] = {}
+        self._lists: dict[int, tuple] = {}
         self._lo_patient = self._patient_log_odds()
 
     # -- streams, drawn in bulk for the block on first use --------------------------------------
@@ -118,18 +119,28 @@ class BlockInputs:
         self._resp[key] = prob
         return prob
 
+    def _clock_lists(self, row: int) -> tuple:
+        """The patient's hazard tables as Python lists (read-only in the pathway), made once per block
+        and shared by every strategy."""
+        got = self._lists.get(row)
+        if got is None:
+            got = self._lists[row] = (
+                self.d_bps[row].tolist(),
+                {s: self.d_tables[s][0][row].tolist() for s in HEALTH_STATES},
+                {s: self.d_tables[s][1][row].tolist() for s in HEALTH_STATES},
+                {s: self.e_tables[s][0][row].tolist() for s in PRE_ESRD},
+                {s: self.e_tables[s][1][row].tolist() for s in PRE_ESRD},
+            )
+        return got
+
     # -- a fresh patient object for one strategy ---------------------------------------------------
     def patient(self, row: int, first_agent: str) -> Patient:
         pt = Patient(self.block * streams.BLOCK_SIZE + row, row)
         c = self.cohort
         pt.isn_class, pt.ancestry, pt.nonadherent = c.isn_class[row], c.ancestry[row], bool(c.nonadherent[row])
         pt.first_agent = first_agent
-        pt.d_bps = self.d_bps[row].tolist()
-        pt.d_cum = {s: self.d_tables[s][0][row].tolist() for s in HEALTH_STATES}
-        pt.d_rates = {s: self.d_tables[s][1][row].tolist() for s in HEALTH_STATES}
+        pt.d_bps, pt.d_cum, pt.d_rates, pt.e_cum, pt.e_rates = self._clock_lists(row)
         pt.e_bps = self.e_bps
-        pt.e_cum = {s: self.e_tables[s][0][row].tolist() for s in PRE_ESRD}
-        pt.e_rates = {s: self.e_tables[s][1][row].tolist() for s in PRE_ESRD}
         th = self.thresholds
         pt.e_death, pt.e_esrd = float(th["death"][row]), float(th["esrd"][row])
         pt.tx_left, pt.graft_left = float(th["transplant"][row]), float(th["graft_failure"][row])
