@@ -67,11 +67,22 @@ def test_common_random_numbers_same_patients_in_every_strategy(base_run):
     pdt.assert_frame_equal(a, b)
     # and the same course of events until the strategies differ (before the first ladder step)
     ev = base_run.events
-    first_ladder = ev[ev["event"] == "refractory"].groupby(["strategy", "patient"])["time_years"].min()
+    cols = ["time_years", "event", "detail"]
     never = set(p.loc[~p["refractory_ever"], "patient"])
+    assert len(never) >= 50
     for pid in sorted(never)[:50]:
-        ea = ev[(ev["strategy"] == "rtx_belimumab") & (ev["patient"] == pid)][["time_years", "event", "detail"]]
-        eb = ev[(ev["strategy"] == "rtx_alone") & (ev["patient"] == pid)][["time_years", "event", "detail"]]
+        ea = ev[(ev["strategy"] == "rtx_belimumab") & (ev["patient"] == pid)][cols]
+        eb = ev[(ev["strategy"] == "rtx_alone") & (ev["patient"] == pid)][cols]
+        pdt.assert_frame_equal(ea.reset_index(drop=True), eb.reset_index(drop=True))
+    # refractory patients: identical up to (and including) being classed refractory
+    first = ev[ev["event"] == "refractory"].groupby(["strategy", "patient"])["time_years"].min()
+    ref = sorted(set(p.loc[p["refractory"], "patient"]))
+    assert len(ref) >= 50
+    for pid in ref[:50]:
+        t = first.loc[("rtx_alone", pid)]
+        assert first.loc[("rtx_belimumab", pid)] == t
+        ea = ev[(ev["strategy"] == "rtx_belimumab") & (ev["patient"] == pid) & (ev["time_years"] < t)][cols]
+        eb = ev[(ev["strategy"] == "rtx_alone") & (ev["patient"] == pid) & (ev["time_years"] < t)][cols]
         pdt.assert_frame_equal(ea.reset_index(drop=True), eb.reset_index(drop=True))
 
 

@@ -158,11 +158,29 @@ def test_load_and_build_refuse(name):
 
 
 @pytest.mark.parametrize("name", sorted(n for n, (field, _) in CORPUS.items() if field))
-def test_field_path_works_with_set(name):
-    """The field path named in the message is one the user can pass to --set."""
-    field = CORPUS[name][0]
-    data = read_yaml(BAD / name) if name not in ("python_object_tag.yaml", "duplicate_key.yaml") else {}
-    apply_override(data, f"{field}=1")
+def test_field_path_is_one_set_accepts(name):
+    """The field path named in the message is one the user can pass to --set, and it addresses an
+    existing place of the file (a key of a mapping, an item of a list), not a new one."""
+    field = CORPUS[name][0].split(" ")[0]
+    assert SET_PATH.fullmatch(field), field
+    if name in ("python_object_tag.yaml", "duplicate_key.yaml"):
+        return                                   # the file cannot be read as a mapping at all
+    data = read_yaml(BAD / name)
+    parts = field.split(".")
+    node = data
+    for part in parts[:-1]:
+        if isinstance(node, list):
+            node = node[int(part)]
+        elif isinstance(node, dict) and part in node:
+            node = node[part]
+        else:
+            return                               # the defect is a missing or misplaced container
+    assert isinstance(node, (dict, list)), (field, type(node))
+    changed = apply_override(data, f"{field}=__probe__")
+    for part in parts[:-1]:                      # the override reached that place of the file's data
+        changed = changed[int(part)] if isinstance(changed, list) else changed[part]
+    last = parts[-1]
+    assert (changed[int(last)] if isinstance(changed, list) else changed[last]) == "__probe__"
 
 
 # -- the command line -------------------------------------------------------------------------

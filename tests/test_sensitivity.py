@@ -45,8 +45,21 @@ def test_morris_ranks_named_parameters(model):
     m = sensitivity.morris(model, 40, 5, trajectories=2, names=["costs.belimumab", "parameters.flare_rate_remission",
                                                                  "utilities.dialysis.utility"])
     assert set(m["parameter"]) == {"costs.belimumab", "parameters.flare_rate_remission", "utilities.dialysis.utility"}
-    assert (m["mu_star"] >= 0).all()
-    assert m.iloc[0]["parameter"] == "costs.belimumab"   # the price of the add-on dominates the difference
+    # the INMB is linear in belimumab's price multiplier; its slope (the discounted belimumab use)
+    # moves only a little with the other two parameters, so the elementary effects barely vary
+    bel = m.set_index("parameter").loc["costs.belimumab"]
+    assert bel["sigma"] <= 0.1 * bel["mu_star"]
+    ow = sensitivity.one_way(model, 40, 5, names=["costs.belimumab"]).iloc[0]
+    slope = abs(ow["outcome_high"] - ow["outcome_low"]) / (ow["high_value"] - ow["low_value"])
+    lo, hi = psa_interval(model, "costs.belimumab")
+    # SALib scales elementary effects by the range: mu* = slope x (high - low)
+    assert bel["mu_star"] == pytest.approx(slope * (hi - lo), rel=0.1)
+
+
+def psa_interval(model, name):
+    from sim import psa
+    costs, utils = sensitivity._base_tables(model)
+    return next(u for u in psa.uncertainties(model, costs, utils) if u.name == name).interval()
 
 
 def test_sensitivity_command_writes_tornado(tmp_path):

@@ -209,10 +209,18 @@ def test_des_agrees_with_the_markov_cohort_within_monte_carlo_error(constant_haz
                 (1 - oc.km_survival_at(t_d, o_d, t), row["dead"])):
             se = math.sqrt(expected * (1 - expected) / n)
             assert abs(simulated - expected) <= 4 * se, (t, simulated, expected, se)
-    # the Markov cohort itself: states sum to 1, and its ESRD entries match the closed form
-    entered = 1 - cohort["active"] - cohort["death_before_esrd"]
-    assert np.allclose(cohort[["active", "dialysis", "dead"]].sum(axis=1), 1.0)
-    assert np.allclose(entered, cohort["esrd_cumulative_incidence"])
+    # the Markov cohort (matrix exponential) against the closed forms written here, independently:
+    # s = h_e + h_d; F_esrd = h_e/s (1 - e^-st); F_death = h_d/s (1 - e^-st);
+    # P_dialysis = h_e/(h_dial - s) (e^-st - e^-h_dial t); dead = 1 - e^-st - P_dialysis
+    s = H_ESRD + H_DEATH
+    for _, row in cohort.iterrows():
+        t = row["time_years"]
+        e_st = math.exp(-s * t)
+        assert row["esrd_cumulative_incidence"] == pytest.approx(H_ESRD / s * (1 - e_st), rel=1e-9)
+        assert row["death_before_esrd"] == pytest.approx(H_DEATH / s * (1 - e_st), rel=1e-9)
+        p_dial = H_ESRD / (H_DIALYSIS - s) * (e_st - math.exp(-H_DIALYSIS * t))
+        assert row["dialysis"] == pytest.approx(p_dial, rel=1e-9)
+        assert row["dead"] == pytest.approx(1 - e_st - p_dial, rel=1e-9)
 
 
 def test_smr_is_one_without_excess_mortality(tmp_path):
