@@ -1,7 +1,8 @@
 """Deterministic and global sensitivity analysis.
 
 * **One-way**: every uncertain quantity (see :mod:`sim.psa`) is set in turn to the low and the
-  high end of its central 95% interval, everything else at base case; the outcome is the
+  high end of its central 95% interval, everything else at base case (unit costs and utilities
+  re-price one base-case simulation: simulate, then cost); the outcome is the
   incremental net monetary benefit (INMB) of each strategy against the first, at the scenario's
   willingness to pay. All runs use the same seed and patients (common random numbers), so a swing
   is the parameter's, not noise. A tornado plot orders the parameters by swing.
@@ -68,7 +69,17 @@ def one_way(model, patients: int, seed: int, engine: str = "simpy", names: list[
             raise InputError("not an uncertain quantity of this scenario", field="--parameter",
                              value=", ".join(unknown), allowed="names listed by 'lnsim parameters --psa'")
         items = [u for u in items if u.name in names]
-    base = _inmb(_psa.run_draw(model, {"draw": 0}, patients, seed, costs, utils, engine), strategies, wtp)
+    # one simulation of the base case serves every price and utility: re-priced, never re-simulated
+    from sim.simulation import simulate
+    base_run = simulate(model, patients=patients, seed=seed, draw=0, costed=False, engine=engine)
+    base = _inmb(_psa._draw_means(model, base_run, 0, costs, utils), strategies, wtp)
+
+    def outcome(row: dict) -> dict:
+        if all(k.startswith(("costs.", "utilities.")) for k in row):
+            ct, ut = _psa.tables_for_draw(costs, utils, row)
+            return _inmb(_psa._draw_means(model, base_run, 0, ct, ut), strategies, wtp)
+        return _inmb(_psa.run_draw(model, {"draw": 0, **row}, patients, seed, costs, utils, engine), strategies, wtp)
+
     bar = None
     if progress:
         from tqdm import tqdm
@@ -79,8 +90,7 @@ def one_way(model, patients: int, seed: int, engine: str = "simpy", names: list[
         res = {}
         for end, value in (("low", lo), ("high", hi)):
             row = _dirichlet_row(u, value, model) if u.kind == "dirichlet" else {u.name: value}
-            res[end] = _inmb(_psa.run_draw(model, {"draw": 0, **row}, patients, seed, costs, utils, engine),
-                             strategies, wtp)
+            res[end] = outcome(row)
         for s in strategies[1:]:
             key = f"inmb:{s}"
             rows.append({"comparison": f"{s} vs {strategies[0]}", "parameter": u.name, "low_value": lo,

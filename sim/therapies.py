@@ -23,7 +23,7 @@ SOURCE = "sim/data/therapies.yaml"
 RECORD_KEYS = ("label", "regimen", "family", "class_or_group", "roles", "dose", "duration_months",
                "assessment_months", "response", "responders_by_class", "flare_hr", "flare_hr_years",
                "flare_hr_applies_to", "response_stream", "adverse_events", "asian_evidence", "exploratory",
-               "evidence")
+               "evidence", "assessment_note")
 REQUIRED_KEYS = ("label", "family", "roles", "response", "duration_months", "assessment_months")
 VALUE_FORMS = ("value", "count", "survival", "annual_probability", "deaths_over")
 PARAM_KEYS = VALUE_FORMS + ("kind", "unit", "evidence", "note", "n", "interval")
@@ -79,6 +79,7 @@ class Therapy:
     flare_hr_years: float | None = None
     flare_hr_applies_to: str = "all"          # "all" flares or only "severe" ones
     response_stream: str = ""                 # random stream of its courses (variants of a drug share one)
+    assessment_note: str = ""                 # set when the assessment time is an assumption: why
     adverse_events: Mapping[str, Param] = field(default_factory=dict)
     asian_evidence: bool = False
     exploratory: bool = False
@@ -101,7 +102,9 @@ class Therapy:
         ev = self.evidence
         out = {
             "assessment_months": Param("assessment_months", self.assessment_months, "months", ev,
-                                       "evidence", "time point of the response evidence; response is judged then"),
+                                       "assumption" if self.assessment_note else "evidence",
+                                       self.assessment_note or
+                                       "time point of the response evidence; response is judged then"),
             "duration_months": Param("duration_months", self.duration_months, "months", ev, "evidence",
                                      f"course length: {self.regimen}"),
             "response.complete": self.complete,
@@ -111,6 +114,9 @@ class Therapy:
             out[f"responders_by_class.{cls}"] = p
         if self.flare_hr is not None:
             out["flare_hr"] = self.flare_hr
+            out["flare_hr_years"] = Param("flare_hr_years", self.flare_hr_years or 0.0, "years from the start of "
+                                          "remission", self.flare_hr.evidence, self.flare_hr.kind,
+                                          "how long the flare hazard ratio applies")
         for kind, p in self.adverse_events.items():
             out[f"adverse_events.{kind}"] = p
         for i, d in enumerate(self.dose):
@@ -208,6 +214,7 @@ def therapy_from_record(name: str, rec: Mapping[str, Any], source: str = SOURCE)
         complete=complete, partial=partial, responders_by_class=by_class, flare_hr=flare_hr,
         flare_hr_years=rec.get("flare_hr_years"), flare_hr_applies_to=_applies(rec, name, source),
         response_stream=str(rec.get("response_stream") or name),
+        assessment_note=str(rec.get("assessment_note", "")),
         adverse_events=aes,
         asian_evidence=bool(rec.get("asian_evidence", False)), exploratory=bool(rec.get("exploratory", False)),
         evidence=tuple(rec.get("evidence") or ()))

@@ -15,6 +15,11 @@ NO_COMPETING_EVENTS = [
     "parameters.smr_lupus_nephritis=0", "parameters.death_rate_active_nephritis=0",
     "parameters.esrd_rate_active=0", "parameters.esrd_rate_partial=0", "parameters.esrd_rate_complete=0",
 ]
+# Induction never works (every patient is classed refractory and climbs the ladder).
+NO_INDUCTION_RESPONSE = [
+    f"therapies.{a}.response.{k}=0" for a in ("mmf", "cyc_eurolupus") for k in ("complete", "partial")
+] + [f"therapies.{a}.responders_by_class.{c}=0" for a in ("mmf", "cyc_eurolupus")
+     for c in ("III", "IV", "V", "III+V", "IV+V")] + ["parameters.late_response_given_none=0"]
 # Every patient-level response modifier set to 1 (so inputs are the evidence figures themselves).
 NEUTRAL_MODIFIERS = [
     "cohort.nonadherent=0", "parameters.ancestry_response_or_african=1",

@@ -5,18 +5,13 @@ import numpy as np
 import pytest
 
 import sim
-from tests.conftest import load
+from tests.conftest import NO_INDUCTION_RESPONSE, load
 
 # everyone fails induction, so every patient needs the MSC line
-NO_INDUCTION = [f"therapies.{a}.response.{k}=0" for a in ("mmf", "cyc_eurolupus") for k in ("complete", "partial")] + \
-    [f"therapies.{a}.responders_by_class.{c}=0" for a in ("mmf", "cyc_eurolupus") for c in ("III", "IV", "V", "III+V", "IV+V")] + \
-    ["parameters.late_response_given_none=0"]
-
-
 def run(slots):
     sc = load("capacity.yaml", ["strategies=[{name: msc_only, ladder: [msc]}]", "horizon_years=6",
                                 f"capacity.msc_slots_per_month={slots}", "capacity.arrivals_per_year=120"]
-              + NO_INDUCTION)
+              + NO_INDUCTION_RESPONSE)
     return sim.simulate(sc, patients=300, seed=4, costed=False)
 
 

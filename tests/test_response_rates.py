@@ -14,17 +14,11 @@ import pytest
 
 import sim
 from sim.therapies import TherapyCatalogue
-from tests.conftest import NEUTRAL_MODIFIERS, NO_COMPETING_EVENTS, load
+from tests.conftest import NO_INDUCTION_RESPONSE, NEUTRAL_MODIFIERS, NO_COMPETING_EVENTS, load
 
 LADDER_THERAPIES = [n for n in TherapyCatalogue.default().names("ladder")]
 N = 1500
 Z = 4.0
-
-NO_INDUCTION_RESPONSE = [
-    f"therapies.{a}.response.{k}=0" for a in ("mmf", "cyc_eurolupus") for k in ("complete", "partial")
-] + [f"therapies.{a}.responders_by_class.{c}=0" for a in ("mmf", "cyc_eurolupus")
-     for c in ("III", "IV", "V", "III+V", "IV+V")] + ["parameters.late_response_given_none=0"]
-
 
 @pytest.fixture(scope="module")
 def ladder_run():
@@ -89,7 +83,7 @@ def test_nonadherent_patients_are_more_often_classed_refractory(base_run):
     assert p.loc[p["nonadherent"], "refractory"].mean() > p.loc[~p["nonadherent"], "refractory"].mean()
 
 
-def test_rituximab_works_better_in_class_iii_and_cni_in_class_v(ladder_run):
+def test_rituximab_works_better_in_class_iii_and_cni_in_class_v():
     """Direction of the class modifiers (A29, A72) once they are switched back on."""
     strategies = "[{name: rtx, ladder: [rituximab]}, {name: cni, ladder: [tacrolimus_mmf]}]"
     sc = load("base.yaml", [f"strategies={strategies}", "horizon_years=2"] + NO_COMPETING_EVENTS

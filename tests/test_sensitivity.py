@@ -70,3 +70,13 @@ def test_sensitivity_command_writes_tornado(tmp_path):
     assert r.returncode == 0, r.stderr
     assert (out / "one_way.csv").is_file()
     assert list(out.glob("tornado_*.png")) and list(out.glob("tornado_*.svg"))
+
+
+def test_one_way_reprices_costs_without_resimulating(model, monkeypatch):
+    """A price is varied on the base-case simulation: no new simulation for costs.* quantities."""
+    from sim import psa
+    calls = []
+    real = psa.run_draw
+    monkeypatch.setattr(psa, "run_draw", lambda *a, **k: calls.append(1) or real(*a, **k))
+    t = sensitivity.one_way(model, 40, 5, names=["costs.belimumab"])
+    assert calls == [] and len(t) == 1
