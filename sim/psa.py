@@ -11,7 +11,10 @@ Every uncertain parameter gets a distribution derived from its evidence (:func:`
 * a parameter record's own ``psa:`` entry (lognormal with ``sd_log``, beta with ``n``, uniform,
   gamma with ``cv``, or fixed), used for assumptions and for figures published without an interval;
 * unit costs -> a ``Gamma`` relative-price multiplier per item, mean 1 (coefficient of variation
-  0.1 for published items, 0.25 for assumptions; every vial size of a drug moves together)
+  0.1 for published items, 0.25 for assumptions; every vial size of a drug moves together; drugs
+  of therapies the scenario does not use are not varied); one-off QALY losses of adverse events ->
+  ``Gamma`` with CV 0.5. These spreads are assumptions (no source gives them) and say so in the
+  table's ``why`` column.
   and utilities -> ``Beta`` with standard deviation 0.05 (assumptions, stated in the table);
 * anything else is fixed, and the table says why.
 
@@ -203,7 +206,12 @@ def uncertainties(model, costs=None, utilities=None) -> list[Uncertain]:
             out.append(param_uncertainty(f"{base}.adverse_events.{kind}", p))
     if costs is not None:
         # one relative-price multiplier per cost item (all vial sizes of a drug move together)
+        drugs = {d.drug for t in used for d in model.therapies[t].dose}
         for item, g in costs.table.groupby("item", sort=False):
+            if (g["category"] == "drug").all() and item not in drugs:
+                continue                          # a drug of no therapy this scenario uses
+            if item.endswith("_administration") and item[: -len("_administration")] not in drugs:
+                continue
             published = not (g["kind"].astype(str).str.strip() == "assumption").all()
             cv = COST_CV_PUBLISHED if published else COST_CV_ASSUMPTION
             if (g["value"] > 0).any():
@@ -526,6 +534,7 @@ DEFAULT_GROUPS = {
     "calcineurin inhibitors": ["therapies.tacrolimus", "therapies.cyclosporine", "therapies.voclosporin"],
     "MSC and last steps": ["therapies.msc", "therapies.immunoadsorption", "therapies.plasmapheresis",
                            "therapies.ivig"],
+    "emerging options": ["therapies.obinutuzumab", "therapies.car_t"],
     "ESRD hazards": ["parameters.esrd_"],
     "mortality": ["parameters.smr_", "parameters.death_"],
     "flares": ["parameters.flare_"],
