@@ -19,6 +19,13 @@ from sim.parameters import read_data_yaml
 from sim.therapies import ISN_CLASSES
 
 ANCESTRIES = ("white", "african", "latin_american", "asian")
+#: chronic irreversible damage on the diagnostic biopsy (NIH chronicity index bands: low 0-2,
+#: moderate 3-5, high >= 6): lowers the chance of response to every therapy and raises ESRD risk
+CHRONICITY = ("low", "moderate", "high")
+#: conditions that look like refractory nephritis but need other management (A71; review ref 42):
+#: thrombotic microangiopathy (TTP or complement-mediated), antiphospholipid-syndrome nephropathy,
+#: transformation to membranous nephritis
+LOOKALIKES = ("none", "tma", "aps_nephropathy", "membranous")
 _STRICT = ConfigDict(extra="forbid", frozen=True)
 
 
@@ -98,6 +105,8 @@ class Population(BaseModel):
     proteinuria_g_day: TruncatedLogNormal
     egfr_ml_min: TruncatedNormal
     nonadherent: float = Field(ge=0, le=1)
+    chronicity: dict[str, float]
+    lookalike: dict[str, float]
     prevalence_per_10000: float | None = Field(default=None, ge=0)
     ln_share_of_sle: float | None = Field(default=None, ge=0, le=1)
     provenance: dict[str, FieldProvenance] = {}
@@ -111,6 +120,16 @@ class Population(BaseModel):
     @classmethod
     def _ancestry(cls, v):
         return _shares(v, ANCESTRIES, "ancestry group")
+
+    @field_validator("chronicity")
+    @classmethod
+    def _chronicity(cls, v):
+        return _shares(v, CHRONICITY, "chronicity band")
+
+    @field_validator("lookalike")
+    @classmethod
+    def _lookalike(cls, v):
+        return _shares(v, LOOKALIKES, "look-alike condition")
 
     @field_validator("age_years")
     @classmethod
@@ -147,6 +166,8 @@ class PatientBlock:
     proteinuria_g_day: np.ndarray
     egfr_ml_min: np.ndarray
     nonadherent: np.ndarray
+    chronicity: np.ndarray     # object array of CHRONICITY labels
+    lookalike: np.ndarray      # object array of LOOKALIKES labels
 
     def patient_ids(self) -> np.ndarray:
         return self.block * streams.BLOCK_SIZE + np.arange(streams.BLOCK_SIZE)
@@ -176,4 +197,7 @@ def sample_block(pop: Population, seed: int, draw: int, block: int) -> PatientBl
         proteinuria_g_day=pop.proteinuria_g_day.ppf(u[:, 6]),
         egfr_ml_min=pop.egfr_ml_min.ppf(u[:, 7]),
         nonadherent=u[:, 8] < pop.nonadherent,
+        # own named streams: adding them left every other attribute's numbers unchanged
+        chronicity=_categorical(streams.uniforms(seed, draw, block, "chronicity", ()), pop.chronicity, CHRONICITY),
+        lookalike=_categorical(streams.uniforms(seed, draw, block, "lookalike", ()), pop.lookalike, LOOKALIKES),
     )

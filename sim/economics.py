@@ -110,6 +110,7 @@ REQUIRED_COST_ITEMS: dict[str, tuple[str, str]] = {
     "immunosuppression_labs": ("monitoring", "per year"),
     "cni_trough_monitoring": ("monitoring", "per year"),
     "repeat_biopsy": ("monitoring", "per event"),
+    "lookalike_screening": ("monitoring", "per event"),
     "state_active_nephritis": ("state", "per year"),
     "state_partial_response": ("state", "per year"),
     "state_complete_response": ("state", "per year"),
@@ -678,7 +679,8 @@ def evaluate(result, econ: Economics | None = None, *, cost_table: "CostTable | 
     # -- events -----------------------------------------------------------------------------------
     ae = ev[ev["event"] == "adverse_event"]
     if not ae.empty:
-        kinds = ae["detail"].astype(str).str.rpartition(":")[2].to_numpy()
+        kinds = ae["detail"].astype(str).str.split(":").str[1].to_numpy()    # 'therapy:kind[:severe]'
+
         ep, et = pidx_of(ae), ae["time_years"].to_numpy(float)
         for kind in np.unique(kinds):
             m = kinds == kind
@@ -690,7 +692,8 @@ def evaluate(result, econ: Economics | None = None, *, cost_table: "CostTable | 
         cost.one_off(fp, cat["flare"], np.where(severe, costs.value("renal_flare_severe"),
                                                 costs.value("renal_flare_moderate")), ft)
     for event, item, c in (("transplant", "transplant_first_year", "transplant"),
-                           ("refractory", "repeat_biopsy", "monitoring")):
+                           ("repeat_biopsy", "repeat_biopsy", "monitoring"),
+                           ("lookalike_screen", "lookalike_screening", "monitoring")):
         e = ev[ev["event"] == event]
         cost.one_off(pidx_of(e), cat[c], costs.value(item), e["time_years"].to_numpy(float))
 

@@ -11,8 +11,10 @@ background life table by single year of age, ``m_s`` the LN standardised mortali
 ESRD (B42), ``e_s`` the excess while nephritis is active (B12), and ``floor_s`` the all-cause rate on
 dialysis (B44) or after transplant (B45).
 
-ESRD: ``h(t) = rate_s * HR_class * (HR_first_year if t < 1 year)``, with ``rate_s`` by response
-state (B35, B60) and zero once on renal replacement therapy.
+ESRD: ``h(t) = rate_s * HR_class * HR_patient * (HR_first_year if t < 1 year)``, with ``rate_s`` by
+response state (B35, B60), ``HR_patient`` for chronic damage and supportive care
+(:func:`esrd_multiplier`), times the hazard ratio of any adverse event that damages the kidney
+(applied in the pathway), and zero once on renal replacement therapy.
 
 Tables are built for a whole patient block at once with numpy; the event loop only evaluates
 and inverts them with :func:`bisect` on Python lists.
@@ -61,9 +63,22 @@ def death_tables(age: np.ndarray, female: np.ndarray, life_female: np.ndarray, l
     return bps, out
 
 
-def esrd_tables(isn_class: np.ndarray, params) -> tuple[list[float], dict[str, tuple[np.ndarray, np.ndarray]]]:
-    """Breakpoints [0, 1 year, far] and per pre-ESRD state (cumulative hazard, rates) per patient."""
+def esrd_multiplier(params, chronicity: np.ndarray) -> np.ndarray:
+    """Per-patient ESRD hazard ratio: chronic damage (centred on the trial populations' chronicity
+    mix, so a cohort like theirs keeps the evidence's ESRD rates) times the effect of supportive care."""
+    hr = {"low": 1.0, "moderate": params["chronicity_esrd_hr_moderate"], "high": params["chronicity_esrd_hr_high"]}
+    sm, sh = params["trial_chronicity_share_moderate"], params["trial_chronicity_share_high"]
+    mean = (1.0 - sm - sh) + sm * hr["moderate"] + sh * hr["high"]
+    return np.array([hr[c] / mean for c in chronicity]) * params["supportive_care_esrd_hr"]
+
+
+def esrd_tables(isn_class: np.ndarray, params, multiplier: np.ndarray | None = None
+                ) -> tuple[list[float], dict[str, tuple[np.ndarray, np.ndarray]]]:
+    """Breakpoints [0, 1 year, far] and per pre-ESRD state (cumulative hazard, rates) per patient;
+    ``multiplier`` is a per-patient hazard ratio (:func:`esrd_multiplier`)."""
     hr_class = np.array([params[f"esrd_hr_class_{c}"] for c in isn_class])
+    if multiplier is not None:
+        hr_class = hr_class * multiplier
     hr1 = params["esrd_hr_first_year"]
     bps = [0.0, 1.0, _FAR]
     base = {ACTIVE: params["esrd_rate_active"], PARTIAL: params["esrd_rate_partial"],

@@ -333,6 +333,21 @@ _BASE_BEFORE_LADDER = [
     "refractory",
     "refractory_nonadherent",
 ]
+#: The clinical picture around refractoriness: metrics computed when the patients table has the
+#: columns (tables of lnsim >= 0.2; older or hand-made tables simply lack them).
+_CLINICAL = [
+    ("failed_induction", "failed_induction"),
+    ("reclassified", "workup_finding"),
+    ("truly_refractory", "nonresponse_cause"),
+    ("refractory_chronic_damage", "nonresponse_cause"),
+    ("refractory_lookalike", "nonresponse_cause"),
+    ("adverse_events_per_patient", None),
+    ("severe_adverse_events_per_patient", None),
+    ("courses_stopped_by_adverse_event", "courses_stopped_by_adverse_event"),
+    ("mean_cumulative_glucocorticoid_mg", "cumulative_glucocorticoid_mg"),
+    ("mean_years_prednisolone_above_7_5mg", "years_prednisolone_above_7_5mg"),
+]
+_LOOKALIKES = ("tma", "aps_nephropathy", "membranous")
 _BASE_AFTER_LADDER = [
     "flares_per_patient_year",
     "esrd_5y",
@@ -348,10 +363,12 @@ def _unique_in_order(values: Iterable) -> list:
     return list(dict.fromkeys(values))
 
 
-def metric_names(ladder: Sequence[str]) -> list[str]:
-    """Metric names (in output order) for a strategy with this ladder."""
+def metric_names(ladder: Sequence[str], columns: Sequence[str] = ()) -> list[str]:
+    """Metric names (in output order) for a strategy with this ladder (and, for the clinical metrics,
+    a patients table with these columns)."""
     return (
         _BASE_BEFORE_LADDER
+        + [name for name, col in _CLINICAL if col is None or col in columns]
         + [f"reached_{step}" for step in _unique_in_order(ladder)]
         + _BASE_AFTER_LADDER
     )
@@ -387,6 +404,7 @@ def _strategy_metrics(p: pd.DataFrame, ev: pd.DataFrame, ladder: Sequence[str]) 
     m["refractory"] = float(refr.mean()) if n else float("nan")
     m["refractory_nonadherent"] = float(nonadh[refr].mean()) if refr.any() else float("nan")
 
+    _clinical_metrics(m, p, ev, refr)
     for step in _unique_in_order(ladder):
         m[f"reached_{step}"] = reached_share(p, ev, step)
 
@@ -403,6 +421,29 @@ def _strategy_metrics(p: pd.DataFrame, ev: pd.DataFrame, ladder: Sequence[str]) 
         m[name] = 1.0 - km_survival_at(t_d, o_d, at)
     m["life_years"] = math.fsum(fu) / n if n else float("nan")
     return m
+
+
+def _clinical_metrics(m: dict, p: pd.DataFrame, ev: pd.DataFrame, refr: np.ndarray) -> None:
+    """Chronic damage, look-alikes, adverse events and glucocorticoid exposure (see _CLINICAL)."""
+    n = len(p)
+    nan = float("nan")
+    if "failed_induction" in p:
+        m["failed_induction"] = float(_bool_col(p, "failed_induction").mean()) if n else nan
+    if "workup_finding" in p:
+        found = p["workup_finding"].astype(str).isin(("chronic_damage",) + _LOOKALIKES).to_numpy()
+        m["reclassified"] = float(found.mean()) if n else nan
+    if "nonresponse_cause" in p:
+        cause = p["nonresponse_cause"].astype(str).to_numpy()[refr]
+        k = len(cause)
+        m["truly_refractory"] = float((cause == "refractory_nephritis").mean()) if k else nan
+        m["refractory_chronic_damage"] = float((cause == "chronic_damage").mean()) if k else nan
+        m["refractory_lookalike"] = float(np.isin(cause, _LOOKALIKES).mean()) if k else nan
+    ae = ev.loc[ev["event"] == "adverse_event", "detail"].astype(str)
+    m["adverse_events_per_patient"] = len(ae) / n if n else nan
+    m["severe_adverse_events_per_patient"] = float(ae.str.endswith(":severe").sum()) / n if n else nan
+    for name, col in _CLINICAL[-3:]:
+        if col in p:
+            m[name] = math.fsum(_col(p, col)) / n if n else nan
 
 
 def summarise(
@@ -423,6 +464,16 @@ def summarise(
     ``median_time_to_cr_years``  KM median time to CR (NaN if not reached)
     ``refractory``               share refractory
     ``refractory_nonadherent``   share nonadherent among refractory (NaN if none)
+    ``failed_induction``         share who failed both induction agents (before any work-up)
+    ``reclassified``             share whose work-up found chronic damage or a look-alike
+    ``truly_refractory``         among those classed refractory, the share whose non-response is
+                                 refractory nephritis proper (not a look-alike, chronic damage or
+                                 non-adherence); ``refractory_chronic_damage`` and
+                                 ``refractory_lookalike`` are the shares due to those causes
+    ``adverse_events_per_patient`` (and ``severe_...``) adverse events over the follow-up, per patient
+    ``courses_stopped_by_adverse_event`` mean courses a severe adverse event stopped, per patient
+    ``mean_cumulative_glucocorticoid_mg``  mean prednisolone-equivalent mg over the follow-up
+    ``mean_years_prednisolone_above_7_5mg`` mean years on more than 7.5 mg/day
     ``reached_<step>``           share with >= 1 ``therapy_start`` of ``step``,
                                  one per step of the strategy's ladder
     ``flares_per_patient_year``  total renal flares / total follow-up years
@@ -447,6 +498,6 @@ def summarise(
         p = patients[patients["strategy"] == strategy]
         ev = events[events["strategy"] == strategy]
         metrics = _strategy_metrics(p, ev, ladders[strategy])
-        for name in metric_names(ladders[strategy]):
+        for name in metric_names(ladders[strategy], p.columns):
             rows.append((strategy, name, float(metrics[name])))
     return pd.DataFrame(rows, columns=["strategy", "metric", "value"])

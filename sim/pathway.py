@@ -9,11 +9,18 @@ Figure 2 (how a patient is classed refractory)::
          no response -> switch CYC <-> MMF
     -> assess the second agent the same way; no response -> classed refractory
 
+Before a patient is classed refractory the strategy may work the non-response up (A71; review text
+around ref 42): non-invasive screening for thrombotic microangiopathy and antiphospholipid
+nephropathy, and a repeat biopsy (when the response is unclear), which can also show membranous
+transformation or chronic damage. A look-alike found goes to its own management; chronic damage
+found stops escalation (supportive care); only the rest are classed refractory.
+
 Figure 3 (the refractory ladder, in the order the strategy sets; default)::
 
     rituximab (+ belimumab) -> tacrolimus multitarget -> MSC -> immunoadsorption / IVIG
 
-each step judged at its own assessment time; no response moves the patient on. Responders enter
+each step judged at its own assessment time; no response moves the patient on, and so does a
+severe adverse event, which ends the step early (stopping rule). Responders enter
 maintenance; a renal flare sends them back into treatment at the step the strategy sets.
 
 Biology runs underneath the decisions: a course's response happens at its own (pre-drawn) time,
@@ -36,16 +43,23 @@ YEAR = 12.0  # months per year
 #: The fixed event vocabulary of ``events.parquet`` (event -> meaning of ``detail``).
 EVENTS = {
     "therapy_start": "a course of a therapy starts; detail = therapy name",
-    "assessment": "response judged; detail = 'therapy:responding|improving|no_response'",
+    "assessment": "response judged; detail = 'therapy:responding|improving|no_response|stopped' "
+                  "(stopped: a severe adverse event ended the course before its assessment)",
     "partial_response": "first partial (or better) response of a course; detail = therapy",
     "complete_response": "complete response of a course; detail = therapy",
     "switch": "induction agent switched after no response; detail = 'from->to'",
+    "lookalike_screen": "non-invasive work-up of a non-response for look-alikes; detail = finding "
+                        "('tma', 'aps_nephropathy' or 'none')",
+    "repeat_biopsy": "repeat kidney biopsy of a non-response; detail = finding ('chronic_damage', 'tma', "
+                     "'aps_nephropathy', 'membranous' or 'active_nephritis')",
+    "reclassified": "the non-response is not refractory nephritis; detail = 'chronic_damage' or the look-alike",
     "refractory": "classed refractory (no response after the switch); detail = ''",
     "ladder_exhausted": "no response to the last ladder step; detail = last step",
     "maintenance_start": "maintenance after response; detail = maintenance therapy",
     "maintenance_end": "maintenance stopped after maintenance_years; detail = therapy",
     "renal_flare": "renal flare after a response; detail = 'n:severe' or 'n:moderate' (n = flare number)",
-    "adverse_event": "adverse event of a course; detail = 'therapy:kind'",
+    "adverse_event": "adverse event of a course; detail = 'therapy:kind' or 'therapy:kind:severe' (a severe "
+                     "event stops the course)",
     "esrd": "end-stage renal disease: starts dialysis; detail = ''",
     "transplant": "kidney transplant; detail = ''",
     "graft_failure": "transplant failed, back to dialysis; detail = ''",
@@ -53,6 +67,10 @@ EVENTS = {
     "death": "death; detail = health state at death",
     "end_of_followup": "alive at the horizon; detail = health state",
 }
+
+
+# what Figure 2 ends in
+RESPONDING, REFRACTORY, NO_ESCALATION = "responding", "refractory", "no_escalation"
 
 
 class Died(Exception):
@@ -71,7 +89,8 @@ class Patient:
     """One virtual patient's attributes, clocks and course of events (light object)."""
 
     __slots__ = (
-        "pid", "row", "isn_class", "ancestry", "nonadherent", "first_agent",
+        "pid", "row", "isn_class", "ancestry", "nonadherent", "first_agent", "chronicity", "lookalike",
+        "esrd_k", "workup_finding", "failed_induction", "n_stopped",
         "d_bps", "d_cum", "d_rates", "e_bps", "e_cum", "e_rates",
         "e_death", "e_esrd", "tx_left", "graft_left", "flare_thresholds", "flare_left",
         "state", "therapy", "since", "seg_start", "used_death", "used_esrd", "hd_since", "he_since",
@@ -97,6 +116,10 @@ class Patient:
         self.highest_step = -1
         self.cr_time = self.response_time = self.esrd_time = self.death_time = self.tx_time = math.nan
         self.end_time = math.nan
+        self.esrd_k = 1.0              # ESRD hazard multiplier from adverse events (CNI nephrotoxicity, HUS)
+        self.workup_finding = ""       # what the work-up of a non-response found ("" = not worked up)
+        self.failed_induction = False  # failed both induction agents at least once
+        self.n_stopped = 0             # courses stopped by a severe adverse event
 
     # -- hazard clocks -------------------------------------------------------------------------
     def death_time_from(self) -> float:
@@ -108,7 +131,7 @@ class Patient:
         s = self.state
         if s not in PRE_ESRD:
             return INF
-        target = self.e_esrd - self.used_esrd + self.he_since
+        target = (self.e_esrd - self.used_esrd) / self.esrd_k + self.he_since
         return time_reaching(self.e_bps, self.e_cum[s], self.e_rates[s], target)
 
     def consume(self, now: float) -> None:
@@ -116,7 +139,7 @@ class Patient:
         s = self.state
         self.used_death += cumulative(self.d_bps, self.d_cum[s], self.d_rates[s], now) - self.hd_since
         if s in PRE_ESRD:
-            self.used_esrd += cumulative(self.e_bps, self.e_cum[s], self.e_rates[s], now) - self.he_since
+            self.used_esrd += self.esrd_k * (cumulative(self.e_bps, self.e_cum[s], self.e_rates[s], now) - self.he_since)
 
 
 class Pathway:
@@ -144,6 +167,10 @@ class Pathway:
         self.maintenance_years = p["maintenance_years"]
         self.tx_rate = p["transplant_rate_on_dialysis"]
         self.graft_rate = p["graft_failure_rate"]
+        self.ae_severe = {k[len("adverse_event_severe_share_"):]: p[k] for k in p.names()
+                          if k.startswith("adverse_event_severe_share_")}
+        self.ae_esrd_hr = {k[len("adverse_event_esrd_hr_"):]: p[k] for k in p.names()
+                           if k.startswith("adverse_event_esrd_hr_")}
 
     # ==========================================================================================
     # One life
@@ -153,8 +180,8 @@ class Pathway:
         env = self.env
         try:
             try:
-                responded = yield env.process(self.figure2_induction(p, p.first_agent, initial=True))
-                if not responded:
+                outcome = yield env.process(self.figure2_induction(p, p.first_agent, initial=True))
+                if outcome == REFRACTORY:
                     yield env.process(self.figure3_ladder(p, 0))
                 yield env.process(self.follow_up(p))
             except ReachedESRD:
@@ -166,19 +193,65 @@ class Pathway:
     # Figure 2: induction, assessment, switch, refractory
     # ==========================================================================================
     def figure2_induction(self, p: Patient, agent: str, initial: bool):
-        """Induction with ``agent``; on no response switch CYC <-> MMF; no response again: refractory."""
+        """Induction with ``agent``; on no response switch CYC <-> MMF; no response again: work the
+        non-response up (if the strategy does), then class refractory. Returns RESPONDING,
+        REFRACTORY (climb the ladder) or NO_ESCALATION (chronic damage: supportive care)."""
         s = self.strategy
         if (yield from self.induction_course(p, agent, second_line=False)):
             p.responding = ("induction", agent)
-            return True
+            return RESPONDING
         partner = s.switch[agent]
         self.record(p, "switch", f"{agent}->{partner}")
         if (yield from self.induction_course(p, partner, second_line=True)):
             p.responding = ("induction", partner)
-            return True
+            return RESPONDING
+        p.failed_induction = True
+        first_time = p.workup_finding == ""
+        finding = self.refractory_workup(p) if (s.workup.repeat_biopsy or s.workup.screen_lookalikes) else "none"
+        if finding == "chronic_damage":             # no potential for remission: do not escalate
+            if first_time:
+                self.record(p, "reclassified", finding)
+            return NO_ESCALATION
+        if finding != "none" and first_time:          # a look-alike: its own management (once)
+            self.record(p, "reclassified", finding)
+            if (yield self.env.process(self.lookalike_management(p, finding))):
+                return RESPONDING
         p.refractory = True
         p.refractory_initial = p.refractory_initial or initial
         self.record(p, "refractory", "")
+        return REFRACTORY
+
+    def refractory_workup(self, p: Patient) -> str:
+        """Look for what else a non-response can be (A71; ref 42): non-invasive screening for
+        thrombotic microangiopathy and antiphospholipid nephropathy, then a repeat biopsy, which also
+        shows membranous transformation and chronic damage. Done once; the finding is kept."""
+        if p.workup_finding:
+            return p.workup_finding
+        w, prm = self.strategy.workup, self.params
+        u = p.inputs.workup_uniforms(p.row)
+        finding = "none"
+        if w.screen_lookalikes:
+            if p.lookalike in ("tma", "aps_nephropathy") and u[2] < prm["labs_detect_lookalike"]:
+                finding = p.lookalike
+            self.record(p, "lookalike_screen", finding)
+        if w.repeat_biopsy and finding == "none":
+            if p.lookalike != "none" and u[1] < prm["biopsy_detects_lookalike"]:
+                finding = p.lookalike
+            elif p.chronicity == "high" and u[0] < prm["biopsy_detects_chronic_damage"]:
+                finding = "chronic_damage"
+            self.record(p, "repeat_biopsy", "active_nephritis" if finding == "none" else finding)
+        p.workup_finding = finding
+        return finding
+
+    def lookalike_management(self, p: Patient, condition: str):
+        """The look-alike's own management (e.g. plasma exchange for thrombotic microangiopathy,
+        anticoagulation with extracorporeal therapy for antiphospholipid nephropathy, A59)."""
+        name = self.strategy.workup.management[condition]
+        start = yield from self.begin_course(p, name)
+        why = yield from self.wait(p, start + self.therapies[name].assessment_months / YEAR, course=True)
+        if self.judge(p, name, why):
+            p.responding = ("management", condition)
+            return True
         return False
 
     def induction_course(self, p: Patient, agent: str, second_line: bool):
@@ -186,17 +259,19 @@ class Pathway:
         s = self.strategy
         start = yield from self.begin_course(p, agent, second_line)
         first = start + s.first_assessment_months / YEAR
-        yield from self.wait(p, first)
-        if p.state in REMISSION:
-            self.record(p, "assessment", f"{agent}:responding")
-            return True
-        if p.pending_response <= first + self.lead:
+        why = yield from self.wait(p, first, course=True)
+        if why == "until" and p.state not in REMISSION and p.pending_response <= first + self.lead:
             self.record(p, "assessment", f"{agent}:improving")
-            yield from self.wait(p, start + s.reassessment_months / YEAR)
-            if p.state in REMISSION:
-                self.record(p, "assessment", f"{agent}:responding")
-                return True
-        self.record(p, "assessment", f"{agent}:no_response")
+            why = yield from self.wait(p, start + s.reassessment_months / YEAR, course=True)
+        return self.judge(p, agent, why)
+
+    def judge(self, p: Patient, name: str, why: str) -> bool:
+        """The assessment of a course: responding, or not (the course stops). A course a severe
+        adverse event stopped is judged then: a patient already in remission goes on to maintenance."""
+        if p.state in REMISSION:
+            self.record(p, "assessment", f"{name}:{'stopped' if why == 'stopped' else 'responding'}")
+            return True
+        self.record(p, "assessment", f"{name}:{'stopped' if why == 'stopped' else 'no_response'}")
         self.stop_course(p)
         return False
 
@@ -212,13 +287,10 @@ class Pathway:
             p.highest_step = max(p.highest_step, i)
             start = yield from self.begin_course(p, step)
             months = s.ladder_assessment_months.get(step, self.therapies[step].assessment_months)
-            yield from self.wait(p, start + months / YEAR)
-            if p.state in REMISSION:
-                self.record(p, "assessment", f"{step}:responding")
+            why = yield from self.wait(p, start + months / YEAR, course=True)
+            if self.judge(p, step, why):
                 p.responding = ("ladder", i)
                 return True
-            self.record(p, "assessment", f"{step}:no_response")
-            self.stop_course(p)
         self.record(p, "ladder_exhausted", ladder[-1] if ladder else "")
         return False
 
@@ -257,11 +329,16 @@ class Pathway:
         s = self.strategy
         rule = s.flare_reentry
         kind, where = p.responding if p.responding else ("induction", p.first_agent)
+        if kind == "management":                     # a look-alike flares: its own management again
+            if (yield self.env.process(self.lookalike_management(p, where))):
+                return
+            rule = "ladder"
         if rule == "same_step" and kind == "induction":
             rule = "induction_agent"
         if rule in ("induction", "induction_agent"):
             agent = where if rule == "induction_agent" else p.first_agent
-            if (yield self.env.process(self.figure2_induction(p, agent, initial=False))):
+            outcome = yield self.env.process(self.figure2_induction(p, agent, initial=False))
+            if outcome != REFRACTORY:
                 return
             step = 0
         elif rule == "same_step":
@@ -349,8 +426,9 @@ class Pathway:
         duration = th.duration_months / YEAR
         for kind, prob in th.adverse_events.items():
             a = p.inputs.adverse_event_uniforms(stream, kind, k, p.row)
-            if a[0] < prob.value:
-                ae.append((now + duration * a[1], kind))
+            if a[0] < prob.value:      # severe (stops the course) with probability severe_share
+                severe = a[0] < prob.value * self.ae_severe.get(kind, 0.0)
+                ae.append((now + duration * a[1], kind, severe))
         ae.sort()
         p.pending_ae = ae
         p.flare_hr, p.flare_hr_years, p.flare_hr_until = 1.0, 0.0, -1.0
@@ -371,10 +449,11 @@ class Pathway:
     # ==========================================================================================
     # Time passing, with competing events
     # ==========================================================================================
-    def wait(self, p: Patient, until: float, flares: bool = False):
+    def wait(self, p: Patient, until: float, flares: bool = False, course: bool = False):
         """Let time pass until ``until``; biology (response, CR, adverse events, transplant) happens
-        on the way; death, ESRD and the horizon end the phase by exception. Returns "until" or
-        "flare" (only when ``flares``)."""
+        on the way; death, ESRD and the horizon end the phase by exception. Returns "until",
+        "flare" (only when ``flares``) or "stopped" (only when ``course``: a severe adverse event
+        ended the course being judged)."""
         env = self.env
         t0 = p.t0
         reached = -INF
@@ -434,8 +513,16 @@ class Pathway:
             elif t == t_cr:
                 self.complete(p, env.now - t0)
             elif t == t_ae:
-                _, kind = p.pending_ae.pop(0)
-                self.record(p, "adverse_event", f"{p.course_therapy}:{kind}")
+                _, kind, severe = p.pending_ae.pop(0)
+                self.record(p, "adverse_event", f"{p.course_therapy}:{kind}" + (":severe" if severe else ""))
+                hr = self.ae_esrd_hr.get(kind, 1.0)
+                if hr != 1.0:                       # e.g. chronic CNI nephrotoxicity (A55)
+                    self.rebase(p, env.now - t0)
+                    p.esrd_k *= hr
+                if severe and course:
+                    self.stop_course(p)
+                    p.n_stopped += 1
+                    return "stopped"
             elif t == t_flare:
                 return "flare"
             elif t == t_rrt:
@@ -488,6 +575,15 @@ class Pathway:
 
     def record(self, p: Patient, event: str, detail: str) -> None:
         self.events.append((p.pid, self.env.now - p.t0, event, detail))
+
+    def rebase(self, p: Patient, now: float) -> None:
+        """Bank the hazards used so far and restart the clocks' reference at ``now`` (before a
+        change of the ESRD hazard multiplier)."""
+        state = p.state
+        p.consume(now)
+        p.hd_since = cumulative(p.d_bps, p.d_cum[state], p.d_rates[state], now)
+        if state in PRE_ESRD:
+            p.he_since = cumulative(p.e_bps, p.e_cum[state], p.e_rates[state], now)
 
     def set_state(self, p: Patient, state: str) -> None:
         now = self.env.now - p.t0

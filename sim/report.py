@@ -122,6 +122,9 @@ _EVIDENCE_ID = re.compile(r"\b[AB]\d{2,3}\b")
 _CAPACITY = re.compile(r"^(?:wait_(\w+)_mean_days|utilisation_(\w+))$")
 
 
+#: categorical patient attributes whose category names the report translates (report_strings.yaml)
+_NAMED_CATEGORIES = ("ancestry", "chronicity", "lookalike")
+
 class Markup(str):
     """Text that is already HTML (escaped, or built from escaped parts)."""
 
@@ -702,7 +705,7 @@ class _Report:
             if kind == "female":
                 return L.pct(float((x == "female").mean()))
             counts = x.value_counts(normalize=True)
-            names = L.d.get("ancestry", {}) if col == "ancestry" else {}
+            names = L.d.get(col, {}) if col in _NAMED_CATEGORIES else {}
             spec = getattr(pop, col, None)
             order = [k for k in spec if k in counts.index] if isinstance(spec, Mapping) else []
             order += [k for k in counts.index if k not in order]
@@ -712,6 +715,7 @@ class _Report:
                   ("ancestry", "ancestry", "cat"), ("weight_kg", "weight_kg", "normal"),
                   ("height_cm", "height_cm", "normal"), ("proteinuria_g_day", "proteinuria_g_day", "lognormal"),
                   ("egfr_ml_min", "egfr_ml_min", "normal"), ("nonadherent", "nonadherent", "bool"),
+                  ("chronicity", "chronicity", "cat"), ("lookalike", "lookalike", "cat"),
                   ("prevalence_per_10000", None, "plain"), ("ln_share_of_sle", None, "share")]
         prov = getattr(pop, "provenance", {}) or {}
         kinds = []
@@ -726,7 +730,7 @@ class _Report:
                 spec = L.t("dist.lognormal", median=L.num(val.median, "g"), gsd=L.num(val.gsd, "g"),
                            min=L.num(val.min, "g"), max=L.num(val.max, "g"))
             elif isinstance(val, Mapping):
-                spec = shares(val, L.d.get("ancestry", {}) if field == "ancestry" else None)
+                spec = shares(val, L.d.get(field, {}) if field in _NAMED_CATEGORIES else None)
             elif kind == "plain":
                 spec = L.num(val, "g")
             else:
@@ -878,9 +882,14 @@ class _Report:
     CLINICAL = {
         "response": [("cr_6m", "pct"), ("cr_12m", "pct"), ("cr_24m", "pct"), ("response_6m", "pct"),
                      ("response_12m", "pct"), ("median_time_to_cr_years", "years")],
-        "pathway": [("refractory", "pct"), ("refractory_nonadherent", "pct")],
+        "pathway": [("refractory", "pct"), ("refractory_nonadherent", "pct"), ("failed_induction", "pct"),
+                    ("reclassified", "pct"), ("truly_refractory", "pct"), ("refractory_chronic_damage", "pct"),
+                    ("refractory_lookalike", "pct")],
         "long_term": [("flares_per_patient_year", "rate"), ("esrd_5y", "pct"), ("esrd_10y", "pct"),
                       ("esrd_15y", "pct"), ("death_5y", "pct"), ("death_10y", "pct"), ("life_years", "years")],
+        "harms": [("adverse_events_per_patient", "rate"), ("severe_adverse_events_per_patient", "rate"),
+                  ("courses_stopped_by_adverse_event", "rate"), ("mean_cumulative_glucocorticoid_mg", "mg"),
+                  ("mean_years_prednisolone_above_7_5mg", "years")],
         "economic": [("mean_cost", "money"), ("mean_cost_undiscounted", "money"), ("mean_qaly", "qaly"),
                      ("mean_qaly_undiscounted", "qaly"), ("mean_life_years", "years")],
         "capacity": [],          # wait_<resource>_mean_days and utilisation_<resource>, when capacity is limited
@@ -899,7 +908,7 @@ class _Report:
     def fmt(self, v: float, kind: str) -> str:
         L = self.L
         return {"pct": lambda: L.pct(v), "years": lambda: L.num(v, ",.2f"), "rate": lambda: L.num(v, ".3f"),
-                "days": lambda: L.num(v, ",.1f"),
+                "days": lambda: L.num(v, ",.1f"), "mg": lambda: L.num(v, ",.0f"),
                 "money": lambda: L.money(v), "qaly": lambda: L.num(v, ",.3f")}[kind]()
 
     def clinical(self) -> tuple[Markup, set[str]]:

@@ -64,6 +64,39 @@ def _suggest(word: str, choices, fallback: str | None = None) -> str:
     return (f"{text} (did you mean {' or '.join(close)}?)" if close else text)
 
 
+LOOKALIKE_CONDITIONS = ("tma", "aps_nephropathy", "membranous")
+DEFAULT_MANAGEMENT = {"tma": "plasma_exchange_tma", "aps_nephropathy": "anticoagulation_immunoadsorption",
+                      "membranous": "membranous_cni"}
+
+
+class Workup(BaseModel):
+    """How a strategy works up a non-response before classing a patient refractory (A71; ref 42)."""
+
+    model_config = _STRICT
+    screen_lookalikes: bool = Field(default=False, description="non-invasive screening for thrombotic "
+                                    "microangiopathy and antiphospholipid nephropathy")
+    repeat_biopsy: bool = Field(default=False, description="repeat kidney biopsy (also shows membranous "
+                                "transformation and chronic damage)")
+    management: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_MANAGEMENT),
+                                       description="the therapy (role management) for each look-alike found")
+
+    @field_validator("management", mode="before")
+    @classmethod
+    def _conditions(cls, v):
+        if not isinstance(v, dict):
+            raise _FieldError("must be a mapping of look-alike: therapy", value=v,
+                              allowed=", ".join(LOOKALIKE_CONDITIONS))
+        v = {**DEFAULT_MANAGEMENT, **v}          # a scenario changes some, the rest keep their default
+        for k in v:
+            if k not in LOOKALIKE_CONDITIONS:
+                raise _FieldError("unknown look-alike condition", k, value=k, allowed=", ".join(LOOKALIKE_CONDITIONS))
+        missing = [c for c in LOOKALIKE_CONDITIONS if c not in v]
+        if missing:
+            raise _FieldError("a management therapy is needed for every look-alike", missing[0], value=None,
+                              allowed=", ".join(LOOKALIKE_CONDITIONS))
+        return v
+
+
 class Strategy(BaseModel):
     """One protocol: induction agent(s), Figure 2 timing, the Figure 3 ladder, flare re-entry."""
 
@@ -79,6 +112,7 @@ class Strategy(BaseModel):
     ladder_assessment_months: dict[str, float] = {}
     maintenance: str = "mmf_maintenance"
     flare_reentry: str = Field(default="same_step", description=", ".join(REENTRY_RULES) + " or a step of the ladder")
+    workup: Workup = Workup()
 
     @field_validator("first_assessment_months", "reassessment_months", "induction", "ladder_assessment_months",
                      mode="before")
@@ -260,13 +294,19 @@ def _strip(e: InputError) -> str:
     return msg
 
 
-_PROBABILITY_PARAMS = ("late_cr_given_partial", "late_response_given_none", "flare_severe_share")
+_PROBABILITY_PARAMS = ("late_cr_given_partial", "late_response_given_none", "flare_severe_share",
+                       "trial_chronicity_share_moderate", "trial_chronicity_share_high", "trial_lookalike_share",
+                       "biopsy_detects_chronic_damage", "biopsy_detects_lookalike", "labs_detect_lookalike")
+
+
+def _is_probability(name: str) -> bool:
+    return name in _PROBABILITY_PARAMS or name.startswith("adverse_event_severe_share_")
 
 
 def _check_parameter_values(params: ModelParameters, source: str) -> None:
     for name in params.names():
         v = params[name]
-        if name in _PROBABILITY_PARAMS and not 0 <= v <= 1:
+        if _is_probability(name) and not 0 <= v <= 1:
             raise InputError("probability outside [0, 1]", file=source, field=f"parameters.{name}", value=v,
                              allowed="0 to 1")
         if v < 0:
@@ -277,7 +317,8 @@ def _check_parameter_values(params: ModelParameters, source: str) -> None:
                              value=v, allowed="> 0")
 
 
-_ROLE_TEXT = {"induction": "an induction agent", "ladder": "a ladder step", "maintenance": "maintenance"}
+_ROLE_TEXT = {"induction": "an induction agent", "ladder": "a ladder step", "maintenance": "maintenance",
+              "management": "the management of a look-alike"}
 
 
 def _check_strategy(s: Strategy, i: int, therapies: TherapyCatalogue, source: str) -> None:
@@ -316,6 +357,13 @@ def _check_strategy(s: Strategy, i: int, therapies: TherapyCatalogue, source: st
     for j, step in enumerate(s.ladder):
         need(step, "ladder", f"ladder.{j}")
     need(s.maintenance, "maintenance", "maintenance")
+    for condition, name in s.workup.management.items():
+        need(name, "management", f"workup.management.{condition}")
+        if therapies[name].targets != condition:
+            raise InputError(f"therapy '{name}' manages '{therapies[name].targets or 'lupus nephritis'}', "
+                             f"not '{condition}'", file=source, field=f"{where}.workup.management.{condition}",
+                             value=name, allowed=", ".join(n for n in therapies.names("management")
+                                                           if therapies[n].targets == condition))
     if s.flare_reentry not in REENTRY_RULES and s.flare_reentry not in s.ladder:
         raise InputError("unknown flare re-entry rule", file=source, field=f"{where}.flare_reentry",
                          value=s.flare_reentry, allowed=", ".join(REENTRY_RULES) + " or a step of the ladder")

@@ -18,7 +18,7 @@ import pandas as pd
 
 from sim import streams
 from sim.cohort import sample_block
-from sim.hazards import HEALTH_STATES, PRE_ESRD, death_tables, esrd_tables
+from sim.hazards import HEALTH_STATES, PRE_ESRD, death_tables, esrd_multiplier, esrd_tables
 from sim.outcomes import summarise
 from sim.parameters import parameter_rows, table_hash
 from sim.pathway import EVENTS, Pathway, Patient
@@ -32,6 +32,21 @@ def _logit(p: float) -> float:
     return math.log(p / (1.0 - p))
 
 
+def chronicity_log_or(p) -> dict[str, float]:
+    """Log odds ratio of response by chronicity band, centred on the trial populations' mix, so a
+    cohort with the trials' mix keeps the pooled response of the evidence (assumption)."""
+    lo = {"low": 0.0, "moderate": math.log(p["chronicity_response_or_moderate"]),
+          "high": math.log(p["chronicity_response_or_high"])}
+    centre = p["trial_chronicity_share_moderate"] * lo["moderate"] + p["trial_chronicity_share_high"] * lo["high"]
+    return {k: v - centre for k, v in lo.items()}
+
+
+def lookalike_log_or(p, lookalike: bool) -> float:
+    """Log odds ratio of response to lupus-nephritis therapy of a look-alike, centred likewise."""
+    lo = math.log(p["lookalike_response_or"])
+    return (lo if lookalike else 0.0) - p["trial_lookalike_share"] * lo
+
+
 class BlockInputs:
     """Everything random or patient-specific about one block, shared by all strategies."""
 
@@ -42,7 +57,7 @@ class BlockInputs:
         c = self.cohort
         lt = model.life_table
         self.d_bps, self.d_tables = death_tables(c.age, c.female, lt.female, lt.male, model.params, sc.horizon_years)
-        self.e_bps, self.e_tables = esrd_tables(c.isn_class, model.params)
+        self.e_bps, self.e_tables = esrd_tables(c.isn_class, model.params, esrd_multiplier(model.params, c.chronicity))
         self.thresholds = {name: streams.exponentials(seed, draw, block, f"clock:{name}")
                            for name in ("death", "esrd", "transplant", "graft_failure")}
         self._cache: dict[str, np.ndarray] = {}
@@ -78,6 +93,11 @@ class BlockInputs:
         name = "flare_severity" + (f"#{chunk}" if chunk else "")
         return float(self._stream(name, (K_FLARES,))[row, j])
 
+    def workup_uniforms(self, row: int) -> np.ndarray:
+        """The patient's draws for the work-up of a non-response (biopsy sees chronic damage, biopsy
+        sees a look-alike, screening sees a look-alike): one set per patient, shared by strategies."""
+        return self._stream("workup", (3,))[row]
+
     def induction_agent(self, row: int, shares: dict[str, float]) -> str:
         if len(shares) == 1:
             return next(iter(shares))
@@ -91,10 +111,12 @@ class BlockInputs:
 
     # -- response probability of a course for a patient ------------------------------------------
     def _patient_log_odds(self) -> np.ndarray:
-        """Log odds ratio of ancestry and adherence (apply to every therapy)."""
+        """Log odds ratio of ancestry, adherence and chronic damage (apply to every therapy)."""
         p, c = self.model.params, self.cohort
         anc = np.array([math.log(p[f"ancestry_response_or_{a}"]) for a in c.ancestry])
-        return anc + np.where(c.nonadherent, math.log(p["nonadherent_response_or"]), 0.0)
+        chron = chronicity_log_or(p)
+        return (anc + np.where(c.nonadherent, math.log(p["nonadherent_response_or"]), 0.0)
+                + np.array([chron[x] for x in c.chronicity]))
 
     def response_probability(self, row: int, therapy, second_line: bool) -> float:
         """P(partial or complete response by the therapy's evidence time point) for this patient."""
@@ -109,6 +131,8 @@ class BlockInputs:
             prob = base
         else:
             lo = _logit(base) + self._lo_patient[row]
+            if not therapy.targets:                  # lupus-nephritis therapy: a look-alike responds less
+                lo += lookalike_log_or(p, self.cohort.lookalike[row] != "none")
             if therapy.class_or_group in ("b_cell", "cni"):
                 lo += math.log(p[f"class_response_or_{therapy.class_or_group}_{cls}"])
             if therapy.asian_evidence and self.cohort.ancestry[row] != "asian":
@@ -139,6 +163,7 @@ class BlockInputs:
         c = self.cohort
         pt.isn_class, pt.ancestry, pt.nonadherent = c.isn_class[row], c.ancestry[row], bool(c.nonadherent[row])
         pt.first_agent = first_agent
+        pt.chronicity, pt.lookalike = c.chronicity[row], c.lookalike[row]
         pt.d_bps, pt.d_cum, pt.d_rates, pt.e_cum, pt.e_rates = self._clock_lists(row)
         pt.e_bps = self.e_bps
         th = self.thresholds
@@ -186,7 +211,9 @@ def patient_rows(strategy, inputs: BlockInputs, patients: list) -> list[tuple]:
         rows.append((
             pt.pid, pt.isn_class, pt.ancestry, float(c.age[r]), "female" if c.female[r] else "male",
             float(c.weight_kg[r]), float(c.height_cm[r]), float(c.bsa_m2[r]), float(c.proteinuria_g_day[r]),
-            float(c.egfr_ml_min[r]), pt.nonadherent, pt.first_agent, pt.refractory_initial, pt.refractory,
+            float(c.egfr_ml_min[r]), pt.nonadherent, pt.chronicity, pt.lookalike, pt.first_agent,
+            pt.refractory_initial, pt.refractory, pt.failed_induction, pt.workup_finding,
+            nonresponse_cause(pt) if pt.failed_induction else "", pt.n_stopped,
             ladder[pt.highest_step] if pt.highest_step >= 0 else "induction", pt.n_flares,
             pt.cr_time, pt.response_time, pt.esrd_time, pt.death_time, pt.tx_time, pt.end_time,
             "death" if pt.death_time == pt.death_time else "alive",
@@ -194,9 +221,23 @@ def patient_rows(strategy, inputs: BlockInputs, patients: list) -> list[tuple]:
     return rows
 
 
+def nonresponse_cause(pt) -> str:
+    """Why a patient who failed both induction agents did not respond, from what the model knows
+    (the truth, whether or not the strategy looked): a look-alike, chronic damage, non-adherence,
+    or refractory nephritis proper. Only the last is truly refractory disease."""
+    if pt.lookalike != "none":
+        return pt.lookalike
+    if pt.chronicity == "high":
+        return "chronic_damage"
+    if pt.nonadherent:
+        return "nonadherence"
+    return "refractory_nephritis"
+
+
 PATIENT_COLUMNS = [
     "patient", "isn_class", "ancestry", "age", "sex", "weight_kg", "height_cm", "bsa_m2",
-    "proteinuria_g_day", "egfr_ml_min", "nonadherent", "induction", "refractory", "refractory_ever",
+    "proteinuria_g_day", "egfr_ml_min", "nonadherent", "chronicity", "lookalike", "induction", "refractory",
+    "refractory_ever", "failed_induction", "workup_finding", "nonresponse_cause", "courses_stopped_by_adverse_event",
     "highest_step", "n_renal_flares", "cr_time_years", "response_time_years", "esrd_time_years",
     "death_time_years", "transplant_time_years", "followup_years", "end_state",
 ]
@@ -249,6 +290,7 @@ def simulate(scenario: Scenario | Model, patients: int | None = None, seed: int 
         from sim import fast_engine
         result = fast_engine.simulate_tables(model, n, seed, draw)
         result.engine = "fast"
+        add_exposures(result)
         if costed:
             attach_economics(result)
         return result
@@ -301,11 +343,21 @@ def _assemble(model: Model, out: dict, seed: int, n: int, costed: bool) -> "Simu
     states_df = pd.concat(segs, ignore_index=True)
     states_df["_s"] = states_df["strategy"].map({s.name: i for i, s in enumerate(strategies)})
     states_df = states_df.sort_values(["_s", "patient", "start"], kind="stable").drop(columns=["_s"]).reset_index(drop=True)
-    ladders = {s.name: list(s.ladder) for s in strategies}
-    summary = summarise(patients_df, events_df, ladders)
-    result = SimulationResult(model, patients_df, events_df, states_df, summary, seed, n)
+    result = SimulationResult(model, patients_df, events_df, states_df, None, seed, n)
+    add_exposures(result)
     if costed:
         attach_economics(result)
+    return result
+
+
+def add_exposures(result: "SimulationResult") -> "SimulationResult":
+    """Measure what is computed from the tables after the simulation (glucocorticoid exposure, see
+    :mod:`sim.glucocorticoids`) into the patients table, and summarise the run."""
+    from sim.glucocorticoids import COLUMNS, exposure
+    gc = exposure(result)
+    pats = result.patients.drop(columns=[c for c in COLUMNS if c in result.patients])
+    result.patients = pats.merge(gc, on=["strategy", "patient"], how="left", validate="one_to_one")
+    result.summary = summarise(result.patients, result.events, result.ladders())
     return result
 
 

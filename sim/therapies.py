@@ -17,13 +17,16 @@ from sim.parameters import Param, param_from_record, read_data_yaml
 
 ISN_CLASSES = ("III", "IV", "V", "III+V", "IV+V")
 FAMILIES = ("antimetabolite", "alkylating", "b_cell", "cni", "cell", "extracorporeal", "ivig", "other")
-ROLES = ("induction", "ladder", "maintenance")
+ROLES = ("induction", "ladder", "maintenance", "management")
+LOOKALIKE_TARGETS = ("tma", "aps_nephropathy", "membranous")
 DOSE_UNITS = ("mg", "mg/kg", "mg/m2", "mg/day", "mg/kg/day", "g/day", "cells/kg", "session")
 SOURCE = "sim/data/therapies.yaml"
 RECORD_KEYS = ("label", "regimen", "family", "class_or_group", "roles", "dose", "duration_months",
                "assessment_months", "response", "responders_by_class", "flare_hr", "flare_hr_years",
                "flare_hr_applies_to", "response_stream", "adverse_events", "asian_evidence", "exploratory",
-               "evidence", "assessment_note")
+               "evidence", "assessment_note", "targets", "glucocorticoids")
+GC_KEYS = ("pulse_mg", "pulses", "start_mg_day", "start_mg_kg_day", "full_weeks", "taper_weeks", "then_mg_day",
+           "evidence", "kind", "note")
 REQUIRED_KEYS = ("label", "family", "roles", "response", "duration_months", "assessment_months")
 VALUE_FORMS = ("value", "count", "survival", "annual_probability", "deaths_over")
 PARAM_KEYS = VALUE_FORMS + ("kind", "unit", "evidence", "note", "n", "interval")
@@ -60,6 +63,30 @@ class DoseComponent:
 
 
 @dataclass(frozen=True)
+class GlucocorticoidSchedule:
+    """The glucocorticoids that come with a course (prednisolone equivalents, per day).
+
+    Methylprednisolone pulses at the start (``pulses`` x ``pulse_mg``), then oral prednisolone at
+    ``start_mg_day`` (or ``start_mg_kg_day`` x body weight) for ``full_weeks``, tapered linearly over
+    ``taper_weeks`` to ``then_mg_day``, which is kept until the course's therapy ends.
+    """
+
+    pulse_mg: float = 0.0
+    pulses: int = 0
+    start_mg_day: float = 0.0
+    start_mg_kg_day: float = 0.0
+    full_weeks: float = 0.0
+    taper_weeks: float = 0.0
+    then_mg_day: float = 0.0
+    evidence: tuple[str, ...] = ()
+    kind: str = "assumption"
+    note: str = ""
+
+
+NO_GLUCOCORTICOIDS = GlucocorticoidSchedule(note="no glucocorticoids are attributed to this course")
+
+
+@dataclass(frozen=True)
 class Therapy:
     """One regimen of the pathway (induction agent, ladder step or maintenance)."""
 
@@ -84,6 +111,8 @@ class Therapy:
     asian_evidence: bool = False
     exploratory: bool = False
     evidence: tuple[str, ...] = ()
+    targets: str = ""                         # management of a look-alike: which one (role management)
+    glucocorticoids: GlucocorticoidSchedule = NO_GLUCOCORTICOIDS
 
     @property
     def cr_share(self) -> float:
@@ -119,12 +148,52 @@ class Therapy:
                                           "how long the flare hazard ratio applies")
         for kind, p in self.adverse_events.items():
             out[f"adverse_events.{kind}"] = p
+        g = self.glucocorticoids
+        if g is not NO_GLUCOCORTICOIDS:
+            for key in ("pulse_mg", "pulses", "start_mg_day", "start_mg_kg_day", "full_weeks", "taper_weeks",
+                        "then_mg_day"):
+                v = getattr(g, key)
+                if v:
+                    out[f"glucocorticoids.{key}"] = Param(f"glucocorticoids.{key}", float(v), _GC_UNITS[key],
+                                                          g.evidence, g.kind, g.note)
         for i, d in enumerate(self.dose):
             out[f"dose.{d.drug}"] = Param(f"dose.{d.drug}", d.amount, d.unit + (f" x {d.times}" if d.times else "")
                                           + (f" for {d.days:g} days" if d.days else ""), d.evidence,
                                           "evidence" if d.evidence else "assumption", d.note)
         return {f"{self.name}.{k}": (p if p.name == f"{self.name}.{k}" else _renamed(p, f"{self.name}.{k}"))
                 for k, p in out.items()}
+
+
+_GC_UNITS = {"pulse_mg": "mg methylprednisolone per pulse", "pulses": "pulses", "start_mg_day": "mg/day prednisolone",
+             "start_mg_kg_day": "mg/kg/day prednisolone", "full_weeks": "weeks at the starting dose",
+             "taper_weeks": "weeks of linear taper", "then_mg_day": "mg/day prednisolone after the taper"}
+
+
+def _glucocorticoids(rec: Any, name: str, source: str) -> GlucocorticoidSchedule:
+    if rec is None:
+        return NO_GLUCOCORTICOIDS
+    field = f"{name}.glucocorticoids"
+    if not isinstance(rec, Mapping):
+        raise InputError("glucocorticoids must be a mapping", file=source, field=field, value=rec,
+                         allowed="keys " + ", ".join(GC_KEYS))
+    _known_keys(rec, GC_KEYS, source, field)
+    vals = {}
+    for key in GC_KEYS[:7]:
+        if key in rec:
+            v = _number(rec[key], source, f"{field}.{key}", ">= 0")
+            if v < 0 or (key == "full_weeks" and v > 520) or (key == "taper_weeks" and v > 520):
+                raise InputError("out of range", file=source, field=f"{field}.{key}", value=v,
+                                 allowed=">= 0" + (" and <= 520 weeks" if key.endswith("weeks") else ""))
+            vals[key] = int(v) if key == "pulses" else v
+    if "start_mg_day" in vals and "start_mg_kg_day" in vals:
+        raise InputError("give the starting dose once", file=source, field=f"{field}.start_mg_kg_day",
+                         allowed="start_mg_day or start_mg_kg_day, not both")
+    kind = rec.get("kind", "assumption")
+    if kind not in ("evidence", "derived", "assumption"):
+        raise InputError("unknown kind", file=source, field=f"{field}.kind", value=kind,
+                         allowed="evidence, derived, assumption")
+    return GlucocorticoidSchedule(**vals, evidence=tuple(rec.get("evidence") or ()), kind=kind,
+                                  note=str(rec.get("note", "")))
 
 
 def _renamed(p: Param, name: str) -> Param:
@@ -217,7 +286,19 @@ def therapy_from_record(name: str, rec: Mapping[str, Any], source: str = SOURCE)
         assessment_note=str(rec.get("assessment_note", "")),
         adverse_events=aes,
         asian_evidence=bool(rec.get("asian_evidence", False)), exploratory=bool(rec.get("exploratory", False)),
-        evidence=tuple(rec.get("evidence") or ()))
+        evidence=tuple(rec.get("evidence") or ()), targets=_targets(rec, roles, name, source),
+        glucocorticoids=_glucocorticoids(rec.get("glucocorticoids"), name, source))
+
+
+def _targets(rec: Mapping[str, Any], roles: tuple[str, ...], name: str, source: str) -> str:
+    v = rec.get("targets", "")
+    if "management" in roles and v not in LOOKALIKE_TARGETS:
+        raise InputError("a management therapy names the look-alike it treats", file=source,
+                         field=f"{name}.targets", value=v or None, allowed=", ".join(LOOKALIKE_TARGETS))
+    if v and "management" not in roles:
+        raise InputError("only a therapy with role management targets a look-alike", file=source,
+                         field=f"{name}.targets", value=v, allowed="role management, or no targets")
+    return str(v)
 
 
 def _applies(rec: Mapping[str, Any], name: str, source: str) -> str:

@@ -24,6 +24,8 @@ NO_INDUCTION_RESPONSE = [
 NEUTRAL_MODIFIERS = [
     "cohort.nonadherent=0", "parameters.ancestry_response_or_african=1",
     "parameters.ancestry_response_or_latin_american=1", "parameters.asian_evidence_transfer_or=1",
+    "parameters.chronicity_response_or_moderate=1", "parameters.chronicity_response_or_high=1",
+    "parameters.lookalike_response_or=1",
 ] + [f"parameters.class_response_or_{g}_{c}=1" for g in ("b_cell", "cni") for c in ("III", "IV", "V", "III+V", "IV+V")]
 
 

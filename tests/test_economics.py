@@ -136,8 +136,9 @@ def refractory_path():
         "therapies.rituximab_belimumab.response.complete=1", "therapies.rituximab_belimumab.response.partial=0",
         "therapies.cyc_nih.adverse_events.serious_infection=0", "therapies.mmf.adverse_events.serious_infection=0",
         "therapies.rituximab_belimumab.adverse_events.serious_infection=0",
+        "cohort.chronicity={low: 1.0}", "cohort.lookalike={none: 1.0}",
         "strategies=[{name: det, induction: cyc_nih, first_assessment_months: 6, reassessment_months: 9,"
-        " ladder: [rituximab_belimumab]}]",
+        " ladder: [rituximab_belimumab], workup: {repeat_biopsy: true}}]",
     ]
     return sim.simulate(sim.load_scenario(BASE, ov), patients=12, seed=5)
 
@@ -186,6 +187,10 @@ def test_refractory_path_by_hand(refractory_path, wastage):
     r = refractory_path
     assert set(r.states["therapy"]) == {"cyc_nih", "mmf", "rituximab_belimumab", "mmf_maintenance"}
     assert (r.events["event"] == "refractory").sum() == len(r.patients)
+    # the repeat biopsy before classing refractory finds lupus nephritis (no look-alike, no chronic damage)
+    biopsy = r.events[r.events["event"] == "repeat_biopsy"]
+    assert len(biopsy) == len(r.patients) and (biopsy["detail"] == "active_nephritis").all()
+    assert np.allclose(biopsy["time_years"], 1.0)
     rc, ro = 0.035, 0.035
     res = evaluate(r, Economics(discount="nice", vial_wastage=wastage))
     th = r.model.therapies
@@ -246,10 +251,11 @@ def test_hand_built_tables_esrd_transplant_flares_adverse_events(mmf_path):
         (1, "active_nephritis", "", 1.5, 3.0),
     ]
     E = [  # (patient, time, event, detail)
-        (0, 0.0, "therapy_start", "mmf"), (0, 0.3, "adverse_event", "mmf:serious_infection"),
+        (0, 0.0, "therapy_start", "mmf"), (0, 0.3, "adverse_event", "mmf:serious_infection:severe"),
         (0, 0.5, "maintenance_start", "mmf_maintenance"), (0, 1.2, "renal_flare", "1:severe"),
         (0, 1.2, "therapy_start", "mmf"), (0, 1.7, "esrd", ""), (0, 3.0, "transplant", ""), (0, 4.5, "death", "transplant"),
-        (1, 1.0, "renal_flare", "1"), (1, 1.0, "therapy_start", "mmf"), (1, 1.5, "refractory", ""),
+        (1, 1.0, "renal_flare", "1"), (1, 1.0, "therapy_start", "mmf"),
+        (1, 1.5, "lookalike_screen", "none"), (1, 1.5, "repeat_biopsy", "active_nephritis"), (1, 1.5, "refractory", ""),
         (1, 3.0, "death", "active_nephritis"),
     ]
     states = pd.DataFrame(S, columns=["patient", "state", "therapy", "start", "stop"])
@@ -286,7 +292,7 @@ def test_hand_built_tables_esrd_transplant_flares_adverse_events(mmf_path):
     # patient 1: flare without severity = moderate; after the ladder, supportive care (CKD)
     c1 = {
         "drug": mmf.amount * 1000 * mg * D(1.0, min(1.5, 1.0 + cap), rc),
-        "monitoring": labs * D(1.0, 1.5, rc) + unit("repeat_biopsy") * df(1.5, rc),
+        "monitoring": labs * D(1.0, 1.5, rc) + (unit("repeat_biopsy") + unit("lookalike_screening")) * df(1.5, rc),
         "adverse_event": 0.0, "dialysis": 0.0, "transplant": 0.0, "administration": 0.0,
         "flare": unit("renal_flare_moderate") * df(1.0, rc),
         "supportive_care": bg * D(0, 3.0, rc) + unit("ckd_supportive_care") * D(1.5, 3.0, rc),

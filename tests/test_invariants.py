@@ -111,12 +111,19 @@ def test_refractory_patients_were_classed_and_climbed(run):
 
 
 def test_switch_happens_only_at_assessment_months(run):
+    """The induction agent is switched at an assessment time, or when a severe adverse event
+    stopped the first course (stopping rule): then at that event, judged 'stopped'."""
     ev = run.events
     for s in run.model.scenario.strategies:
         first = ev[(ev["strategy"] == s.name)].groupby("patient").head(30)
         sw = first[first["event"] == "switch"].groupby("patient").head(1)
         t0 = sw["time_years"].to_numpy()
-        ok = np.isclose(t0, s.first_assessment_months / 12) | np.isclose(t0, s.reassessment_months / 12)
+        stopped = first[(first["event"] == "assessment") & first["detail"].str.endswith(":stopped")]
+        at_stop = sw.merge(stopped[["patient", "time_years"]], on=["patient", "time_years"], how="left",
+                           indicator=True)["_merge"].eq("both").to_numpy()
+        severe = first[(first["event"] == "adverse_event") & first["detail"].str.endswith(":severe")]
+        assert set(zip(stopped["patient"], stopped["time_years"])) <= set(zip(severe["patient"], severe["time_years"]))
+        ok = np.isclose(t0, s.first_assessment_months / 12) | np.isclose(t0, s.reassessment_months / 12) | at_stop
         # the first switch of patients still in their first induction course
         initial = sw.merge(run.patients[run.patients["strategy"] == s.name][["patient", "n_renal_flares"]])
         early = initial["time_years"] <= s.reassessment_months / 12 + 1e-9

@@ -19,7 +19,7 @@ HORIZON = 2
 
 # Patient attributes drawn from the scenario's cohort: identical in every strategy of a file.
 COHORT_COLUMNS = ["patient", "isn_class", "ancestry", "age", "sex", "weight_kg", "height_cm", "bsa_m2",
-                  "proteinuria_g_day", "egfr_ml_min", "nonadherent"]
+                  "proteinuria_g_day", "egfr_ml_min", "nonadherent", "chronicity", "lookalike"]
 # Emerging options whose records predate the `exploratory` flag of therapies.yaml (AURORA 1 is
 # first-line evidence; the review names voclosporin without numbers, A56).
 EMERGING = {"voclosporin"}
@@ -28,7 +28,7 @@ EMERGING = {"voclosporin"}
 def test_library_is_there():
     names = set(IDS)
     for wanted in ("base", "eular_vs_acr", "rituximab_belimumab", "cni_first_class_iv_v", "no_msc",
-                   "last_step", "colombia", "exploratory"):
+                   "last_step", "colombia", "exploratory", "workup"):
         assert wanted in names, f"scenarios/{wanted}.yaml is missing"
 
 

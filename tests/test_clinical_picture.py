@@ -1,0 +1,318 @@
+"""The clinical picture around refractoriness (issue 7): chronic damage, look-alikes and their
+work-up, adverse events with stopping rules and consequences, glucocorticoid exposure, supportive
+care. Direction checks use common random numbers (the same patients and streams in both runs), so
+they compare patient by patient where the model implies it, and otherwise with tolerances from the
+sample size."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import sim
+from conftest import NEUTRAL_MODIFIERS, NO_COMPETING_EVENTS, load
+
+N = 3000
+FOUR_SE = lambda p, n: 4 * math.sqrt(max(p * (1 - p), 0.01) / n)   # noqa: E731
+
+
+def _metric(run, strategy, name):
+    s = run.summary
+    return float(s[(s["strategy"] == strategy) & (s["metric"] == name)]["value"].iloc[0])
+
+
+def _first_course_response(run, strategy):
+    """Per patient: did the first induction course bring a response by its evidence time point?"""
+    ev = run.events[run.events["strategy"] == strategy]
+    first = ev[ev["event"] == "assessment"].groupby("patient").head(1)
+    return first.set_index("patient")["detail"].str.endswith(":responding")
+
+
+# ------------------------------------------------------------------------------------------------
+# Chronic damage
+# ------------------------------------------------------------------------------------------------
+ACR_ONE = ["strategies=[{name: acr, induction: mmf, first_assessment_months: 6, reassessment_months: 12}]",
+           "horizon_years=3", "cohort.isn_class={IV: 1.0}", "cohort.lookalike={none: 1.0}",
+           "therapies.mmf.adverse_events.serious_infection=0"]
+
+
+def test_first_course_response_by_chronicity_matches_its_input():
+    """Simulated response to MMF by the 6-month assessment, per chronicity band, equals the input
+    probability logit^-1(logit(88/156) + band log OR - centring + look-alike centring) within 4 SE."""
+    neutral = [x for x in NEUTRAL_MODIFIERS if "chronicity" not in x and "lookalike" not in x]
+    run = sim.simulate(load("base.yaml", NO_COMPETING_EVENTS + neutral + ACR_ONE
+                            + ["cohort.chronicity={low: 0.34, moderate: 0.33, high: 0.33}"]), patients=N, seed=3)
+    p = run.model.params
+    resp = _first_course_response(run, "acr")
+    band = run.patients.set_index("patient")["chronicity"]
+    ors = {"low": 1.0, "moderate": p["chronicity_response_or_moderate"], "high": p["chronicity_response_or_high"]}
+    centre = (p["trial_chronicity_share_moderate"] * math.log(ors["moderate"])
+              + p["trial_chronicity_share_high"] * math.log(ors["high"]))
+    look = -p["trial_lookalike_share"] * math.log(p["lookalike_response_or"])
+    base = 88 / 156                                          # ALMS class III/IV, MMF (B10)
+    for b, odds_ratio in ors.items():
+        got = resp[band[band == b].index]
+        lo = math.log(base / (1 - base)) + math.log(odds_ratio) - centre + look
+        want = 1 / (1 + math.exp(-lo))
+        assert len(got) > 500
+        assert abs(got.mean() - want) < FOUR_SE(want, len(got)), (b, got.mean(), want)
+
+
+def test_more_chronic_damage_lowers_response_and_raises_esrd():
+    few = sim.simulate(load("base.yaml", ["horizon_years=15"]), patients=N, seed=21)
+    many = sim.simulate(load("base.yaml", ["horizon_years=15",
+                                           "cohort.chronicity={low: 0.2, moderate: 0.3, high: 0.5}"]),
+                        patients=N, seed=21)
+    s = "rtx_alone"
+    r_few, r_many = _first_course_response(few, s).mean(), _first_course_response(many, s).mean()
+    assert r_many < r_few - FOUR_SE(r_few, N)
+    assert _metric(many, s, "response_12m") < _metric(few, s, "response_12m")
+    e_few, e_many = _metric(few, s, "esrd_10y"), _metric(many, s, "esrd_10y")
+    assert e_many > e_few + FOUR_SE(e_few, N)
+    # the refractory who are so through chronic damage are named as such, not as refractory nephritis
+    pm = many.patients[many.patients["strategy"] == s]
+    refr = pm[pm["refractory"]]
+    assert set(refr.loc[refr["chronicity"] == "high", "nonresponse_cause"]) <= {"chronic_damage", "tma",
+                                                                               "aps_nephropathy", "membranous"}
+    assert _metric(many, s, "refractory_chronic_damage") > _metric(few, s, "refractory_chronic_damage")
+    assert _metric(many, s, "truly_refractory") < _metric(few, s, "truly_refractory")
+
+
+def test_esrd_hazard_ratios_move_each_patients_esrd_the_right_way():
+    """Same patients and streams: a kidney-damaging adverse event (HR 3) or worse supportive care
+    (HR 2) brings each patient's ESRD earlier or leaves it; better supportive care (HR 0.5) later."""
+    common = ["horizon_years=20", "parameters.adverse_event_severe_share_cni_nephrotoxicity=0",
+              "therapies.tacrolimus_multitarget.adverse_events.cni_nephrotoxicity=1"]
+
+    def esrd(extra):
+        r = sim.simulate(load("base.yaml", common + extra), patients=800, seed=4)
+        p = r.patients[r.patients["strategy"] == "rtx_alone"].set_index("patient")
+        return p["esrd_time_years"].fillna(np.inf)
+
+    neutral = esrd(["parameters.adverse_event_esrd_hr_cni_nephrotoxicity=1"])
+    nephrotoxic = esrd(["parameters.adverse_event_esrd_hr_cni_nephrotoxicity=3"])
+    assert (nephrotoxic <= neutral).all() and (nephrotoxic < neutral).sum() >= 5
+    worse = esrd(["parameters.adverse_event_esrd_hr_cni_nephrotoxicity=1", "parameters.supportive_care_esrd_hr=2"])
+    better = esrd(["parameters.adverse_event_esrd_hr_cni_nephrotoxicity=1", "parameters.supportive_care_esrd_hr=0.5"])
+    assert (worse <= neutral).all() and (worse < neutral).sum() >= 20
+    assert (better >= neutral).all() and (better > neutral).sum() >= 20
+
+
+# ------------------------------------------------------------------------------------------------
+# Look-alikes and the work-up before escalation
+# ------------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def workup_run():
+    return sim.simulate(load("workup.yaml", ["horizon_years=5"]), patients=N, seed=8)
+
+
+def test_workup_lowers_the_number_classed_refractory(workup_run):
+    r = workup_run
+    p = r.patients.set_index(["strategy", "patient"])["refractory"]
+    direct, screen, biopsy = (set(p[s][p[s]].index) for s in ("escalate_directly", "screen_only", "screen_and_biopsy"))
+    # same patients, same streams up to the first classification: a work-up only takes patients out
+    assert screen <= direct and biopsy <= direct
+    assert len(screen) < len(direct) and len(biopsy) < len(screen)
+    assert _metric(r, "screen_and_biopsy", "reclassified") > _metric(r, "screen_only", "reclassified") > 0
+    assert _metric(r, "escalate_directly", "reclassified") == 0
+    assert _metric(r, "screen_and_biopsy", "truly_refractory") > _metric(r, "escalate_directly", "truly_refractory")
+
+
+def test_workup_finds_only_what_is_there(workup_run):
+    """No false positives: a finding is the patient's true look-alike, or chronic damage in a patient
+    with high chronicity; screening alone never sees membranous transformation or chronic damage."""
+    p = workup_run.patients
+    found = p[p["workup_finding"].isin(["tma", "aps_nephropathy", "membranous", "chronic_damage"])]
+    look = found["workup_finding"] != "chronic_damage"
+    assert (found.loc[look, "workup_finding"] == found.loc[look, "lookalike"]).all()
+    assert (found.loc[~look, "chronicity"] == "high").all()
+    screen = p[p["strategy"] == "screen_only"]
+    assert set(screen["workup_finding"]) <= {"", "none", "tma", "aps_nephropathy"}
+    assert (p.loc[p["strategy"] == "escalate_directly", "workup_finding"] == "").all()
+    # every reclassification is preceded, at the same time, by the test that found it
+    ev = workup_run.events
+    re_ = ev[ev["event"] == "reclassified"]
+    tests = ev[ev["event"].isin(["lookalike_screen", "repeat_biopsy"])]
+    keys = set(zip(tests["strategy"], tests["patient"], tests["time_years"], tests["detail"]))
+    assert all((s, q, t, d) in keys for s, q, t, d in zip(re_["strategy"], re_["patient"], re_["time_years"], re_["detail"]))
+
+
+def test_chronic_damage_found_stops_escalation(workup_run):
+    ev = workup_run.events
+    chronic = ev[(ev["event"] == "reclassified") & (ev["detail"] == "chronic_damage")]
+    assert len(chronic) > 10
+    ladder = set(workup_run.model.scenario.strategies[2].ladder)
+    for row in chronic.itertuples():
+        later = ev[(ev["strategy"] == row.strategy) & (ev["patient"] == row.patient) & (ev["time_years"] >= row.time_years)]
+        started = set(later.loc[later["event"] == "therapy_start", "detail"])
+        assert not (started & ladder), (row.patient, started)
+    st = workup_run.states
+    for row in chronic.head(20).itertuples():
+        seg = st[(st["strategy"] == row.strategy) & (st["patient"] == row.patient) & (st["start"] >= row.time_years)]
+        assert set(seg["therapy"]) <= {"supportive_care", ""}
+
+
+def test_lookalikes_go_to_their_own_management(workup_run):
+    ev = workup_run.events
+    sc = workup_run.model.scenario
+    management = sc.strategies[2].workup.management
+    look = ev[(ev["event"] == "reclassified") & (ev["detail"] != "chronic_damage")]
+    assert len(look) > 10
+    starts = ev[ev["event"] == "therapy_start"].set_index(["strategy", "patient", "time_years"])["detail"]
+    for row in look.itertuples():
+        assert starts.loc[(row.strategy, row.patient, row.time_years)] == management[row.detail]
+
+
+# ------------------------------------------------------------------------------------------------
+# Adverse events: stopping rule, events, costs
+# ------------------------------------------------------------------------------------------------
+def test_a_step_whose_severe_adverse_event_is_certain_is_never_completed():
+    run = sim.simulate(load("base.yaml", NO_COMPETING_EVENTS + [
+        "horizon_years=6", "therapies.tacrolimus_multitarget.adverse_events.serious_infection=1",
+        "parameters.adverse_event_severe_share_serious_infection=1"]), patients=1000, seed=5)
+    ev = run.events
+    step = "tacrolimus_multitarget"
+    duration = run.model.therapies[step].duration_months / 12
+    starts = ev[(ev["event"] == "therapy_start") & (ev["detail"] == step)]
+    starts = starts[starts["time_years"] + duration < run.model.scenario.horizon_years]   # not cut by the horizon
+    assert len(starts) > 50
+    judged = ev[(ev["event"] == "assessment") & ev["detail"].str.startswith(step + ":")]
+    assert len(judged) >= len(starts) and (judged["detail"] == f"{step}:stopped").all()
+    severe = ev[(ev["event"] == "adverse_event") & ev["detail"].str.startswith(step + ":")
+                & ev["detail"].str.endswith(":severe")]
+    assert (severe["detail"] == f"{step}:serious_infection:severe").sum() >= len(starts)
+    assert set(zip(severe["strategy"], severe["patient"], severe["time_years"])) == set(
+        zip(judged["strategy"], judged["patient"], judged["time_years"]))
+    # stopped during the course (before its 6-month assessment), at the severe event
+    s = starts.set_index(["strategy", "patient"])["time_years"].groupby(level=[0, 1]).apply(list)
+    j = judged.set_index(["strategy", "patient"])["time_years"].groupby(level=[0, 1]).apply(list)
+    for key, begun in s.items():
+        for t0, t1 in zip(begun, j[key]):
+            assert t0 <= t1 < t0 + duration + 1e-9
+    # those not in remission then move on to the next step at once
+    nxt = run.model.scenario.strategies[0].ladder[2]
+    moved = ev[(ev["event"] == "therapy_start") & (ev["detail"] == nxt)]
+    assert len(moved) > 0
+    p = run.patients
+    assert (p["courses_stopped_by_adverse_event"] >= 1).sum() >= len(starts) // 2
+
+
+def test_adverse_events_feed_costs_and_qalys():
+    """The same patients with and without CNI adverse events (none severe, no ESRD effect): the
+    difference in adverse-event costs is exactly the priced events; QALYs fall."""
+    kinds = ("cni_nephrotoxicity", "hypertension", "hyperglycaemia", "haemolytic_uraemic_syndrome")
+    zero = [f"therapies.tacrolimus_multitarget.adverse_events.{k}=0" for k in kinds]
+    keep = ([f"parameters.adverse_event_severe_share_{k}=0" for k in kinds]
+            + [f"parameters.adverse_event_esrd_hr_{k}=1" for k in ("cni_nephrotoxicity", "haemolytic_uraemic_syndrome")]
+            + [f"therapies.tacrolimus_multitarget.adverse_events.{k}=0.5" for k in kinds] + ["horizon_years=5"])
+    with_ae = sim.simulate(load("base.yaml", keep), patients=500, seed=9)
+    without = sim.simulate(load("base.yaml", keep + zero), patients=500, seed=9)
+    a, b = with_ae.patients.set_index(["strategy", "patient"]), without.patients.set_index(["strategy", "patient"])
+    assert (a["followup_years"] == b["followup_years"]).all()          # the paths are the same
+    ev = with_ae.events
+    cni = ev[(ev["event"] == "adverse_event") & ev["detail"].str.split(":").str[1].isin(kinds)]
+    assert len(cni) > 50
+    econ = with_ae.economics
+    rc = econ.settings()["discount_costs"]
+    unit = {k: float(econ.cost_table.set_index("item").loc[k, "value"]) for k in kinds}
+    want = sum(unit[k] * (1 + rc) ** -t for k, t in zip(cni["detail"].str.split(":").str[1], cni["time_years"]))
+    got = (a["cost_adverse_event"] - b["cost_adverse_event"]).sum()
+    assert got == pytest.approx(want, rel=1e-6)
+    assert (a["qaly"] <= b["qaly"] + 1e-12).all() and (a["qaly"] < b["qaly"]).sum() >= 50
+
+
+# ------------------------------------------------------------------------------------------------
+# Glucocorticoid exposure
+# ------------------------------------------------------------------------------------------------
+def test_glucocorticoid_totals_match_a_hand_computation():
+    """Everybody: IV CYC (NIH) fails at 6 months, MMF fails at 12 months, refractory, rituximab +
+    belimumab from 1 y with complete response at 2 y, maintenance to the 5-year horizon."""
+    classes0 = "{III: 0, IV: 0, V: 0, III+V: 0, IV+V: 0}"
+    ov = NO_COMPETING_EVENTS + [
+        "horizon_years=5", "parameters.flare_rate_remission=0", "parameters.response_onset_months=12",
+        "parameters.late_response_given_none=0",
+        "therapies.cyc_nih.response.complete=0", "therapies.cyc_nih.response.partial=0",
+        f"therapies.cyc_nih.responders_by_class={classes0}",
+        "therapies.mmf.response.complete=0", "therapies.mmf.response.partial=0",
+        f"therapies.mmf.responders_by_class={classes0}",
+        "therapies.rituximab_belimumab.response.complete=1", "therapies.rituximab_belimumab.response.partial=0",
+        "therapies.cyc_nih.adverse_events.serious_infection=0", "therapies.mmf.adverse_events.serious_infection=0",
+        "therapies.rituximab_belimumab.adverse_events.serious_infection=0",
+        "strategies=[{name: det, induction: cyc_nih, first_assessment_months: 6, reassessment_months: 9,"
+        " ladder: [rituximab_belimumab]}]",
+    ]
+    run = sim.simulate(load("base.yaml", ov), patients=12, seed=5)
+    st = run.states
+    for _, g in st.groupby("patient"):
+        labels = g["therapy"].tolist()
+        runs = [x for i, x in enumerate(labels) if i == 0 or x != labels[i - 1]]
+        assert runs == ["cyc_nih", "mmf", "rituximab_belimumab", "mmf_maintenance"]
+        assert g["start"].iloc[0] == 0 and g["stop"].iloc[-1] == 5
+    days = 365.25
+    # CYC and MMF (ALMS): 60 mg/day for 14 days, linear taper over 70 days to 10 mg/day, then 10 mg/day;
+    # each course lasts half a year (182.625 days); all of it above 7.5 mg/day
+    alms = 60 * 14 + (60 + 10) / 2 * 70 + 10 * (0.5 * days - 84)
+    # rituximab + belimumab, 1 to 2 years: 2 x 100 mg methylprednisolone = 250 mg prednisolone,
+    # 20 mg/day for 28 days, taper over 56 days to 7.5 mg/day, then 7.5 mg/day (not above 7.5)
+    rtx = 2 * 100 * 1.25 + 20 * 28 + (20 + 7.5) / 2 * 56 + 7.5 * (days - 84)
+    # maintenance 2 to 5 years at 5 mg/day
+    maint = 5 * 3 * days
+    above_days = 2 * 0.5 * days + 28 + 56
+    p = run.patients
+    np.testing.assert_allclose(p["cumulative_glucocorticoid_mg"], 2 * alms + rtx + maint, rtol=1e-9)
+    np.testing.assert_allclose(p["years_prednisolone_above_7_5mg"], above_days / days, rtol=1e-9)
+    s = run.summary.set_index("metric")["value"]
+    assert s["mean_cumulative_glucocorticoid_mg"] == pytest.approx(2 * alms + rtx + maint, rel=1e-9)
+
+
+def test_glucocorticoid_exposure_is_weight_based_where_the_regimen_is():
+    """Regimen A of Figure 3 gives 0.6 mg/kg: heavier patients get more, for the same course length."""
+    from sim.glucocorticoids import course_exposure
+    heavy, light = course_exposure(np.array([182.0, 182.0]), np.array([1875.0, 1875.0]), np.array([0.6 * 90, 0.6 * 50]),
+                                   np.array([28.0, 28.0]), np.array([84.0, 84.0]), np.array([10.0, 10.0]))[0]
+    assert heavy - light == pytest.approx(0.6 * 40 * 28 + 0.6 * 40 * 84 / 2)
+
+
+def test_the_multitarget_ladder_carries_more_steroid_than_rituximab_first():
+    """Protocols compare on steroid burden: the CNI-first ladder (A53 pulses and 0.6 mg/kg, A51
+    above 10 mg/day) carries more glucocorticoid than the rituximab-first ladder, same patients."""
+    run = sim.simulate(load("cni_first_class_iv_v.yaml", ["horizon_years=5"]), patients=800, seed=2)
+    names = [s.name for s in run.model.scenario.strategies]
+    by = {s.name: s.ladder[0] for s in run.model.scenario.strategies}
+    cni = [n for n in names if by[n].startswith("tacrolimus")]
+    rtx = [n for n in names if by[n].startswith("rituximab")]
+    assert cni and rtx
+    assert _metric(run, cni[0], "mean_cumulative_glucocorticoid_mg") > _metric(run, rtx[0], "mean_cumulative_glucocorticoid_mg")
+
+
+# ------------------------------------------------------------------------------------------------
+# Therapies of the review as ladder steps; validation of the new inputs
+# ------------------------------------------------------------------------------------------------
+def test_remaining_therapies_are_selectable_and_exploratory_ones_say_so():
+    cat = sim.scenarios.build(load("base.yaml")).therapies
+    assert "ladder" in cat["mizoribine"].roles and not cat["mizoribine"].exploratory
+    for t in ("anifrolumab", "ofatumumab", "obinutuzumab"):
+        assert cat[t].exploratory and "ladder" in cat[t].roles
+        assert "EXPLORATORY" in cat[t].regimen.upper() or "exploratory" in cat[t].label.lower()
+    assert "A65" in cat["mizoribine"].evidence and "A68" in cat["anifrolumab"].evidence and "A70" in cat["ofatumumab"].evidence
+    run = sim.simulate(load("no_msc.yaml", ["horizon_years=4"]), patients=300, seed=1)
+    assert (run.events["detail"] == "mizoribine").any()
+
+
+@pytest.mark.parametrize("override, match", [
+    (["cohort.chronicity={low: 0.5, moderate: 0.2}"], "sum to 1"),
+    (["cohort.lookalike={none: 0.9, lupus_anticoagulant: 0.1}"], "unknown look-alike condition"),
+    (["strategies.0.workup.management.tma=rituximab"], "cannot be used as the management of a look-alike"),
+    (["strategies.0.workup.management.tma=membranous_cni"], "manages 'membranous', not 'tma'"),
+    (["strategies.0.workup.management.lupus=plasma_exchange_tma"], "unknown look-alike condition"),
+    (["parameters.adverse_event_severe_share_bleeding=1.5"], "probability outside"),
+    (["parameters.biopsy_detects_lookalike=2"], "probability outside"),
+    (["therapies.mmf.glucocorticoids.start_mg_day=-5"], "out of range"),
+    (["therapies.mmf.glucocorticoids.taper_week=5"], "unknown key 'taper_week'.*did you mean taper_weeks"),
+])
+def test_bad_clinical_inputs_are_refused_by_name(override, match):
+    from sim.errors import InputError
+    with pytest.raises(InputError, match=match):
+        sim.scenarios.build(load("base.yaml", override))
