@@ -37,6 +37,13 @@ CORPUS: dict[str, tuple[str | None, str]] = {
     "negative_cost.yaml": ("economics.cost_table", r"negative cost .*negative_cost\.csv.*\(got -100\.0\); allowed: >= 0"),
     "missing_cost_table.yaml": ("economics.cost_table", r"file not found .*no_such_table\.csv"),
     "missing_parameters_file.yaml": ("parameters_file", r"parameters file not found.*\(got 'no_such_calibration\.yaml'\)"),
+    # the clinical picture: chronic damage, the work-up of a non-response, steroid schedules
+    "chronicity_shares_not_one.yaml": ("cohort.chronicity", r"chronicity band shares must sum to 1 \(they sum to 0\.9\)"),
+    "workup_wrong_management.yaml": ("strategies.0.workup.management.tma",
+                                     r"therapy 'membranous_cni' manages 'membranous', not 'tma'.*allowed: plasma_exchange_tma"),
+    "workup_unknown_key.yaml": ("strategies.0.workup.repeat_biopsies",
+                                r"unknown key 'repeat_biopsies'.*\(did you mean repeat_biopsy\?\)"),
+    "glucocorticoid_negative.yaml": ("therapies.mmf.glucocorticoids.start_mg_day", r"out of range \(got -10\.0\); allowed: >= 0"),
     # a switch map that leaves an agent reachable by switching without a partner
     "switch_not_closed.yaml": ("strategies.0.switch.cyc_nih", r"no switch partner for 'cyc_nih'.*reach by switching"),
     # unknown keys
