@@ -34,9 +34,10 @@ Exactness rests on three things, each checked by ``tests/test_fast_engine.py``:
   reorders nor contracts ``a * b + c`` into FMA, and it calls the same libm. Response probabilities
   (``math.log``/``math.exp``) are computed in Python by the expression of
   :meth:`sim.simulation.BlockInputs.response_probability`, once per model for every (therapy,
-  class, ancestry, adherence, line). Values that only depend on unchanged inputs are cached
-  (death and ESRD times until the next change of state; a patient's hazard tables on dialysis and
-  after transplant are built when first needed); caching a pure function changes no result.
+  class, ancestry, adherence, chronicity band, look-alike or not, line). Values that only depend on
+  unchanged inputs are cached (death and ESRD times until the next change of state or rebase of the
+  clocks by a kidney-damaging adverse event; a patient's hazard tables on dialysis and after
+  transplant are built when first needed); caching a pure function changes no result.
 * **The same record order**: events and segments are written per patient in the order the SimPy
   engine records them, which is the order :func:`sim.simulation.simulate` sorts them into.
 
@@ -64,8 +65,9 @@ SimPy arithmetic bit for bit would be fragile. A compiled per-patient loop is si
 fast: about 1.4 us per trajectory of the base scenario without economics, 2 us with them, against
 about 400 us in the SimPy engine (see ``benchmarks/engines.py``). In aggregate mode, a strategy
 that reads the same data as strategy 0 until it first enters the ladder (strategies that differ
-only in their ladder, as in most comparisons) is resumed from a snapshot of strategy 0's state at
-that point instead of being simulated from the start. Every compiled function takes
+only in their ladder, as in most comparisons; the work-up of a non-response and the management of
+look-alikes come before the ladder, so they must be the same too) is resumed from a snapshot of
+strategy 0's state at that point instead of being simulated from the start. Every compiled function takes
 the same few flat buffers (model, working state, generator states, records) as typed raw
 pointers: passing numpy arrays between compiled functions costs seven machine words each plus an
 atomic reference-count increment and decrement per call, which took more than half of the time.
@@ -371,21 +373,31 @@ _FAR = 1e6                      # sim.hazards._FAR
 ACT, PAR, COM, DIA, TRA = 0, 1, 2, 3, 4
 # therapy labels of the states table: >= 0 a therapy of the compiled model
 TH_NONE, TH_SUPPORTIVE = -1, -2
-# status codes of the pathway functions (>= DIED ends the life)
-UNTIL, FLARE, RESP, NORESP, DIED, ESRD, HORIZON, ABORT = 0, 1, 2, 3, 4, 5, 6, 7
+# status codes of the pathway functions (>= DIED ends the life). Figure 2 returns RESP (responding),
+# NORESP (refractory: climb the ladder) or NOESC (chronic damage found: no escalation); _wait returns
+# UNTIL, FLARE or STOPPED (a severe adverse event stopped the course being judged)
+UNTIL, FLARE, RESP, NORESP, STOPPED, NOESC, DIED, ESRD, HORIZON, ABORT = 0, 1, 2, 3, 4, 5, 6, 7, 8, 9
 # flare re-entry rules
 RULE_SAME, RULE_INDUCTION, RULE_LADDER, RULE_STEP, RULE_AGENT = 0, 1, 2, 3, 4
 # event codes (names in EVENT_NAMES)
 (EV_THERAPY_START, EV_ASSESSMENT, EV_PARTIAL, EV_COMPLETE, EV_SWITCH, EV_REFRACTORY, EV_EXHAUSTED,
  EV_MAINT_START, EV_MAINT_END, EV_FLARE, EV_AE, EV_ESRD, EV_TRANSPLANT, EV_GRAFT_FAILURE, EV_DEATH,
- EV_END) = range(16)
-V_RESPONDING, V_IMPROVING, V_NO_RESPONSE = 0, 1, 2
+ EV_END, EV_SCREEN, EV_BIOPSY, EV_RECLASS) = range(19)
+V_RESPONDING, V_IMPROVING, V_NO_RESPONSE, V_STOPPED = 0, 1, 2, 3
+N_V = 4
 MAXAE = 8                       # adverse-event kinds per therapy
+# kinds of response (Patient.responding[0])
+RK_INDUCTION, RK_LADDER, RK_MANAGEMENT = 0, 1, 2
+# work-up findings: -1 not worked up (''), then the look-alikes in the order of sim.cohort.LOOKALIKES
+# (0 'none', 1 'tma', 2 'aps_nephropathy', 3 'membranous'), 4 'chronic_damage'
+WF_NONE, WF_TMA, WF_APS, WF_MEMBRANOUS, WF_CHRONIC = 0, 1, 2, 3, 4
+CHRON_HIGH = 2                  # index of 'high' in sim.cohort.CHRONICITY
 
 # model floats at mf[0:N_F]
 (F_HORIZON, F_LEAD, F_MAXCR, F_LATECR, F_LATERESP, F_LATEWIN, F_FRATE, F_FHRP, F_SEVSH, F_MAINT, F_TXRATE,
- F_GRRATE, F_SMR, F_DRA, F_DRD, F_DRT, F_ERA, F_ERP, F_ERC, F_ERHR1, F_ERHRC) = range(21)
-N_F = F_ERHRC + 5
+ F_GRRATE, F_SMR, F_DRA, F_DRD, F_DRT, F_ERA, F_ERP, F_ERC, F_ERHR1, F_LABS, F_BIOLA, F_BIOCH, F_ERHRC) = range(24)
+F_ERCHR = F_ERHRC + 5           # ESRD hazard ratio per chronicity band (sim.hazards.esrd_multiplier)
+N_F = F_ERCHR + 3
 # header of mi
 (MI_G, MI_FSEV, MI_IND, MI_NS, MI_NT, MI_NK, MI_MAXL, MI_MAXI, MI_NLF, MI_NSLOT, MI_NCHUNK, MI_NSEEDW, MI_ND,
  MI_NO, MI_ECON, MI_REC,
@@ -397,7 +409,8 @@ N_F = F_ERHRC + 5
  WIO_AEK, WIO_CRS, WIO_UOK, WIO_FLOK, WIO_USEDTH, WIO_USEDK,
  UO_SEED, UO_USID, UO_FLSID, UO_UST, UO_WORK, UO_CLKSID, UO_JT, U_JTROWS,
  WO_UCACHE, WIO_UCSTAMP, WO_SNAP, WIO_SNAP, MO_EQUIV,
- MI_HEADER) = range(75)
+ FO_AESV, FO_AEHR, MO_WMG, MI_WUP,
+ MI_HEADER) = range(79)
 UCACHE_K = 8                    # uniforms of elements k < UCACHE_K are kept per patient (all strategies)
 # therapy floats / ints (rows of FO_THF / MO_THI)
 THF_TREF, THF_ONSET, THF_CRSH, THF_DUR, THF_FHR, THF_FHRY = range(6)
@@ -406,13 +419,13 @@ THI_STREAM, THI_CSLOT, THI_HASFHR, THI_SEVONLY, THI_NAE = range(5)
 N_THI = 5
 # strategy floats / ints
 STF_FIRST, STF_REASS = range(2)
-STI_NLAD, STI_MAINT, STI_RULE, STI_RSTEP, STI_NIND = range(5)
-N_STI = 5
+STI_NLAD, STI_MAINT, STI_RULE, STI_RSTEP, STI_NIND, STI_SCREEN, STI_BIOPSY = range(7)
+N_STI = 7
 # wf: the patient, then the trajectory (cleared per trajectory from S_NOW on)
 (W_EDEATH, W_EESRD, W_TX0, W_GR0, W_FL0, W_AGE,
  S_NOW, S_SEG0, S_UD, S_UE, S_HD, S_HE, S_PR, S_PC, S_FHR, S_FHRY, S_FHRU, S_SEVP, S_FLEFT, S_TXL, S_GRL,
- S_CRT, S_RT, S_ESRDT, S_DT, S_TXT, S_ENDT, S_CSTART, S_TDEATH, S_TESRD, S_CE0) = range(31)
-N_S = S_CE0 + 1
+ S_CRT, S_RT, S_ESRDT, S_DT, S_TXT, S_ENDT, S_CSTART, S_TDEATH, S_TESRD, S_CE0, S_EK) = range(32)
+N_S = S_EK + 1
 WO_AET = N_S                    # pending adverse-event times (MAXAE)
 WO_ACC = WO_AET + MAXAE         # economic accumulators (N_ACC)
 C_DRUG, C_ADMIN, C_MONITOR, C_AE, C_FLARE, C_DIAL, C_TX, C_SUPPORT, C_STATE = range(9)   # CATEGORIES order
@@ -423,15 +436,16 @@ WO_EXP = WO_UBUF + 8            # exp(-delta * t) of recent times: 2 rates x 4 x
 WO_FIXED = WO_EXP + 16
 # wi: the patient, status, the trajectory (cleared per trajectory from I_STATE on)
 (I_ROW, I_CLASS, I_ANC, I_NONADH, I_PIDX, I_FEMALE, I_RRTTAB, I_DRAW, I_BLOCK, I_NEED, I_ERR, I_CAP,
- I_SNAPWANT, I_SNAPSITE, I_SNAPSTEP,
+ I_SNAPWANT, I_SNAPSITE, I_SNAPSTEP, I_CHRON, I_LOOK,
  I_STATE, I_THER, I_CTH, I_SEVONLY, I_NFL, I_RKIND, I_RWHERE, I_REFR, I_REFRI, I_HIGH, I_FIRST, I_NAE,
- I_STRAT, I_NEV, I_NSG, I_COPEN, I_CMAINT, I_LASTSEV, I_CLOCKS, I_EXPNEXT) = range(35)
-N_I = I_EXPNEXT + 1
+ I_STRAT, I_NEV, I_NSG, I_COPEN, I_CMAINT, I_LASTSEV, I_CLOCKS, I_EXPNEXT, I_FAILED, I_WFIND,
+ I_NSTOP) = range(40)
+N_I = I_NSTOP + 1
 ERR_NO_SWITCH, ERR_CAPACITY = 1, 2
 # economic scalars at mf[FO_E:]
 (E_DC, E_DO, E_U0, E_U1, E_U2, E_U3, E_U4, E_UCKD, E_UFM, E_UFS, E_CS0, E_CS1, E_CS2, E_CCKD, E_CBG, E_CDIAL,
- E_CTXF, E_CFS, E_CFM, E_CTX1, E_CBIOP, E_LABS, E_TROUGH) = range(23)
-N_E = E_TROUGH + 1
+ E_CTXF, E_CFS, E_CFM, E_CTX1, E_CBIOP, E_LABS, E_TROUGH, E_CSCREEN) = range(24)
+N_E = E_CSCREEN + 1
 _SHORT = 1e-4                   # delta * length below which a discounted duration uses expm1
 
 
@@ -512,14 +526,14 @@ def _death_tables(mf, mi, wf, age, female, t_lo, t_hi):
 
 
 @njit(cache=True, error_model="numpy")
-def _patient_tables(mf, mi, wf, wi, age, female, cls):
-    """A patient's hazard tables before ESRD (sim.hazards.death_tables, esrd_tables); those of
-    dialysis and transplant are built when the patient first needs them."""
+def _patient_tables(mf, mi, wf, wi, age, female, cls, chron):
+    """A patient's hazard tables before ESRD (sim.hazards.death_tables, esrd_tables with the
+    patient's esrd_multiplier); those of dialysis and transplant are built when first needed."""
     _death_tables(mf, mi, wf, age, female, 0, 2)
     wf[W_AGE] = age
     wi[I_FEMALE] = female
     wi[I_RRTTAB] = 0
-    hr = mf[F_ERHRC + cls]
+    hr = mf[F_ERHRC + cls] * mf[F_ERCHR + chron]      # hr_class * multiplier
     hr1 = mf[F_ERHR1]
     eb, ec, er = mi[WO_EB], mi[WO_EC], mi[WO_ER]
     wf[eb] = 0.0
@@ -785,19 +799,13 @@ def _segment(mf, mi, wf, wi, rf, rv, now):
 
 
 @njit(cache=True, error_model="numpy")
-def _set_state(mf, mi, wf, wi, rf, rv, state):
-    now = wf[S_NOW]
-    s = wi[I_STATE]
-    if state == s:
-        return
-    if state >= DIA and wi[I_RRTTAB] == 0:
-        _death_tables(mf, mi, wf, wf[W_AGE], wi[I_FEMALE], 2, 4)
-        wi[I_RRTTAB] = 1
+def _dpos(mi, wf, now):
+    """Where ``now`` falls in the death tables' breakpoints, as sim.hazards.cumulative indexes them:
+    (breakpoint / cumulative index, rate index). bisect_right(bps, now) - 1 is the last breakpoint
+    <= now; the breakpoints are 0, first, first + 1, ..., so guess it from now - first and check it
+    against the stored values."""
     G = mi[MI_G]
-    db, dc, dr = mi[WO_DB], mi[WO_DC], mi[WO_DR]
-    # sim.hazards.cumulative for the old state (Patient.consume) and the new one, at the same time.
-    # bisect_right(bps, now) - 1 is the last breakpoint <= now; the breakpoints are 0, first,
-    # first + 1, ..., so guess it from now - first and check it against the stored values.
+    db = mi[WO_DB]
     first = wf[db + 1]
     j = 0
     if now >= first:
@@ -815,24 +823,70 @@ def _set_state(mf, mi, wf, wi, rf, rv, state):
         j = G - 1
     jb = j + G + 1 if j < 0 else j
     jr = j + G if j < 0 else j
-    dt = now - wf[db + jb]
-    ts = _dtab(s)
-    wf[S_UD] += (wf[dc + ts * (G + 1) + jb] + wf[dr + ts * G + jr] * dt) - wf[S_HD]
-    eb, ec, er = mi[WO_EB], mi[WO_EC], mi[WO_ER]
+    return jb, jr
+
+
+@njit(cache=True, error_model="numpy")
+def _epos(mi, wf, now):
+    """As _dpos, for the ESRD tables (breakpoints 0, 1, far)."""
+    eb = mi[WO_EB]
     k = _bisect_right(wf, eb, 3, now) - 1
     if k >= 2:
         k = 1
     kb = k + 3 if k < 0 else k
     kr = k + 2 if k < 0 else k
+    return kb, kr
+
+
+@njit(cache=True, error_model="numpy")
+def _set_state(mf, mi, wf, wi, rf, rv, state):
+    now = wf[S_NOW]
+    s = wi[I_STATE]
+    if state == s:
+        return
+    if state >= DIA and wi[I_RRTTAB] == 0:
+        _death_tables(mf, mi, wf, wf[W_AGE], wi[I_FEMALE], 2, 4)
+        wi[I_RRTTAB] = 1
+    G = mi[MI_G]
+    db, dc, dr = mi[WO_DB], mi[WO_DC], mi[WO_DR]
+    # sim.hazards.cumulative for the old state (Patient.consume) and the new one, at the same time
+    jb, jr = _dpos(mi, wf, now)
+    dt = now - wf[db + jb]
+    ts = _dtab(s)
+    wf[S_UD] += (wf[dc + ts * (G + 1) + jb] + wf[dr + ts * G + jr] * dt) - wf[S_HD]
+    eb, ec, er = mi[WO_EB], mi[WO_EC], mi[WO_ER]
+    kb, kr = _epos(mi, wf, now)
     de = now - wf[eb + kb]
     if s <= COM:
-        wf[S_UE] += (wf[ec + 3 * s + kb] + wf[er + 2 * s + kr] * de) - wf[S_HE]
+        wf[S_UE] += wf[S_EK] * ((wf[ec + 3 * s + kb] + wf[er + 2 * s + kr] * de) - wf[S_HE])
     _segment(mf, mi, wf, wi, rf, rv, now)
     wi[I_STATE] = state
     tn = _dtab(state)
     wf[S_HD] = wf[dc + tn * (G + 1) + jb] + wf[dr + tn * G + jr] * dt
     if state <= COM:
         wf[S_HE] = wf[ec + 3 * state + kb] + wf[er + 2 * state + kr] * de
+    wi[I_CLOCKS] = 0
+
+
+@njit(cache=True, error_model="numpy")
+def _rebase(mi, wf, wi):
+    """Pathway.rebase at S_NOW: bank the hazards used so far (Patient.consume) and restart the
+    clocks' reference there (before a change of the ESRD hazard multiplier S_EK)."""
+    now = wf[S_NOW]
+    s = wi[I_STATE]
+    G = mi[MI_G]
+    db, dc, dr = mi[WO_DB], mi[WO_DC], mi[WO_DR]
+    jb, jr = _dpos(mi, wf, now)
+    ts = _dtab(s)
+    cd = wf[dc + ts * (G + 1) + jb] + wf[dr + ts * G + jr] * (now - wf[db + jb])
+    wf[S_UD] += cd - wf[S_HD]
+    if s <= COM:
+        eb, ec, er = mi[WO_EB], mi[WO_EC], mi[WO_ER]
+        kb, kr = _epos(mi, wf, now)
+        ce = wf[ec + 3 * s + kb] + wf[er + 2 * s + kr] * (now - wf[eb + kb])
+        wf[S_UE] += wf[S_EK] * (ce - wf[S_HE])
+        wf[S_HE] = ce
+    wf[S_HD] = cd
     wi[I_CLOCKS] = 0
 
 
@@ -891,7 +945,8 @@ def _start_course(mf, mi, wf, wi, wu, rf, rv, th, second_line):
     row = wi[I_ROW]
     _draw_u(mi, wf, wi, wu, mi[oti + THI_CSLOT], k, row)
     u0, u1, u2, u3, u4 = wf[WO_UBUF], wf[WO_UBUF + 1], wf[WO_UBUF + 2], wf[WO_UBUF + 3], wf[WO_UBUF + 4]
-    p_resp = mf[mi[FO_RESP] + (((th * 5 + wi[I_CLASS]) * 4 + wi[I_ANC]) * 2 + wi[I_NONADH]) * 2 + second_line]
+    p_resp = mf[mi[FO_RESP] + (((((th * 5 + wi[I_CLASS]) * 4 + wi[I_ANC]) * 2 + wi[I_NONADH]) * 3 + wi[I_CHRON]) * 2
+                               + (1 if wi[I_LOOK] != 0 else 0)) * 2 + second_line]
     p_cr = p_resp * mf[otf + THF_CRSH]
     t_ref = mf[otf + THF_TREF]
     onset = mf[otf + THF_ONSET]
@@ -911,7 +966,7 @@ def _start_course(mf, mi, wf, wi, wu, rf, rv, th, second_line):
     wf[S_PR] = now + t_resp
     wf[S_PC] = now + t_cr
     wi[I_CTH] = th
-    # adverse events, sorted by (time, kind name)
+    # adverse events, sorted by (time, kind name, severe): kept as kind * 2 + severe
     n = 0
     duration = mf[otf + THF_DUR]
     maxae = MAXAE
@@ -919,9 +974,10 @@ def _start_course(mf, mi, wf, wi, wu, rf, rv, th, second_line):
     oaek = mi[WIO_AEK]
     for j in range(mi[oti + THI_NAE]):
         _draw_u(mi, wf, wi, wu, mi[mi[MO_AES] + oa + j], k, row)
-        if wf[WO_UBUF] < mf[mi[FO_AEP] + oa + j]:
+        a0 = wf[WO_UBUF]
+        if a0 < mf[mi[FO_AEP] + oa + j]:
             t = now + duration * wf[WO_UBUF + 1]
-            kind = mi[mi[MO_AEK] + oa + j]
+            kind = 2 * mi[mi[MO_AEK] + oa + j] + (1 if a0 < mf[mi[FO_AESV] + oa + j] else 0)
             i = n
             while i > 0 and (wf[WO_AET + i - 1] > t or (wf[WO_AET + i - 1] == t and wi[oaek + i - 1] > kind)):
                 wf[WO_AET + i] = wf[WO_AET + i - 1]
@@ -968,7 +1024,7 @@ def _complete(mf, mi, wf, wi, rf, rv, t):
 
 
 @njit(cache=True, error_model="numpy")
-def _wait(mf, mi, wf, wi, wu, rf, rv, until, flares):
+def _wait(mf, mi, wf, wi, wu, rf, rv, until, flares, course):
     horizon = mf[F_HORIZON]
     G = mi[MI_G]
     while True:
@@ -984,7 +1040,7 @@ def _wait(mf, mi, wf, wi, wu, rf, rv, until, flares):
             wf[S_TDEATH] = _time_reaching(wf, mi[WO_DB], G + 1, mi[WO_DC] + td * (G + 1), G + 1,
                                           mi[WO_DR] + td * G, G, target)
             if state <= COM:
-                target = wf[W_EESRD] - wf[S_UE] + wf[S_HE]
+                target = (wf[W_EESRD] - wf[S_UE]) / wf[S_EK] + wf[S_HE]
                 wf[S_TESRD] = _time_reaching(wf, mi[WO_EB], 3, mi[WO_EC] + state * 3, 3, mi[WO_ER] + state * 2, 2,
                                              target)
             else:
@@ -1077,16 +1133,25 @@ def _wait(mf, mi, wf, wi, wu, rf, rv, until, flares):
             _complete(mf, mi, wf, wi, rf, rv, env_now)
         elif t == t_ae:
             oaek = mi[WIO_AEK]
-            kind = wi[oaek]
+            code = wi[oaek]
+            kind = code >> 1
             n = wi[I_NAE]
             for i in range(1, n):
                 wf[WO_AET + i - 1] = wf[WO_AET + i]
                 wi[oaek + i - 1] = wi[oaek + i]
             wi[I_NAE] = n - 1
-            _record(mi, wi, rf, rv, env_now, EV_AE, wi[I_CTH] * mi[MI_NK] + kind)
+            _record(mi, wi, rf, rv, env_now, EV_AE, (wi[I_CTH] * mi[MI_NK] + kind) * 2 + (code & 1))
             if mi[MI_ECON] == 1:
                 wi[mi[WIO_USEDK] + kind] = 1
                 _econ_once(mf, mi, wf, wi, C_AE, mf[mi[FO_AKC] + kind], -mf[mi[FO_AKQ] + kind], env_now)
+            hr = mf[mi[FO_AEHR] + kind]
+            if hr != 1.0:                        # e.g. chronic CNI nephrotoxicity: Pathway.rebase
+                _rebase(mi, wf, wi)
+                wf[S_EK] *= hr
+            if (code & 1) == 1 and course:       # a severe event stops the course being judged
+                _stop_course(wf, wi)
+                wi[I_NSTOP] += 1
+                return STOPPED
         elif t == t_flare:
             return FLARE
         elif t == t_rrt:                         # Pathway.renal_transition
@@ -1108,36 +1173,85 @@ def _wait(mf, mi, wf, wi, wu, rf, rv, until, flares):
 # ==============================================================================================
 
 @njit(cache=True, error_model="numpy")
+def _judge(mi, wf, wi, rf, rv, th, why):
+    """Pathway.judge: responding (1), or not (0: the course stops); 'stopped' if a severe adverse
+    event ended the course."""
+    if wi[I_STATE] == PAR or wi[I_STATE] == COM:
+        _record(mi, wi, rf, rv, wf[S_NOW], EV_ASSESSMENT, th * N_V + (V_STOPPED if why == STOPPED else V_RESPONDING))
+        return 1
+    _record(mi, wi, rf, rv, wf[S_NOW], EV_ASSESSMENT, th * N_V + (V_STOPPED if why == STOPPED else V_NO_RESPONSE))
+    _stop_course(wf, wi)
+    return 0
+
+
+@njit(cache=True, error_model="numpy")
 def _induction_course(mf, mi, wf, wi, wu, rf, rv, agent, second_line):
     ost = mi[FO_STF] + wi[I_STRAT] * 2
     start = _start_course(mf, mi, wf, wi, wu, rf, rv, agent, second_line)
     first = start + mf[ost + STF_FIRST]
-    r = _wait(mf, mi, wf, wi, wu, rf, rv, first, False)
+    r = _wait(mf, mi, wf, wi, wu, rf, rv, first, False, True)
     if r >= DIED:
         return r
-    if wi[I_STATE] == PAR or wi[I_STATE] == COM:
-        _record(mi, wi, rf, rv, wf[S_NOW], EV_ASSESSMENT, agent * 3 + V_RESPONDING)
-        return RESP
-    if wf[S_PR] <= first + mf[F_LEAD]:
-        _record(mi, wi, rf, rv, wf[S_NOW], EV_ASSESSMENT, agent * 3 + V_IMPROVING)
-        r = _wait(mf, mi, wf, wi, wu, rf, rv, start + mf[ost + STF_REASS], False)
+    if r == UNTIL and not (wi[I_STATE] == PAR or wi[I_STATE] == COM) and wf[S_PR] <= first + mf[F_LEAD]:
+        _record(mi, wi, rf, rv, wf[S_NOW], EV_ASSESSMENT, agent * N_V + V_IMPROVING)
+        r = _wait(mf, mi, wf, wi, wu, rf, rv, start + mf[ost + STF_REASS], False, True)
         if r >= DIED:
             return r
-        if wi[I_STATE] == PAR or wi[I_STATE] == COM:
-            _record(mi, wi, rf, rv, wf[S_NOW], EV_ASSESSMENT, agent * 3 + V_RESPONDING)
-            return RESP
-    _record(mi, wi, rf, rv, wf[S_NOW], EV_ASSESSMENT, agent * 3 + V_NO_RESPONSE)
-    _stop_course(wf, wi)
+    return RESP if _judge(mi, wf, wi, rf, rv, agent, r) == 1 else NORESP
+
+
+@njit(cache=True, error_model="numpy")
+def _workup(mf, mi, wf, wi, wu, rf, rv):
+    """Pathway.refractory_workup: screening for look-alikes, then a repeat biopsy (as the strategy
+    sets); done once, the finding is kept."""
+    if wi[I_WFIND] >= 0:
+        return wi[I_WFIND]
+    osti = mi[MO_STI] + wi[I_STRAT] * N_STI
+    _draw_u(mi, wf, wi, wu, mi[MI_WUP], 0, wi[I_ROW])        # BlockInputs.workup_uniforms
+    u0, u1, u2 = wf[WO_UBUF], wf[WO_UBUF + 1], wf[WO_UBUF + 2]
+    look = wi[I_LOOK]
+    finding = WF_NONE
+    if mi[osti + STI_SCREEN] == 1:
+        if (look == WF_TMA or look == WF_APS) and u2 < mf[F_LABS]:
+            finding = look
+        _record(mi, wi, rf, rv, wf[S_NOW], EV_SCREEN, finding)
+        _econ_once(mf, mi, wf, wi, C_MONITOR, mf[mi[FO_E] + E_CSCREEN], 0.0, wf[S_NOW])
+    if mi[osti + STI_BIOPSY] == 1 and finding == WF_NONE:
+        if look != WF_NONE and u1 < mf[F_BIOLA]:
+            finding = look
+        elif wi[I_CHRON] == CHRON_HIGH and u0 < mf[F_BIOCH]:
+            finding = WF_CHRONIC
+        _record(mi, wi, rf, rv, wf[S_NOW], EV_BIOPSY, finding)
+        _econ_once(mf, mi, wf, wi, C_MONITOR, mf[mi[FO_E] + E_CBIOP], 0.0, wf[S_NOW])
+    wi[I_WFIND] = finding
+    return finding
+
+
+@njit(cache=True, error_model="numpy")
+def _management(mf, mi, wf, wi, wu, rf, rv, condition):
+    """Pathway.lookalike_management: a course of the strategy's management of the look-alike, judged
+    at that therapy's assessment time."""
+    th = mi[mi[MO_WMG] + wi[I_STRAT] * 4 + condition]
+    start = _start_course(mf, mi, wf, wi, wu, rf, rv, th, 0)
+    r = _wait(mf, mi, wf, wi, wu, rf, rv, start + mf[mi[FO_THF] + th * N_THF + THF_TREF], False, True)
+    if r >= DIED:
+        return r
+    if _judge(mi, wf, wi, rf, rv, th, r) == 1:
+        wi[I_RKIND] = RK_MANAGEMENT
+        wi[I_RWHERE] = condition
+        return RESP
     return NORESP
 
 
 @njit(cache=True, error_model="numpy")
 def _figure2(mf, mi, wf, wi, wu, rf, rv, agent, initial):
+    """Pathway.figure2_induction: RESP, NORESP (refractory: climb the ladder), NOESC (chronic
+    damage: no escalation) or a status >= DIED."""
     r = _induction_course(mf, mi, wf, wi, wu, rf, rv, agent, 0)
     if r >= DIED:
         return r
     if r == RESP:
-        wi[I_RKIND] = 0
+        wi[I_RKIND] = RK_INDUCTION
         wi[I_RWHERE] = agent
         return RESP
     partner = mi[mi[MO_SW] + wi[I_STRAT] * mi[MI_NT] + agent]
@@ -1149,14 +1263,32 @@ def _figure2(mf, mi, wf, wi, wu, rf, rv, agent, initial):
     if r >= DIED:
         return r
     if r == RESP:
-        wi[I_RKIND] = 0
+        wi[I_RKIND] = RK_INDUCTION
         wi[I_RWHERE] = partner
         return RESP
+    wi[I_FAILED] = 1
+    first_time = wi[I_WFIND] == -1
+    osti = mi[MO_STI] + wi[I_STRAT] * N_STI
+    finding = WF_NONE
+    if mi[osti + STI_SCREEN] == 1 or mi[osti + STI_BIOPSY] == 1:
+        finding = _workup(mf, mi, wf, wi, wu, rf, rv)
+        if wi[I_NEED] != 0:
+            return ABORT
+    if finding == WF_CHRONIC:                    # no potential for remission: do not escalate
+        if first_time:
+            _record(mi, wi, rf, rv, wf[S_NOW], EV_RECLASS, finding)
+        return NOESC
+    if finding != WF_NONE and first_time:        # a look-alike: its own management (once)
+        _record(mi, wi, rf, rv, wf[S_NOW], EV_RECLASS, finding)
+        r = _management(mf, mi, wf, wi, wu, rf, rv, finding)
+        if r >= DIED:
+            return r
+        if r == RESP:
+            return RESP
     wi[I_REFR] = 1
     if initial == 1:
         wi[I_REFRI] = 1
     _record(mi, wi, rf, rv, wf[S_NOW], EV_REFRACTORY, 0)
-    _econ_once(mf, mi, wf, wi, C_MONITOR, mf[mi[FO_E] + E_CBIOP], 0.0, wf[S_NOW])
     return NORESP
 
 
@@ -1186,6 +1318,9 @@ def _snapshot(mi, wf, wi, save):
 
 @njit(cache=True, error_model="numpy")
 def _ladder(mf, mi, wf, wi, wu, rf, rv, first_step, site):
+    """Pathway.figure3_ladder. ``site`` says where it was entered, for the snapshot of aggregate
+    mode: 1 after Figure 2 (or at step 0 after a look-alike's management failed at a flare), 2 at a
+    flare's re-entry rule (_resume then starts at the resumed strategy's own re-entry step)."""
     if wi[I_SNAPWANT] == 1 and wi[I_SNAPSITE] == 0:
         _snapshot(mi, wf, wi, True)
         wi[I_SNAPSITE] = site
@@ -1199,16 +1334,13 @@ def _ladder(mf, mi, wf, wi, wu, rf, rv, first_step, site):
         if i > wi[I_HIGH]:
             wi[I_HIGH] = i
         start = _start_course(mf, mi, wf, wi, wu, rf, rv, step, 0)
-        r = _wait(mf, mi, wf, wi, wu, rf, rv, start + mf[oladt + i], False)
+        r = _wait(mf, mi, wf, wi, wu, rf, rv, start + mf[oladt + i], False, True)
         if r >= DIED:
             return r
-        if wi[I_STATE] == PAR or wi[I_STATE] == COM:
-            _record(mi, wi, rf, rv, wf[S_NOW], EV_ASSESSMENT, step * 3 + V_RESPONDING)
-            wi[I_RKIND] = 1
+        if _judge(mi, wf, wi, rf, rv, step, r) == 1:
+            wi[I_RKIND] = RK_LADDER
             wi[I_RWHERE] = i
             return RESP
-        _record(mi, wi, rf, rv, wf[S_NOW], EV_ASSESSMENT, step * 3 + V_NO_RESPONSE)
-        _stop_course(wf, wi)
     _record(mi, wi, rf, rv, wf[S_NOW], EV_EXHAUSTED, mi[olad + n - 1] if n > 0 else -1)
     return NORESP
 
@@ -1221,13 +1353,13 @@ def _maintenance(mf, mi, wf, wi, wu, rf, rv):
     _open_course(mf, mi, wf, wi, mth, 1)
     if wf[S_FHRY] > 0:
         wf[S_FHRU] = wf[S_NOW] + wf[S_FHRY]
-    r = _wait(mf, mi, wf, wi, wu, rf, rv, wf[S_NOW] + mf[F_MAINT], True)
+    r = _wait(mf, mi, wf, wi, wu, rf, rv, wf[S_NOW] + mf[F_MAINT], True, False)
     if r >= DIED:
         return r
     if r == UNTIL:
         _record(mi, wi, rf, rv, wf[S_NOW], EV_MAINT_END, mth)
         _set_therapy(mf, mi, wf, wi, rf, rv, TH_NONE)
-        r = _wait(mf, mi, wf, wi, wu, rf, rv, INF, True)
+        r = _wait(mf, mi, wf, wi, wu, rf, rv, INF, True, False)
         if r >= DIED:
             return r
     # a renal flare: nephritis is active again
@@ -1247,18 +1379,24 @@ def _maintenance(mf, mi, wf, wi, wu, rf, rv):
 
 @njit(cache=True, error_model="numpy")
 def _reenter(mf, mi, wf, wi, wu, rf, rv):
+    """Pathway.reenter_after_flare."""
     osti = mi[MO_STI] + wi[I_STRAT] * N_STI
     rule = mi[osti + STI_RULE]
     if wi[I_RKIND] >= 0:
         kind, where = wi[I_RKIND], wi[I_RWHERE]
     else:
-        kind, where = 0, wi[I_FIRST]
-    if rule == RULE_SAME and kind == 0:
+        kind, where = RK_INDUCTION, wi[I_FIRST]
+    if kind == RK_MANAGEMENT:                    # a look-alike flares: its own management again
+        r = _management(mf, mi, wf, wi, wu, rf, rv, where)
+        if r >= DIED or r == RESP:
+            return r
+        return _ladder(mf, mi, wf, wi, wu, rf, rv, 0, 1)     # rule 'ladder', whatever the strategy's
+    if rule == RULE_SAME and kind == RK_INDUCTION:
         rule = RULE_AGENT
     if rule == RULE_INDUCTION or rule == RULE_AGENT:
         agent = where if rule == RULE_AGENT else wi[I_FIRST]
         r = _figure2(mf, mi, wf, wi, wu, rf, rv, agent, 0)
-        if r >= DIED or r == RESP:
+        if r >= DIED or r != NORESP:
             return r
         step = 0
     elif rule == RULE_SAME:
@@ -1278,7 +1416,7 @@ def _follow_up(mf, mi, wf, wi, wu, rf, rv, r):
         while True:
             if not (wi[I_STATE] == PAR or wi[I_STATE] == COM):
                 _set_therapy(mf, mi, wf, wi, rf, rv, TH_SUPPORTIVE)
-                r = _wait(mf, mi, wf, wi, wu, rf, rv, INF, False)
+                r = _wait(mf, mi, wf, wi, wu, rf, rv, INF, False, False)
                 break
             r = _maintenance(mf, mi, wf, wi, wu, rf, rv)
             if r >= DIED:
@@ -1287,7 +1425,7 @@ def _follow_up(mf, mi, wf, wi, wu, rf, rv, r):
             if r >= DIED:
                 break
     if r == ESRD:
-        r = _wait(mf, mi, wf, wi, wu, rf, rv, INF, False)
+        r = _wait(mf, mi, wf, wi, wu, rf, rv, INF, False, False)
     return r
 
 
@@ -1348,8 +1486,8 @@ def _grow(a, need):
 
 
 @njit(cache=True, error_model="numpy", nogil=True)
-def _kernel(mf_, mi_, wf_, wi_, wu_, rf_, rv_, p_age, p_female, p_class, p_anc, p_nonadh, out_i, out_f, out_acc,
-            n_ev, n_sg, b_lo, b_hi):
+def _kernel(mf_, mi_, wf_, wi_, wu_, rf_, rv_, p_age, p_female, p_class, p_anc, p_nonadh, p_chron, p_look, out_i,
+            out_f, out_acc, n_ev, n_sg, b_lo, b_hi):
     """Simulate the patients of blocks b_lo..b_hi-1 (256 each) of a draw under every strategy. Returns
     the records (event times, codes, details; segment states, therapies, starts, stops) in
     patient-major order.
@@ -1389,11 +1527,13 @@ def _kernel(mf_, mi_, wf_, wi_, wu_, rf_, rv_, p_age, p_female, p_class, p_anc, 
         n_rows = min(256, n - b * 256)
         for row in range(n_rows):
             pidx = b * 256 + row
-            _patient_tables(mf, mi, wf, wi, p_age[pidx], p_female[pidx], p_class[pidx])
+            _patient_tables(mf, mi, wf, wi, p_age[pidx], p_female[pidx], p_class[pidx], p_chron[pidx])
             wi[I_ROW] = row
             wi[I_CLASS] = p_class[pidx]
             wi[I_ANC] = p_anc[pidx]
             wi[I_NONADH] = p_nonadh[pidx]
+            wi[I_CHRON] = p_chron[pidx]
+            wi[I_LOOK] = p_look[pidx]
             wi[I_PIDX] = pidx
             wf[W_EDEATH] = wf[oclk + row]
             wf[W_EESRD] = wf[oclk + 256 + row]
@@ -1405,7 +1545,7 @@ def _kernel(mf_, mi_, wf_, wi_, wu_, rf_, rv_, p_age, p_female, p_class, p_anc, 
                 equiv = mi[mi[MO_EQUIV] + s] if econ and not record else 0
                 # equal to strategy 0 but for the ladder: strategy 0 never reached the ladder (same life)
                 if s > 0 and equiv == 1 and wi[I_SNAPSITE] == 0:
-                    for i in range(5):
+                    for i in range(out_i.shape[2]):
                         out_i[s, pidx, i] = out_i[0, pidx, i]
                     for i in range(out_f.shape[2]):
                         out_f[s, pidx, i] = out_f[0, pidx, i]
@@ -1437,6 +1577,7 @@ def _kernel(mf_, mi_, wf_, wi_, wu_, rf_, rv_, p_age, p_female, p_class, p_anc, 
                     wf[S_FLEFT] = wf[W_FL0]
                     wf[S_TXL] = wf[W_TX0]
                     wf[S_GRL] = wf[W_GR0]
+                    wf[S_EK] = 1.0
                     for i in range(S_CRT, S_ENDT + 1):
                         wf[i] = np.nan
                     for i in range(N_ACC):
@@ -1453,6 +1594,7 @@ def _kernel(mf_, mi_, wf_, wi_, wu_, rf_, rv_, p_age, p_female, p_class, p_anc, 
                     wi[I_FIRST] = agent
                     wi[I_STRAT] = s
                     wi[I_COPEN] = -1
+                    wi[I_WFIND] = -1
                     wi[I_CAP] = cap
                     for i in range(mi[MI_NT] + 1):
                         wi[mi[WIO_CRS] + i] = 0
@@ -1473,6 +1615,9 @@ def _kernel(mf_, mi_, wf_, wi_, wu_, rf_, rv_, p_age, p_female, p_class, p_anc, 
                 out_i[s, pidx, 2] = wi[I_REFR]
                 out_i[s, pidx, 3] = wi[I_HIGH]
                 out_i[s, pidx, 4] = wi[I_NFL]
+                out_i[s, pidx, 5] = wi[I_FAILED]
+                out_i[s, pidx, 6] = wi[I_WFIND]
+                out_i[s, pidx, 7] = wi[I_NSTOP]
                 out_f[s, pidx, 0] = wf[S_CRT]
                 out_f[s, pidx, 1] = wf[S_RT]
                 out_f[s, pidx, 2] = wf[S_ESRDT]
@@ -1516,7 +1661,7 @@ def _kernel(mf_, mi_, wf_, wi_, wu_, rf_, rv_, p_age, p_female, p_class, p_anc, 
 
 import pandas as pd  # noqa: E402
 
-from sim.cohort import ANCESTRIES  # noqa: E402
+from sim.cohort import ANCESTRIES, CHRONICITY, LOOKALIKES  # noqa: E402
 from sim.hazards import HEALTH_STATES  # noqa: E402
 from sim.pathway import EVENTS, YEAR  # noqa: E402
 from sim.therapies import ISN_CLASSES  # noqa: E402
@@ -1524,9 +1669,13 @@ from sim.therapies import ISN_CLASSES  # noqa: E402
 # event names by the kernel's event codes (EV_*); all are in sim.pathway.EVENTS
 EVENT_NAMES = ("therapy_start", "assessment", "partial_response", "complete_response", "switch", "refractory",
                "ladder_exhausted", "maintenance_start", "maintenance_end", "renal_flare", "adverse_event", "esrd",
-               "transplant", "graft_failure", "death", "end_of_followup")
+               "transplant", "graft_failure", "death", "end_of_followup", "lookalike_screen", "repeat_biopsy",
+               "reclassified")
 assert set(EVENT_NAMES) <= set(EVENTS)
-_VERDICTS = ("responding", "improving", "no_response")
+_VERDICTS = ("responding", "improving", "no_response", "stopped")
+# work-up findings by code (WF_*): the look-alikes of sim.cohort.LOOKALIKES, then chronic damage
+_FINDINGS = (*LOOKALIKES, "chronic_damage")
+assert _FINDINGS[WF_CHRONIC] == "chronic_damage" and CHRONICITY[CHRON_HIGH] == "high"
 _K_COURSES = 8       # sim.simulation.K_COURSES
 _K_FLARES = 16       # sim.simulation.K_FLARES
 _OUT_F = ("cr_time_years", "response_time_years", "esrd_time_years", "death_time_years",
@@ -1543,6 +1692,12 @@ def _logit(p: float) -> float:
 def has_capacity_limits(scenario) -> bool:
     """True if the scenario sets capacity limits (patients then compete: the SimPy engine only)."""
     return any(getattr(scenario, name, None) for name in ("capacity", "capacities"))
+
+
+def _works_up(strategy) -> bool:
+    """True if the strategy works a non-response up before classing refractory (Pathway.figure2_induction)."""
+    w = strategy.workup
+    return bool(w.repeat_biopsy or w.screen_lookalikes)
 
 
 _JT_CACHE: dict[tuple[int, int], np.ndarray] = {}
@@ -1578,6 +1733,8 @@ class Cohort:
     isn_class: np.ndarray      # index into sim.therapies.ISN_CLASSES
     ancestry: np.ndarray       # index into sim.cohort.ANCESTRIES
     nonadherent: np.ndarray
+    chronicity: np.ndarray     # index into sim.cohort.CHRONICITY
+    lookalike: np.ndarray      # index into sim.cohort.LOOKALIKES
     weight_kg: np.ndarray | None = None
     height_cm: np.ndarray | None = None
     bsa_m2: np.ndarray | None = None
@@ -1645,11 +1802,17 @@ def sample_cohort(pop, seed: int, draw: int, n: int, weight: bool = True, height
     blocks). Attributes the caller does not need (weight, height and body-surface area,
     proteinuria and eGFR) can be skipped: the truncated-normal quantiles cost about 0.5 us each."""
     n_blocks = (int(n) + streams.BLOCK_SIZE - 1) // streams.BLOCK_SIZE
-    u = _cohort_uniforms(seed_words(seed), int(draw), streams.stream_id("cohort"), n_blocks, 9)[:n]
+    sw = seed_words(seed)
+    u = _cohort_uniforms(sw, int(draw), streams.stream_id("cohort"), n_blocks, 9)[:n]
+    # chronicity and look-alike: their own streams of one number per patient
+    uc = _cohort_uniforms(sw, int(draw), streams.stream_id("chronicity"), n_blocks, 1)[:n, 0]
+    ul = _cohort_uniforms(sw, int(draw), streams.stream_id("lookalike"), n_blocks, 1)[:n, 0]
     c = Cohort(n=int(n), age=_truncnorm_ppf(pop.age_years, u[:, 0]), female=u[:, 1] < pop.female,
                isn_class=_categorical_index(u[:, 2], pop.isn_class, ISN_CLASSES),
                ancestry=_categorical_index(u[:, 3], pop.ancestry, ANCESTRIES),
-               nonadherent=u[:, 8] < pop.nonadherent)
+               nonadherent=u[:, 8] < pop.nonadherent,
+               chronicity=_categorical_index(uc, pop.chronicity, CHRONICITY),
+               lookalike=_categorical_index(ul, pop.lookalike, LOOKALIKES))
     if weight or height:
         c.weight_kg = _truncnorm_ppf(pop.weight_kg, u[:, 4])
     if height:
@@ -1752,6 +1915,7 @@ class _Econ:
         E[E_CFM] = costs.value("renal_flare_moderate")
         E[E_CTX1] = costs.value("transplant_first_year")
         E[E_CBIOP] = costs.value("repeat_biopsy")
+        E[E_CSCREEN] = costs.value("lookalike_screening")
         E[E_LABS] = costs.value("immunosuppression_labs")
         E[E_TROUGH] = costs.value("cni_trough_monitoring")
         self.E = E
@@ -1923,7 +2087,8 @@ class FastEngine:
                     names.append(a)
                 if a in s.switch and s.switch[a] not in names:
                     todo.append(s.switch[a])
-            for name in [*s.ladder, s.maintenance]:
+            management = list(s.workup.management.values()) if _works_up(s) else []
+            for name in [*s.ladder, s.maintenance, *management]:
                 if name not in names:
                     names.append(name)
         self.therapy_names = names
@@ -1951,6 +2116,13 @@ class FastEngine:
         aep = np.zeros((nt, MAXAE))
         aek = np.zeros((nt, MAXAE), dtype=np.int64)
         aes = np.zeros((nt, MAXAE), dtype=np.int64)
+        aesv = np.zeros((nt, MAXAE))
+        # Pathway.ae_severe, ae_esrd_hr
+        ae_severe = {k[len("adverse_event_severe_share_"):]: p[k] for k in p.names()
+                     if k.startswith("adverse_event_severe_share_")}
+        ae_esrd_hr = {k[len("adverse_event_esrd_hr_"):]: p[k] for k in p.names()
+                      if k.startswith("adverse_event_esrd_hr_")}
+        aehr = np.array([ae_esrd_hr.get(k, 1.0) for k in kinds] + [1.0], dtype=np.float64)
         onset_p = p["response_onset_months"] / YEAR
         for i, th in enumerate(ths):
             t_ref = th.assessment_months / YEAR
@@ -1961,13 +2133,19 @@ class FastEngine:
                       th.flare_hr is not None, th.flare_hr_applies_to == "severe", len(th.adverse_events))
             for j, (kind, prob) in enumerate(th.adverse_events.items()):
                 aep[i, j] = prob.value
+                aesv[i, j] = prob.value * ae_severe.get(kind, 0.0)      # severe iff a[0] < this
                 aek[i, j] = kinds.index(kind)
                 aes[i, j] = slot(f"adverse_event:{th.response_stream}:{kind}", _K_COURSES, 2)
         fsev = slot("flare_severity", _K_FLARES, 1)
         ind = slot("induction_choice", 1, 1)
+        wup = slot("workup", 1, 3) if any(_works_up(s) for s in self.strategies) else -1
         self._slots = slots
         # -- response probabilities (BlockInputs.response_probability: the same expression) ------------
-        resp = np.zeros((nt, len(ISN_CLASSES), len(ANCESTRIES), 2, 2))
+        from sim.hazards import esrd_multiplier
+        from sim.simulation import chronicity_log_or, lookalike_log_or
+        resp = np.zeros((nt, len(ISN_CLASSES), len(ANCESTRIES), 2, len(CHRONICITY), 2, 2))
+        log_chron = chronicity_log_or(p)
+        log_look = {la: lookalike_log_or(p, bool(la)) for la in (0, 1)}
         log_anc = {a: math.log(p[f"ancestry_response_or_{a}"]) for a in ANCESTRIES}
         log_nonadh = math.log(p["nonadherent_response_or"])
         log_asian = math.log(p["asian_evidence_transfer_or"])
@@ -1985,17 +2163,22 @@ class FastEngine:
                     log_class[grp, cls] = math.log(p[f"class_response_or_{grp}_{cls}"])
                 for ai, anc in enumerate(ANCESTRIES):
                     for na in (0, 1):
-                        # BlockInputs._patient_log_odds and response_probability, term by term
-                        lo_patient = np.float64(log_anc[anc]) + (np.float64(log_nonadh) if na else np.float64(0.0))
-                        for sl in (0, 1):
-                            lo = logit + lo_patient
-                            if grp is not None:
-                                lo += log_class[grp, cls]
-                            if th.asian_evidence and anc != "asian":
-                                lo += log_asian
-                            if sl:
-                                lo += log_second
-                            resp[i, ci, ai, na, sl] = 1.0 / (1.0 + math.exp(-lo))
+                        for hi, band in enumerate(CHRONICITY):
+                            # BlockInputs._patient_log_odds and response_probability, term by term
+                            lo_patient = ((np.float64(log_anc[anc]) + (np.float64(log_nonadh) if na else np.float64(0.0)))
+                                          + np.float64(log_chron[band]))
+                            for la in (0, 1):
+                                for sl in (0, 1):
+                                    lo = logit + lo_patient
+                                    if not th.targets:       # lupus-nephritis therapy: a look-alike responds less
+                                        lo += log_look[la]
+                                    if grp is not None:
+                                        lo += log_class[grp, cls]
+                                    if th.asian_evidence and anc != "asian":
+                                        lo += log_asian
+                                    if sl:
+                                        lo += log_second
+                                    resp[i, ci, ai, na, hi, la, sl] = 1.0 / (1.0 + math.exp(-lo))
         # -- strategies ------------------------------------------------------------------------------
         ns = len(self.strategies)
         maxl = max([len(s.ladder) for s in self.strategies] + [1])
@@ -2007,13 +2190,17 @@ class FastEngine:
         sw = np.full((ns, nt), -1, dtype=np.int64)
         inda = np.zeros((ns, maxi), dtype=np.int64)
         indw = np.zeros((ns, maxi))
+        wmg = np.full((ns, len(LOOKALIKES)), -1, dtype=np.int64)      # management of each look-alike
         for k, s in enumerate(self.strategies):
             stf[k] = (s.first_assessment_months / YEAR, s.reassessment_months / YEAR)
             rule = s.flare_reentry
             code = {"same_step": RULE_SAME, "induction": RULE_INDUCTION, "ladder": RULE_LADDER}.get(rule, RULE_STEP)
             shares = s.induction_shares()
             sti[k] = (len(s.ladder), tix[s.maintenance], code, s.ladder.index(rule) if code == RULE_STEP else 0,
-                      len(shares))
+                      len(shares), s.workup.screen_lookalikes, s.workup.repeat_biopsy)
+            if _works_up(s):
+                for condition, name in s.workup.management.items():
+                    wmg[k, LOOKALIKES.index(condition)] = tix[name]
             for i, step in enumerate(s.ladder):
                 lad[k, i] = tix[step]
                 ladt[k, i] = s.ladder_assessment_months.get(step, cat[step].assessment_months) / YEAR
@@ -2024,10 +2211,12 @@ class FastEngine:
                 inda[k, j] = tix[a]
                 indw[k, j] = w
         # strategies that read the same data as strategy 0 until they first enter the ladder: their
-        # patients live strategy 0's life up to there (aggregate mode resumes from a snapshot)
+        # patients live strategy 0's life up to there (aggregate mode resumes from a snapshot); the
+        # work-up and the management of look-alikes come before the ladder
         def before_ladder(k):
             return (inda[k].tolist(), indw[k].tolist(), sw[k].tolist(), stf[k].tolist(), int(sti[k, STI_MAINT]),
-                    int(sti[k, STI_RULE]), int(sti[k, STI_NIND]))
+                    int(sti[k, STI_RULE]), int(sti[k, STI_NIND]), int(sti[k, STI_SCREEN]), int(sti[k, STI_BIOPSY]),
+                    wmg[k].tolist())
         self._equiv = np.array([int(k > 0 and before_ladder(k) == before_ladder(0)) for k in range(ns)],
                                dtype=np.int64)
         # -- parameters ------------------------------------------------------------------------------
@@ -2054,12 +2243,18 @@ class FastEngine:
         F[F_ERHR1] = p["esrd_hr_first_year"]
         for ci, cls in enumerate(ISN_CLASSES):
             F[F_ERHRC + ci] = p[f"esrd_hr_class_{cls}"]
+        F[F_ERCHR:F_ERCHR + len(CHRONICITY)] = esrd_multiplier(p, np.array(CHRONICITY, dtype=object))
+        if wup >= 0:
+            F[F_LABS] = p["labs_detect_lookalike"]
+            F[F_BIOLA] = p["biopsy_detects_lookalike"]
+            F[F_BIOCH] = p["biopsy_detects_chronic_damage"]
         lt = model.life_table
         self._G = int(np.ceil(sc.horizon_years)) + 2
-        self._sizes = dict(fsev=fsev, ind=ind, ns=ns, nt=nt, nk=max(len(kinds), 1), maxl=maxl, maxi=maxi)
+        self._sizes = dict(fsev=fsev, ind=ind, wup=wup, ns=ns, nt=nt, nk=max(len(kinds), 1), maxl=maxl, maxi=maxi)
         self._mint = [("thi", thi), ("aek", aek), ("aes", aes), ("sti", sti), ("lad", lad), ("sw", sw),
-                      ("inda", inda)]
-        self._mflt = [F, ("thf", thf), ("aep", aep), ("resp", resp), ("stf", stf), ("ladt", ladt), ("indw", indw),
+                      ("inda", inda), ("wmg", wmg)]
+        self._mflt = [F, ("thf", thf), ("aep", aep), ("aesv", aesv), ("aehr", aehr), ("resp", resp), ("stf", stf),
+                      ("ladt", ladt), ("indw", indw),
                       ("lf", np.asarray(lt.female, dtype=np.float64)), ("lm", np.asarray(lt.male, dtype=np.float64))]
         self._jt, jidx, self._jt_rows = _jump_tables([(m, K) for _, K, m in slots])
         self._um = np.array([m for _, _, m in slots], dtype=np.int64)
@@ -2106,14 +2301,15 @@ class FastEngine:
             a = np.ascontiguousarray(a, dtype=np.float64).ravel()
             floats.append(a)
             fpos += a.size
-        ikeys = dict(thi=MO_THI, aek=MO_AEK, aes=MO_AES, sti=MO_STI, lad=MO_LAD, sw=MO_SW, inda=MO_INDA)
+        ikeys = dict(thi=MO_THI, aek=MO_AEK, aes=MO_AES, sti=MO_STI, lad=MO_LAD, sw=MO_SW, inda=MO_INDA, wmg=MO_WMG)
         for name, a in self._mint:
             put_i(ikeys[name], a)
         put_i(MO_UM, self._um)
         put_i(MO_EQUIV, self._equiv)
         put_i(MO_UK, self._uk)
         put_i(MO_UJ, self._uj)
-        fkeys = dict(thf=FO_THF, aep=FO_AEP, resp=FO_RESP, stf=FO_STF, ladt=FO_LADT, indw=FO_INDW, lf=FO_LF, lm=FO_LM)
+        fkeys = dict(thf=FO_THF, aep=FO_AEP, aesv=FO_AESV, aehr=FO_AEHR, resp=FO_RESP, stf=FO_STF, ladt=FO_LADT,
+                     indw=FO_INDW, lf=FO_LF, lm=FO_LM)
         for name, a in self._mflt[1:]:
             put_f(fkeys[name], a)
         if econ is not None:
@@ -2132,7 +2328,7 @@ class FastEngine:
             put_f(FO_ODRUG, odrug)
             head[MI_ND], head[MI_NO] = drate.shape[1], odrug.shape[1]
         G = self._G
-        head[MI_G], head[MI_FSEV], head[MI_IND] = G, z["fsev"], z["ind"]
+        head[MI_G], head[MI_FSEV], head[MI_IND], head[MI_WUP] = G, z["fsev"], z["ind"], z["wup"]
         head[MI_NS], head[MI_NT], head[MI_NK] = z["ns"], nt, z["nk"]
         head[MI_MAXL], head[MI_MAXI], head[MI_NLF] = z["maxl"], z["maxi"], self._mflt[-1][1].shape[0]
         head[MI_NSLOT], head[MI_NCHUNK] = nslot, chunks
@@ -2197,11 +2393,13 @@ class FastEngine:
         cap = 512 if record else 1
         female = cohort.female.astype(np.int64)
         nonadh = cohort.nonadherent.astype(np.int64)
+        chron = np.ascontiguousarray(cohort.chronicity, dtype=np.int64)
+        look = np.ascontiguousarray(cohort.lookalike, dtype=np.int64)
         n_blocks = (n + streams.BLOCK_SIZE - 1) // streams.BLOCK_SIZE
         threads = max(1, min(int(threads), n_blocks)) if not record else 1
         cuts = [n_blocks * k // threads for k in range(threads + 1)]
         while True:
-            out_i = np.zeros((ns, n, 5), dtype=np.int64)
+            out_i = np.zeros((ns, n, 8), dtype=np.int64)
             out_f = np.zeros((ns, n, len(_OUT_F)))
             out_acc = np.zeros((ns, n if econ is not None else 0, N_ACC))
             n_ev = np.zeros((ns, n if record else 0), dtype=np.int64)
@@ -2211,7 +2409,7 @@ class FastEngine:
                 mf, mi, wf, wi, wu = self._cached_arrays(n, seed, draw, chunks, record, econ, drate, odrug)
                 rf, rv = np.empty(3 * cap), np.empty(4 * cap, dtype=np.int64)
                 rec = _kernel(mf, mi, wf, wi, wu, rf, rv, cohort.age, female, cohort.isn_class, cohort.ancestry,
-                              nonadh, out_i, out_f, out_acc, n_ev, n_sg, cuts[k], cuts[k + 1])
+                              nonadh, chron, look, out_i, out_f, out_acc, n_ev, n_sg, cuts[k], cuts[k + 1])
                 return mi, wi, rec
             if threads == 1:
                 parts = [part(0)]
@@ -2255,6 +2453,14 @@ class FastEngine:
         cls = np.array(ISN_CLASSES, dtype=object)[c.isn_class]
         anc = np.array(ANCESTRIES, dtype=object)[c.ancestry]
         sex = np.where(c.female, "female", "male").astype(object)
+        chron = np.array(CHRONICITY, dtype=object)[c.chronicity]
+        look = np.array(LOOKALIKES, dtype=object)[c.lookalike]
+        nonadh = c.nonadherent.astype(bool)
+        # sim.simulation.nonresponse_cause (of patients who failed both induction agents)
+        cause = np.where(c.lookalike != 0, look,
+                         np.where(c.chronicity == CHRON_HIGH, "chronic_damage",
+                                  np.where(nonadh, "nonadherence", "refractory_nephritis"))).astype(object)
+        findings = np.array(["", *_FINDINGS], dtype=object)
         frames = []
         for k, s in enumerate(self.strategies):
             oi, of = out_i[k], out_f[k]
@@ -2265,8 +2471,11 @@ class FastEngine:
                 "patient": pid, "isn_class": cls, "ancestry": anc, "age": c.age, "sex": sex,
                 "weight_kg": c.weight_kg, "height_cm": c.height_cm, "bsa_m2": c.bsa_m2,
                 "proteinuria_g_day": c.proteinuria_g_day, "egfr_ml_min": c.egfr_ml_min,
-                "nonadherent": c.nonadherent.astype(bool), "induction": tnames[oi[:, 0]],
+                "nonadherent": nonadh, "chronicity": chron, "lookalike": look, "induction": tnames[oi[:, 0]],
                 "refractory": oi[:, 1].astype(bool), "refractory_ever": oi[:, 2].astype(bool),
+                "failed_induction": oi[:, 5].astype(bool), "workup_finding": findings[oi[:, 6] + 1],
+                "nonresponse_cause": np.where(oi[:, 5] == 1, cause, "").astype(object),
+                "courses_stopped_by_adverse_event": oi[:, 7],
                 "highest_step": ladder[np.where(hs >= 0, hs, len(s.ladder))], "n_renal_flares": oi[:, 4],
                 **{col: of[:, j] for j, col in enumerate(_OUT_F)},
                 "end_state": np.where(np.isnan(of[:, 3]), "alive", "death").astype(object),
@@ -2304,13 +2513,18 @@ class FastEngine:
             if code in (EV_THERAPY_START, EV_PARTIAL, EV_COMPLETE, EV_MAINT_START, EV_MAINT_END, EV_EXHAUSTED):
                 strs = [names[x] if x >= 0 else "" for x in uniq]
             elif code == EV_ASSESSMENT:
-                strs = [f"{names[x // 3]}:{_VERDICTS[x % 3]}" for x in uniq]
+                strs = [f"{names[x // N_V]}:{_VERDICTS[x % N_V]}" for x in uniq]
             elif code == EV_SWITCH:
                 strs = [f"{names[x // nt]}->{names[x % nt]}" for x in uniq]
             elif code == EV_FLARE:
                 strs = [f"{x // 2}:{'severe' if x % 2 else 'moderate'}" for x in uniq]
-            elif code == EV_AE:
-                strs = [f"{names[x // nk] if x >= 0 else ''}:{self.ae_kinds[x % nk]}" for x in uniq]
+            elif code == EV_AE:          # ((therapy * nk + kind) * 2 + severe
+                strs = [f"{names[x // 2 // nk] if x >= 0 else ''}:{self.ae_kinds[x // 2 % nk]}"
+                        + (":severe" if x % 2 else "") for x in uniq]
+            elif code in (EV_SCREEN, EV_RECLASS):
+                strs = [_FINDINGS[x] for x in uniq]
+            elif code == EV_BIOPSY:
+                strs = ["active_nephritis" if x == WF_NONE else _FINDINGS[x] for x in uniq]
             elif code in (EV_DEATH, EV_END):
                 strs = [HEALTH_STATES[x] for x in uniq]
             else:
@@ -2365,14 +2579,12 @@ def _pool(threads: int):
 def simulate_tables(model, patients: int, seed: int, draw: int = 0):
     """The uncosted :class:`sim.simulation.SimulationResult` of ``simulate(..., engine="fast")``:
     the same tables and summary as the SimPy engine (``simulate`` adds the economics)."""
-    from sim.outcomes import summarise
-    from sim.simulation import SimulationResult
+    from sim.simulation import SimulationResult, add_exposures
     eng = model if isinstance(model, FastEngine) else FastEngine(model)
     n = int(patients)
     patients_df, events_df, states_df = eng.tables(n, seed, draw)
-    ladders = {s.name: list(s.ladder) for s in eng.strategies}
-    summary = summarise(patients_df, events_df, ladders)
-    return SimulationResult(eng.model, patients_df, events_df, states_df, summary, int(seed), n)
+    result = SimulationResult(eng.model, patients_df, events_df, states_df, None, int(seed), n)
+    return add_exposures(result)          # measured from the tables, and the summary, as the SimPy engine
 
 
 def aggregate(model, patients: int, seed: int, draw: int = 0, econ=None, cost_table=None,

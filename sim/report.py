@@ -538,6 +538,9 @@ class _Report:
             for step in s.ladder:
                 seen[step] = None
             seen[s.maintenance] = None
+            if s.workup.screen_lookalikes or s.workup.repeat_biopsy:
+                for name in s.workup.management.values():
+                    seen[name] = None
         return list(seen)
 
     def ladder_steps(self) -> list[str]:
@@ -781,12 +784,16 @@ class _Report:
             reentry = (L.t(f"reentry.{rule}") if rule in ("same_step", "induction", "ladder")
                        else L.t("reentry.step", step=self.label(rule)))
             name = Markup(f"<strong>{esc(s.name)}</strong><br><span class='muted'>{esc(s.description)}</span>")
+            w = s.workup
+            workup = L.raw("workup." + {(False, False): "none", (True, False): "screen", (False, True): "biopsy",
+                                        (True, True): "both"}[(w.screen_lookalikes, w.repeat_biopsy)])
             rows.append((name, induction,
                          L.t("timing", first=L.num(s.first_assessment_months, "g"),
                              second=L.num(s.reassessment_months, "g")),
-                         switch, ladder, self.label(s.maintenance), reentry))
+                         switch, workup, ladder, self.label(s.maintenance), reentry))
         table = _table([self.c("strategy"), self.c("induction"), self.c("assessment"), self.c("switch"),
-                        self.c("ladder"), self.c("maintenance"), self.c("reentry")], rows, cls="protocols")
+                        self.c("workup"), self.c("ladder"), self.c("maintenance"), self.c("reentry")], rows,
+                       cls="protocols")
         # therapies used
         trows, tcls = [], []
         for name in self.therapy_names:

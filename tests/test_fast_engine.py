@@ -12,7 +12,7 @@ import pytest
 import sim
 from sim import fast_engine as fe
 from sim import streams
-from sim.cohort import ANCESTRIES, sample_block
+from sim.cohort import ANCESTRIES, CHRONICITY, LOOKALIKES, sample_block
 from sim.economics import Economics, evaluate, load_cost_table, load_utility_table
 from sim.scenarios import build
 from sim.therapies import ISN_CLASSES
@@ -35,6 +35,20 @@ SCENARIOS = {
     # more than 16 flares and 8 courses of one drug per patient: the '#1', '#2' stream chunks
     "stream_chunks": ("base.yaml", ["parameters.flare_rate_remission=3", "parameters.maintenance_years=0.5",
                                     "horizon_years=30"], 100, 17),
+    # work-up of a non-response (screening and repeat biopsy; screening only), many look-alikes and much
+    # chronic damage: reclassification, no escalation, the look-alikes' management, also after a flare
+    "workup": ("base.yaml", [
+        "strategies.0.workup.repeat_biopsy=true", "strategies.0.workup.screen_lookalikes=true",
+        "strategies.1.workup.screen_lookalikes=true",
+        "cohort.lookalike={none: 0.4, tma: 0.2, aps_nephropathy: 0.2, membranous: 0.2}",
+        "cohort.chronicity={low: 0.3, moderate: 0.3, high: 0.4}", "parameters.flare_rate_remission=0.4"], 400, 8),
+    # every serious infection and CNI nephrotoxicity severe (stops the course), kidney-damaging adverse
+    # events with large ESRD hazard ratios (rebased hazard clocks), with a work-up
+    "severe_adverse_events": ("base.yaml", [
+        "parameters.adverse_event_severe_share_serious_infection=1",
+        "parameters.adverse_event_severe_share_cni_nephrotoxicity=1",
+        "parameters.adverse_event_esrd_hr_cni_nephrotoxicity=4", "parameters.adverse_event_severe_share_hypertension=1",
+        "strategies.1.workup.repeat_biopsy=true"], 400, 12),
 }
 
 
@@ -60,6 +74,20 @@ def test_identical_tables_costs_and_qalys(pair):
         assert ref.patients["n_renal_flares"].max() > 16
     if name == "ladder_reentry_mixed_induction":
         assert set(ref.patients["induction"]) == {"cyc_nih", "mmf"}
+    ev = ref.events
+    if name == "workup":
+        assert {"lookalike_screen", "repeat_biopsy", "reclassified"} <= set(ev["event"])
+        assert {"chronic_damage", "tma", "aps_nephropathy", "membranous"} <= set(ev.loc[ev["event"] == "reclassified",
+                                                                                        "detail"])
+        management = ev[(ev["event"] == "therapy_start") & ev["detail"].isin(
+            ["plasma_exchange_tma", "anticoagulation_immunoadsorption", "membranous_cni"])]
+        flares = ev.loc[ev["event"] == "renal_flare", ["strategy", "patient", "time_years"]]
+        assert len(management.merge(flares, on=["strategy", "patient", "time_years"])) > 0   # after a flare
+        assert ref.patients["failed_induction"].any() and (ref.patients["workup_finding"] == "none").any()
+    if name == "severe_adverse_events":
+        assert ev["detail"].str.endswith("_nephrotoxicity:severe").any()
+        assert ev["detail"].str.endswith(":stopped").any()
+        assert ref.patients["courses_stopped_by_adverse_event"].max() > 1
 
 
 def _assert_aggregate_equals(agg: fe.AggregateResult, ev) -> None:
@@ -116,6 +144,25 @@ def test_aggregate_resumes_strategies_that_differ_only_in_the_ladder():
     _assert_aggregate_equals(fe.aggregate(model, 300, 4, threads=2), ref.economics)
 
 
+def test_aggregate_resumes_only_strategies_with_the_same_workup():
+    """The work-up and the look-alikes' management come before the ladder: strategies that differ in
+    them are simulated in full; strategies with the same work-up are resumed (also where strategy 0
+    first climbs the ladder after a look-alike's management failed at a flare: from step 0, whatever
+    the resumed strategy's re-entry rule)."""
+    wk = "workup: {screen_lookalikes: true, repeat_biopsy: true}"
+    sc = load("base.yaml", [
+        f"strategies=[{{name: a, ladder: [rituximab_belimumab, tacrolimus_multitarget, msc], {wk}, "
+        f"flare_reentry: tacrolimus_multitarget}}, {{name: b, ladder: [rituximab, msc, tacrolimus_multitarget], "
+        f"{wk}, flare_reentry: msc}}, {{name: c, ladder: [rituximab_belimumab, tacrolimus_multitarget, msc], "
+        f"flare_reentry: tacrolimus_multitarget, workup: {{screen_lookalikes: true}}}}]",
+        "cohort.lookalike={none: 0.4, tma: 0.2, aps_nephropathy: 0.2, membranous: 0.2}",
+        "parameters.flare_rate_remission=0.6", "parameters.adverse_event_severe_share_serious_infection=0.8"])
+    model = build(sc)
+    assert fe.FastEngine(model)._equiv.tolist() == [0, 1, 0]
+    ref = sim.simulate(model, patients=400, seed=4)
+    _assert_aggregate_equals(fe.aggregate(model, 400, 4), ref.economics)
+
+
 def test_draws_key_the_streams():
     model = build(load("base.yaml"))
     a = sim.simulate(model, patients=100, seed=2, draw=3, costed=False)
@@ -158,6 +205,9 @@ def test_cohort_equals_sample_block():
     for attr in ("age", "female", "nonadherent", "weight_kg", "height_cm", "bsa_m2", "proteinuria_g_day",
                  "egfr_ml_min"):
         np.testing.assert_array_equal(getattr(c, attr), np.concatenate([getattr(b, attr) for b in blocks])[:600])
+    for attr, order in (("chronicity", CHRONICITY), ("lookalike", LOOKALIKES)):
+        labels = np.concatenate([getattr(b, attr) for b in blocks])[:600]
+        assert list(np.array(order, dtype=object)[getattr(c, attr)]) == list(labels)
     labels = np.concatenate([b.isn_class for b in blocks])[:600]
     assert list(np.array(ISN_CLASSES, dtype=object)[c.isn_class]) == list(labels)
     labels = np.concatenate([b.ancestry for b in blocks])[:600]
