@@ -45,7 +45,7 @@ Flows accrue at a constant annual rate over an interval and are discounted exact
     a therapy of family ``cni``.
 * Health states (per year): nephrology follow-up by state (active, partial, complete response);
   CKD care while on supportive care (``therapy == "supportive_care"``, or active nephritis off
-  therapy after the ladder is exhausted); RAAS blockade and antimalarial for all time before ESRD
+  therapy after the ladder is exhausted); RAAS blockade, antimalarial and lipid control (A71) for all time before ESRD
   (A71); dialysis at ``(1 - pd_share) * haemodialysis + pd_share * peritoneal``; transplant
   follow-up from one year after the transplant.
 * Events: adverse event (cost item = its kind, plus a one-off QALY loss), renal flare by severity
@@ -122,6 +122,7 @@ REQUIRED_COST_ITEMS: dict[str, tuple[str, str]] = {
     "transplant_followup": ("transplant", "per year"),
     "raas_blockade": ("supportive_care", "per year"),
     "antimalarial": ("supportive_care", "per year"),
+    "lipid_control": ("supportive_care", "per year"),
     "ckd_supportive_care": ("supportive_care", "per year"),
 }
 #: Utility rows every utility table must have (unit ``utility``).
@@ -136,6 +137,14 @@ DAYS_PER_YEAR = 365.25
 ONE_TIME_UNITS = ("mg", "mg/kg", "mg/m2", "cells/kg", "session")
 DAILY_UNITS = ("mg/day", "mg/kg/day", "g/day")
 SUPPORTIVE = "supportive_care"
+#: Supportive care every patient receives before ESRD (A71): RAAS blockade (blood pressure and
+#: proteinuria), antimalarial, lipid control; priced per year
+SUPPORTIVE_BACKGROUND = ("raas_blockade", "antimalarial", "lipid_control")
+
+
+def supportive_background(costs) -> float:
+    """Yearly cost of the supportive care of A71 given to every patient before ESRD."""
+    return sum(costs.value(item) for item in SUPPORTIVE_BACKGROUND)
 _PRE_ESRD = ("active_nephritis", "partial_response", "complete_response")
 _TOL = 1e-9
 
@@ -655,7 +664,7 @@ def evaluate(result, econ: Economics | None = None, *, cost_table: "CostTable | 
         cost.flow(sp[m], cat["state"], costs.value(f"state_{s}"), t0[m], t1[m])
     cost.flow(sp[supportive], cat["supportive_care"], costs.value("ckd_supportive_care"), t0[supportive],
               t1[supportive])
-    background = costs.value("raas_blockade") + costs.value("antimalarial")
+    background = supportive_background(costs)
     cost.flow(sp[pre], cat["supportive_care"], background, t0[pre], t1[pre])
     dial = state == "dialysis"
     share = econ.dialysis_pd_share

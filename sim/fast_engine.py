@@ -1390,6 +1390,8 @@ def _reenter(mf, mi, wf, wi, wu, rf, rv):
         r = _management(mf, mi, wf, wi, wu, rf, rv, where)
         if r >= DIED or r == RESP:
             return r
+        wi[I_REFR] = 1                           # managed, still not responding: refractory now
+        _record(mi, wi, rf, rv, wf[S_NOW], EV_REFRACTORY, 0)
         return _ladder(mf, mi, wf, wi, wu, rf, rv, 0, 1)     # rule 'ladder', whatever the strategy's
     if rule == RULE_SAME and kind == RK_INDUCTION:
         rule = RULE_AGENT
@@ -1888,7 +1890,8 @@ class _Econ:
     does not price, ...) are kept per therapy / kind and raised only if the kernel used it."""
 
     def __init__(self, engine: "FastEngine", econ=None, cost_table=None, utility_table=None):
-        from sim.economics import DAILY_UNITS, DAYS_PER_YEAR, ONE_TIME_UNITS, InputError, _wtp, resolve_tables
+        from sim.economics import (DAILY_UNITS, DAYS_PER_YEAR, ONE_TIME_UNITS, InputError, _wtp, resolve_tables,
+                                   supportive_background)
         model = engine.model
         scenario = model.scenario
         econ, costs, utils = resolve_tables(scenario, econ, cost_table, utility_table)
@@ -1907,7 +1910,7 @@ class _Econ:
         for i, s in enumerate(HEALTH_STATES[:3]):
             E[E_CS0 + i] = costs.value(f"state_{s}")
         E[E_CCKD] = costs.value("ckd_supportive_care")
-        E[E_CBG] = costs.value("raas_blockade") + costs.value("antimalarial")
+        E[E_CBG] = supportive_background(costs)
         share = econ.dialysis_pd_share
         E[E_CDIAL] = (1 - share) * costs.value("haemodialysis") + share * costs.value("peritoneal_dialysis")
         E[E_CTXF] = costs.value("transplant_followup")

@@ -90,28 +90,28 @@ def exposure(result) -> pd.DataFrame:
     out[list(COLUMNS)] = 0.0
     if st.empty:
         return out
-    ther = st["therapy"].astype(str).to_numpy()
-    ther = np.where(st["therapy"].astype(str).str.startswith("waiting:").to_numpy(), "supportive_care", ther)
-    strat, pat = st["strategy"].to_numpy(), st["patient"].to_numpy()
+    # therapy labels, once per distinct label: waiting for a service counts as supportive care
+    codes, labels = pd.factorize(st["therapy"].astype(str))
+    labels = ["supportive_care" if lab.startswith("waiting:") else lab for lab in labels]
+    sched = _schedules(result.model)
+    par_of = np.array([sched.get(lab, (0.0,) * 6) for lab in labels], float).reshape(-1, 6)
+    known_of = np.array([lab in sched for lab in labels], bool)
+    ther = np.asarray([labels.index(lab) for lab in labels])[codes]        # same label, same code
+    # runs of consecutive segments with the same therapy = courses (or maintenance, supportive care)
+    row = pd.MultiIndex.from_frame(keys).get_indexer(pd.MultiIndex.from_frame(st[["strategy", "patient"]]))
     new = np.ones(len(st), bool)
-    new[1:] = (ther[1:] != ther[:-1]) | (pat[1:] != pat[:-1]) | (strat[1:] != strat[:-1])
+    new[1:] = (ther[1:] != ther[:-1]) | (row[1:] != row[:-1])
     first = np.flatnonzero(new)
     start_t = st["start"].to_numpy(float)[first]
     stop_t = np.maximum.reduceat(st["stop"].to_numpy(float), first)
-    label = ther[first]
-    sched = _schedules(result.model)
-    known = np.array([lab in sched for lab in label])
-    runs = pd.DataFrame({"strategy": strat[first], "patient": pat[first]})
-    weight = runs.merge(result.patients[["strategy", "patient", "weight_kg"]], on=["strategy", "patient"],
-                        how="left")["weight_kg"].to_numpy(float)
-    par = np.array([sched.get(lab, (0.0,) * 6) for lab in label], float).reshape(-1, 6)
-    start_dose = par[:, 1] + par[:, 2] * weight
+    code, who = ther[first], row[first]
+    par = par_of[code]
+    weight = result.patients["weight_kg"].to_numpy(float)[who]
     days = (stop_t - start_t) * DAYS_PER_YEAR
-    mg, above = course_exposure(days, par[:, 0], start_dose, par[:, 3], par[:, 4], par[:, 5])
-    mg, above = np.where(known, mg, 0.0), np.where(known, above, 0.0)
-    runs["mg"], runs["years"] = mg, above / DAYS_PER_YEAR
-    tot = runs.groupby(["strategy", "patient"], sort=False)[["mg", "years"]].sum()
-    merged = keys.merge(tot, left_on=["strategy", "patient"], right_index=True, how="left").fillna(0.0)
-    out["cumulative_glucocorticoid_mg"] = merged["mg"].to_numpy(float)
-    out["years_prednisolone_above_7_5mg"] = merged["years"].to_numpy(float)
+    mg, above = course_exposure(days, par[:, 0], par[:, 1] + par[:, 2] * weight, par[:, 3], par[:, 4], par[:, 5])
+    known = known_of[code]
+    n = len(keys)
+    out["cumulative_glucocorticoid_mg"] = np.bincount(who, weights=np.where(known, mg, 0.0), minlength=n)
+    out["years_prednisolone_above_7_5mg"] = np.bincount(who, weights=np.where(known, above, 0.0),
+                                                        minlength=n) / DAYS_PER_YEAR
     return out

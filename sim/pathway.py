@@ -332,6 +332,8 @@ class Pathway:
         if kind == "management":                     # a look-alike flares: its own management again
             if (yield self.env.process(self.lookalike_management(p, where))):
                 return
+            p.refractory = True                      # managed, still not responding: refractory now
+            self.record(p, "refractory", "")
             rule = "ladder"
         if rule == "same_step" and kind == "induction":
             rule = "induction_agent"

@@ -155,7 +155,7 @@ def test_mmf_path_by_hand(mmf_path, rates):
         "active_nephritis/mmf", "complete_response/mmf_maintenance", "complete_response/"}
     m = maintenance_years()
     res = evaluate(mmf_path, Economics(discount_costs=rc, discount_outcomes=ro))
-    bg = unit("raas_blockade") + unit("antimalarial")
+    bg = unit("raas_blockade") + unit("antimalarial") + unit("lipid_control")
     mmf = mmf_path.model.therapies["mmf"].dose[0]
     maint = mmf_path.model.therapies["mmf_maintenance"].dose[0]
     assert mmf.unit == maint.unit == "g/day"
@@ -199,7 +199,7 @@ def test_refractory_path_by_hand(refractory_path, wastage):
     ritux, belim = th["rituximab_belimumab"].dose
     mmf, = th["mmf"].dose
     maint, = th["mmf_maintenance"].dose
-    infusion, labs, bg = unit("infusion_visit"), unit("immunosuppression_labs"), unit("raas_blockade") + unit("antimalarial")
+    infusion, labs, bg = unit("infusion_visit"), unit("immunosuppression_labs"), unit("raas_blockade") + unit("antimalarial") + unit("lipid_control")
 
     def drug_cost(drug, dose):
         return cheapest_vials(dose, vials(drug)) if wastage else dose * per_mg(drug)
@@ -268,7 +268,7 @@ def test_hand_built_tables_esrd_transplant_flares_adverse_events(mmf_path):
     mg = per_mg("mycophenolate_mofetil") * YEAR_DAYS
     mmf = model.therapies["mmf"].dose[0]
     cap = mmf.days / YEAR_DAYS
-    bg = unit("raas_blockade") + unit("antimalarial")
+    bg = unit("raas_blockade") + unit("antimalarial") + unit("lipid_control")
     labs = unit("immunosuppression_labs")
     dial = (1 - share) * unit("haemodialysis") + share * unit("peritoneal_dialysis")
     maint = model.therapies["mmf_maintenance"].dose[0].amount * 1000
