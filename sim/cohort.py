@@ -27,6 +27,9 @@ CHRONICITY = ("low", "moderate", "high")
 #: transformation to membranous nephritis
 LOOKALIKES = ("none", "tma", "aps_nephropathy", "membranous")
 _STRICT = ConfigDict(extra="forbid", frozen=True)
+#: categorical attributes of a population: allowed categories and what to call them in a message
+_CATEGORIES = {"isn_class": (ISN_CLASSES, "ISN/RPS class"), "ancestry": (ANCESTRIES, "ancestry group"),
+               "chronicity": (CHRONICITY, "chronicity band"), "lookalike": (LOOKALIKES, "look-alike condition")}
 
 
 class TruncatedNormal(BaseModel):
@@ -111,25 +114,11 @@ class Population(BaseModel):
     ln_share_of_sle: float | None = Field(default=None, ge=0, le=1)
     provenance: dict[str, FieldProvenance] = {}
 
-    @field_validator("isn_class")
+    @field_validator(*("isn_class", "ancestry", "chronicity", "lookalike"))
     @classmethod
-    def _classes(cls, v):
-        return _shares(v, ISN_CLASSES, "ISN/RPS class")
-
-    @field_validator("ancestry")
-    @classmethod
-    def _ancestry(cls, v):
-        return _shares(v, ANCESTRIES, "ancestry group")
-
-    @field_validator("chronicity")
-    @classmethod
-    def _chronicity(cls, v):
-        return _shares(v, CHRONICITY, "chronicity band")
-
-    @field_validator("lookalike")
-    @classmethod
-    def _lookalike(cls, v):
-        return _shares(v, LOOKALIKES, "look-alike condition")
+    def _categories(cls, v, info):
+        allowed, what = _CATEGORIES[info.field_name]
+        return _shares(v, allowed, what)
 
     @field_validator("age_years")
     @classmethod
