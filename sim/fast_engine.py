@@ -2153,35 +2153,37 @@ class FastEngine:
         log_nonadh = math.log(p["nonadherent_response_or"])
         log_asian = math.log(p["asian_evidence_transfer_or"])
         log_second = math.log(p["second_induction_response_or"])
-        log_class = {}
+        # the patient's log odds, (ancestry + adherence) + chronicity, for every combination at once:
+        # numpy adds float64 exactly as BlockInputs does; only exp is left to math.exp (libm), per value
+        lo_patient = ((np.array([log_anc[a] for a in ANCESTRIES])[:, None, None]
+                       + np.array([0.0, log_nonadh])[None, :, None])
+                      + np.array([log_chron[b] for b in CHRONICITY])[None, None, :])
+        non_asian = np.array([a != "asian" for a in ANCESTRIES])
         for i, th in enumerate(ths):
             grp = th.class_or_group if th.class_or_group in ("b_cell", "cni") else None
-            for ci, cls in enumerate(ISN_CLASSES):
-                base = th.response_probability(cls)
-                if base <= 0.0 or base >= 1.0:
-                    resp[i, ci] = base
-                    continue
-                logit = _logit(base)
-                if grp is not None and (grp, cls) not in log_class:
-                    log_class[grp, cls] = math.log(p[f"class_response_or_{grp}_{cls}"])
-                for ai, anc in enumerate(ANCESTRIES):
-                    for na in (0, 1):
-                        for hi, band in enumerate(CHRONICITY):
-                            # BlockInputs._patient_log_odds and response_probability, term by term
-                            lo_patient = ((np.float64(log_anc[anc]) + (np.float64(log_nonadh) if na else np.float64(0.0)))
-                                          + np.float64(log_chron[band]))
-                            for la in (0, 1):
-                                for sl in (0, 1):
-                                    lo = logit + lo_patient
-                                    if not th.targets:       # lupus-nephritis therapy: a look-alike responds less
-                                        lo += log_look[la]
-                                    if grp is not None:
-                                        lo += log_class[grp, cls]
-                                    if th.asian_evidence and anc != "asian":
-                                        lo += log_asian
-                                    if sl:
-                                        lo += log_second
-                                    resp[i, ci, ai, na, hi, la, sl] = 1.0 / (1.0 + math.exp(-lo))
+            base = np.array([th.response_probability(cls) for cls in ISN_CLASSES])
+            valid = (base > 0.0) & (base < 1.0)
+            logit = np.array([_logit(b) if v else 0.0 for b, v in zip(base, valid)])
+            lo = logit[:, None, None, None] + lo_patient[None]                      # class, anc, adh, chron
+            if not th.targets:                   # lupus-nephritis therapy: a look-alike responds less
+                lo = np.stack([lo + log_look[0], lo + log_look[1]], axis=-1)
+            else:
+                lo = np.stack([lo, lo], axis=-1)
+            if grp is not None:
+                cls_lo = np.array([math.log(p[f"class_response_or_{grp}_{c}"]) if v else 0.0
+                                   for c, v in zip(ISN_CLASSES, valid)])
+                lo = lo + cls_lo[:, None, None, None, None]
+            if th.asian_evidence:
+                lo[:, non_asian] += log_asian
+            first = [1.0 / (1.0 + math.exp(-x)) for x in lo.ravel().tolist()]
+            first = np.array(first).reshape(lo.shape)
+            if "induction" in th.roles:          # second line: only induction agents are given second
+                second = np.array([1.0 / (1.0 + math.exp(-x)) for x in (lo + log_second).ravel().tolist()])
+                second = second.reshape(lo.shape)
+            else:
+                second = first
+            resp[i] = np.stack([first, second], axis=-1)
+            resp[i, ~valid] = base[~valid][:, None, None, None, None, None]     # 0 or 1: no modifiers
         # -- strategies ------------------------------------------------------------------------------
         ns = len(self.strategies)
         maxl = max([len(s.ladder) for s in self.strategies] + [1])
