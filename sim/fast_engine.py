@@ -62,8 +62,8 @@ Design and speed
 A patient's path is a long chain of data-dependent branches with competing clocks; vectorising it
 over patients with numpy would need masks for every branch and many passes, and reproducing the
 SimPy arithmetic bit for bit would be fragile. A compiled per-patient loop is simple, exact and
-fast: about 1.4 us per trajectory of the base scenario without economics, 2 us with them, against
-about 400 us in the SimPy engine (see ``benchmarks/engines.py``). In aggregate mode, a strategy
+fast: about 2-3 us per trajectory of the base scenario with its economics, against about 350 us
+in the SimPy engine (see ``benchmarks/engines.py``). In aggregate mode, a strategy
 that reads the same data as strategy 0 until it first enters the ladder (strategies that differ
 only in their ladder, as in most comparisons; the work-up of a non-response and the management of
 look-alikes come before the ladder, so they must be the same too) is resumed from a snapshot of
