@@ -418,9 +418,10 @@ N_THF = 6
 THI_STREAM, THI_CSLOT, THI_HASFHR, THI_SEVONLY, THI_NAE = range(5)
 N_THI = 5
 # strategy floats / ints
-STF_FIRST, STF_REASS = range(2)
-STI_NLAD, STI_MAINT, STI_RULE, STI_RSTEP, STI_NIND, STI_SCREEN, STI_BIOPSY = range(7)
-N_STI = 7
+STF_FIRST, STF_REASS, STF_RESCT = range(3)
+N_STF = 3
+STI_NLAD, STI_MAINT, STI_RULE, STI_RSTEP, STI_NIND, STI_SCREEN, STI_BIOPSY, STI_RESCUE, STI_RESKIND = range(9)
+N_STI = 9
 # wf: the patient, then the trajectory (cleared per trajectory from S_NOW on)
 (W_EDEATH, W_EESRD, W_TX0, W_GR0, W_FL0, W_AGE,
  S_NOW, S_SEG0, S_UD, S_UE, S_HD, S_HE, S_PR, S_PC, S_FHR, S_FHRY, S_FHRU, S_SEVP, S_FLEFT, S_TXL, S_GRL,
@@ -439,8 +440,8 @@ WO_FIXED = WO_EXP + 16
  I_SNAPWANT, I_SNAPSITE, I_SNAPSTEP, I_CHRON, I_LOOK,
  I_STATE, I_THER, I_CTH, I_SEVONLY, I_NFL, I_RKIND, I_RWHERE, I_REFR, I_REFRI, I_HIGH, I_FIRST, I_NAE,
  I_STRAT, I_NEV, I_NSG, I_COPEN, I_CMAINT, I_LASTSEV, I_CLOCKS, I_EXPNEXT, I_FAILED, I_WFIND,
- I_NSTOP) = range(40)
-N_I = I_NSTOP + 1
+ I_NSTOP, I_STOPKIND) = range(41)
+N_I = I_STOPKIND + 1
 ERR_NO_SWITCH, ERR_CAPACITY = 1, 2
 # economic scalars at mf[FO_E:]
 (E_DC, E_DO, E_U0, E_U1, E_U2, E_U3, E_U4, E_UCKD, E_UFM, E_UFS, E_CS0, E_CS1, E_CS2, E_CCKD, E_CBG, E_CDIAL,
@@ -1151,6 +1152,7 @@ def _wait(mf, mi, wf, wi, wu, rf, rv, until, flares, course):
             if (code & 1) == 1 and course:       # a severe event stops the course being judged
                 _stop_course(wf, wi)
                 wi[I_NSTOP] += 1
+                wi[I_STOPKIND] = kind
                 return STOPPED
         elif t == t_flare:
             return FLARE
@@ -1186,7 +1188,7 @@ def _judge(mi, wf, wi, rf, rv, th, why):
 
 @njit(cache=True, error_model="numpy")
 def _induction_course(mf, mi, wf, wi, wu, rf, rv, agent, second_line):
-    ost = mi[FO_STF] + wi[I_STRAT] * 2
+    ost = mi[FO_STF] + wi[I_STRAT] * N_STF
     start = _start_course(mf, mi, wf, wi, wu, rf, rv, agent, second_line)
     first = start + mf[ost + STF_FIRST]
     r = _wait(mf, mi, wf, wi, wu, rf, rv, first, False, True)
@@ -1326,11 +1328,16 @@ def _ladder(mf, mi, wf, wi, wu, rf, rv, first_step, site):
         wi[I_SNAPSITE] = site
         wi[I_SNAPSTEP] = first_step
     s = wi[I_STRAT]
-    n = mi[mi[MO_STI] + s * N_STI + STI_NLAD]
+    osti = mi[MO_STI] + s * N_STI
+    n = mi[osti + STI_NLAD]
     olad = mi[MO_LAD] + s * mi[MI_MAXL]
     oladt = mi[FO_LADT] + s * mi[MI_MAXL]
+    rescue = mi[osti + STI_RESCUE]             # after a severe infection (A59), once per climb
+    rescued = False
     for i in range(first_step, n):
         step = mi[olad + i]
+        if rescued and step == rescue:
+            continue
         if i > wi[I_HIGH]:
             wi[I_HIGH] = i
         start = _start_course(mf, mi, wf, wi, wu, rf, rv, step, 0)
@@ -1341,6 +1348,16 @@ def _ladder(mf, mi, wf, wi, wu, rf, rv, first_step, site):
             wi[I_RKIND] = RK_LADDER
             wi[I_RWHERE] = i
             return RESP
+        if r == STOPPED and rescue >= 0 and not rescued and wi[I_STOPKIND] == mi[osti + STI_RESKIND]:
+            rescued = True
+            start = _start_course(mf, mi, wf, wi, wu, rf, rv, rescue, 0)
+            r = _wait(mf, mi, wf, wi, wu, rf, rv, start + mf[mi[FO_STF] + s * N_STF + STF_RESCT], False, True)
+            if r >= DIED:
+                return r
+            if _judge(mi, wf, wi, rf, rv, rescue, r) == 1:
+                wi[I_RKIND] = RK_LADDER
+                wi[I_RWHERE] = i
+                return RESP
     _record(mi, wi, rf, rv, wf[S_NOW], EV_EXHAUSTED, mi[olad + n - 1] if n > 0 else -1)
     return NORESP
 
@@ -2091,7 +2108,8 @@ class FastEngine:
                 if a in s.switch and s.switch[a] not in names:
                     todo.append(s.switch[a])
             management = list(s.workup.management.values()) if _works_up(s) else []
-            for name in [*s.ladder, s.maintenance, *management]:
+            rescue = [s.after_severe_infection] if s.after_severe_infection else []
+            for name in [*s.ladder, s.maintenance, *management, *rescue]:
                 if name not in names:
                     names.append(name)
         self.therapy_names = names
@@ -2188,7 +2206,7 @@ class FastEngine:
         ns = len(self.strategies)
         maxl = max([len(s.ladder) for s in self.strategies] + [1])
         maxi = max(len(s.induction_shares()) for s in self.strategies)
-        stf = np.zeros((ns, 2))
+        stf = np.zeros((ns, N_STF))
         sti = np.zeros((ns, N_STI), dtype=np.int64)
         lad = np.full((ns, maxl), -1, dtype=np.int64)
         ladt = np.zeros((ns, maxl))
@@ -2197,12 +2215,16 @@ class FastEngine:
         indw = np.zeros((ns, maxi))
         wmg = np.full((ns, len(LOOKALIKES)), -1, dtype=np.int64)      # management of each look-alike
         for k, s in enumerate(self.strategies):
-            stf[k] = (s.first_assessment_months / YEAR, s.reassessment_months / YEAR)
+            rescue = s.after_severe_infection
+            stf[k] = (s.first_assessment_months / YEAR, s.reassessment_months / YEAR,
+                      s.ladder_assessment_months.get(rescue, cat[rescue].assessment_months) / YEAR if rescue else 0.0)
             rule = s.flare_reentry
             code = {"same_step": RULE_SAME, "induction": RULE_INDUCTION, "ladder": RULE_LADDER}.get(rule, RULE_STEP)
             shares = s.induction_shares()
             sti[k] = (len(s.ladder), tix[s.maintenance], code, s.ladder.index(rule) if code == RULE_STEP else 0,
-                      len(shares), s.workup.screen_lookalikes, s.workup.repeat_biopsy)
+                      len(shares), s.workup.screen_lookalikes, s.workup.repeat_biopsy,
+                      tix[rescue] if rescue else -1,
+                      kinds.index("serious_infection") if rescue and "serious_infection" in kinds else -1)
             if _works_up(s):
                 for condition, name in s.workup.management.items():
                     wmg[k, LOOKALIKES.index(condition)] = tix[name]
@@ -2219,7 +2241,7 @@ class FastEngine:
         # patients live strategy 0's life up to there (aggregate mode resumes from a snapshot); the
         # work-up and the management of look-alikes come before the ladder
         def before_ladder(k):
-            return (inda[k].tolist(), indw[k].tolist(), sw[k].tolist(), stf[k].tolist(), int(sti[k, STI_MAINT]),
+            return (inda[k].tolist(), indw[k].tolist(), sw[k].tolist(), stf[k, :2].tolist(), int(sti[k, STI_MAINT]),
                     int(sti[k, STI_RULE]), int(sti[k, STI_NIND]), int(sti[k, STI_SCREEN]), int(sti[k, STI_BIOPSY]),
                     wmg[k].tolist())
         self._equiv = np.array([int(k > 0 and before_ladder(k) == before_ladder(0)) for k in range(ns)],

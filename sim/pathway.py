@@ -90,7 +90,7 @@ class Patient:
 
     __slots__ = (
         "pid", "row", "isn_class", "ancestry", "nonadherent", "first_agent", "chronicity", "lookalike",
-        "esrd_k", "workup_finding", "failed_induction", "n_stopped",
+        "esrd_k", "workup_finding", "failed_induction", "n_stopped", "stop_kind",
         "d_bps", "d_cum", "d_rates", "e_bps", "e_cum", "e_rates",
         "e_death", "e_esrd", "tx_left", "graft_left", "flare_thresholds", "flare_left",
         "state", "therapy", "since", "seg_start", "used_death", "used_esrd", "hd_since", "he_since",
@@ -120,6 +120,7 @@ class Patient:
         self.workup_finding = ""       # what the work-up of a non-response found ("" = not worked up)
         self.failed_induction = False  # failed both induction agents at least once
         self.n_stopped = 0             # courses stopped by a severe adverse event
+        self.stop_kind = ""            # the kind of the last severe adverse event that stopped a course
 
     # -- hazard clocks -------------------------------------------------------------------------
     def death_time_from(self) -> float:
@@ -279,20 +280,35 @@ class Pathway:
     # Figure 3: the refractory ladder
     # ==========================================================================================
     def figure3_ladder(self, p: Patient, first_step: int):
-        """Climb the ladder from ``first_step``; each step is judged at its own assessment time."""
+        """Climb the ladder from ``first_step``; each step is judged at its own assessment time. A step
+        a severe infection stopped may be followed by extracorporeal therapy instead of going on to
+        intensify at once (strategy ``after_severe_infection``; A59), once per climb."""
         s = self.strategy
         ladder = s.ladder
+        rescue = s.after_severe_infection
+        rescued = False
         for i in range(first_step, len(ladder)):
             step = ladder[i]
+            if rescued and step == rescue:            # already given in this climb, after the infection
+                continue
             p.highest_step = max(p.highest_step, i)
-            start = yield from self.begin_course(p, step)
-            months = s.ladder_assessment_months.get(step, self.therapies[step].assessment_months)
-            why = yield from self.wait(p, start + months / YEAR, course=True)
+            why = yield from self.ladder_course(p, step)
             if self.judge(p, step, why):
                 p.responding = ("ladder", i)
                 return True
+            if why == "stopped" and p.stop_kind == "serious_infection" and rescue and not rescued:
+                rescued = True
+                if self.judge(p, rescue, (yield from self.ladder_course(p, rescue))):
+                    p.responding = ("ladder", i)      # a later flare is re-treated at this step
+                    return True
         self.record(p, "ladder_exhausted", ladder[-1] if ladder else "")
         return False
+
+    def ladder_course(self, p: Patient, name: str):
+        """A course of a ladder therapy, until its assessment time (or a severe adverse event)."""
+        start = yield from self.begin_course(p, name)
+        months = self.strategy.ladder_assessment_months.get(name, self.therapies[name].assessment_months)
+        return (yield from self.wait(p, start + months / YEAR, course=True))
 
     # ==========================================================================================
     # After the response: maintenance, flares and re-entry; or active disease with no options
@@ -524,6 +540,7 @@ class Pathway:
                 if severe and course:
                     self.stop_course(p)
                     p.n_stopped += 1
+                    p.stop_kind = kind
                     return "stopped"
             elif t == t_flare:
                 return "flare"

@@ -792,6 +792,8 @@ class _Report:
             w = s.workup
             workup = L.raw("workup." + {(False, False): "none", (True, False): "screen", (False, True): "biopsy",
                                         (True, True): "both"}[(w.screen_lookalikes, w.repeat_biopsy)])
+            if s.after_severe_infection:
+                workup = f"{workup}; " + L.t("workup.after_infection", therapy=self.label(s.after_severe_infection))
             rows.append((name, induction,
                          L.t("timing", first=L.num(s.first_assessment_months, "g"),
                              second=L.num(s.reassessment_months, "g")),

@@ -113,6 +113,10 @@ class Strategy(BaseModel):
     maintenance: str = "mmf_maintenance"
     flare_reentry: str = Field(default="same_step", description=", ".join(REENTRY_RULES) + " or a step of the ladder")
     workup: Workup = Workup()
+    after_severe_infection: str | None = Field(
+        default=None, description="a therapy (e.g. immunoadsorption) given when a severe infection stopped a "
+        "ladder step, before intensifying further (A59: extracorporeal therapy when infection contraindicates "
+        "intensification); none by default")
 
     @field_validator("first_assessment_months", "reassessment_months", "induction", "ladder_assessment_months",
                      mode="before")
@@ -357,6 +361,13 @@ def _check_strategy(s: Strategy, i: int, therapies: TherapyCatalogue, source: st
     for j, step in enumerate(s.ladder):
         need(step, "ladder", f"ladder.{j}")
     need(s.maintenance, "maintenance", "maintenance")
+    if s.after_severe_infection is not None:
+        need(s.after_severe_infection, "ladder", "after_severe_infection")
+        if therapies[s.after_severe_infection].family != "extracorporeal":
+            raise InputError("the therapy after a severe infection is an extracorporeal one (A59)", file=source,
+                             field=f"{where}.after_severe_infection", value=s.after_severe_infection,
+                             allowed=", ".join(n for n in therapies.names("ladder")
+                                               if therapies[n].family == "extracorporeal"))
     for condition, name in s.workup.management.items():
         need(name, "management", f"workup.management.{condition}")
         if therapies[name].targets != condition:

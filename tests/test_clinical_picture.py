@@ -199,6 +199,38 @@ def test_a_step_whose_severe_adverse_event_is_certain_is_never_completed():
     assert (p["courses_stopped_by_adverse_event"] >= 1).sum() >= len(starts) // 2
 
 
+def test_a_severe_infection_on_the_ladder_is_followed_by_extracorporeal_therapy():
+    """A59: extracorporeal therapy when infection contraindicates intensification. Every rituximab
+    course is stopped by a severe infection; with after_severe_infection the patient gets
+    immunoadsorption at once, then (no response) tacrolimus, and immunoadsorption is not repeated as
+    the ladder's last step of the same climb; without it, tacrolimus comes straight after."""
+    common = NO_COMPETING_EVENTS + ["horizon_years=8", "parameters.flare_rate_remission=0",
+                                    "therapies.rituximab.adverse_events.serious_infection=1",
+                                    "parameters.adverse_event_severe_share_serious_infection=1"]
+    run = sim.simulate(load("base.yaml", common + ["strategies.1.after_severe_infection=immunoadsorption"]),
+                       patients=600, seed=6)
+    ev = run.events[run.events["strategy"] == "rtx_alone"]
+    starts = ev[ev["event"] == "therapy_start"]
+    ritux = starts[starts["detail"] == "rituximab"]
+    assert len(ritux) > 100
+    nxt = starts.groupby("patient")["detail"].apply(list)
+    for pid in ritux["patient"]:
+        seq = nxt[pid]
+        k = seq.index("rituximab")
+        if k == len(seq) - 1:           # still in remission when the course stopped, or the horizon
+            continue
+        assert seq[k + 1] == "immunoadsorption", seq
+        assert seq[k + 2:].count("immunoadsorption") == 0 or "renal_flare" in set(ev.loc[ev["patient"] == pid, "event"])
+    both = ritux.merge(starts[starts["detail"] == "immunoadsorption"], on="patient", suffixes=("_r", "_i"))
+    stops = ev[(ev["event"] == "assessment") & (ev["detail"] == "rituximab:stopped")]
+    assert set(zip(both["patient"], both["time_years_i"])) <= set(zip(stops["patient"], stops["time_years"]))
+    plain = sim.simulate(load("base.yaml", common), patients=600, seed=6).events
+    st = plain[(plain["strategy"] == "rtx_alone") & (plain["event"] == "therapy_start")]
+    for seq in st.groupby("patient")["detail"].apply(list):
+        if "rituximab" in seq[:-1]:
+            assert seq[seq.index("rituximab") + 1] == "tacrolimus_multitarget", seq
+
+
 def test_adverse_events_feed_costs_and_qalys():
     """The same patients with and without CNI adverse events (none severe, no ESRD effect): the
     difference in adverse-event costs is exactly the priced events; QALYs fall."""
@@ -310,6 +342,8 @@ def test_remaining_therapies_are_selectable_and_exploratory_ones_say_so():
     (["parameters.adverse_event_severe_share_bleeding=1.5"], "probability outside"),
     (["parameters.biopsy_detects_lookalike=2"], "probability outside"),
     (["therapies.mmf.glucocorticoids.start_mg_day=-5"], "out of range"),
+    (["strategies.0.after_severe_infection=rituximab"], "extracorporeal one \\(A59\\).*immunoadsorption"),
+    (["strategies.0.after_severe_infection=plasma_exchange_tma"], "cannot be used as a ladder step"),
     (["therapies.mmf.glucocorticoids.taper_week=5"], "unknown key 'taper_week'.*did you mean taper_weeks"),
 ])
 def test_bad_clinical_inputs_are_refused_by_name(override, match):

@@ -43,8 +43,10 @@ SCENARIOS = {
         "cohort.lookalike={none: 0.4, tma: 0.2, aps_nephropathy: 0.2, membranous: 0.2}",
         "cohort.chronicity={low: 0.3, moderate: 0.3, high: 0.4}", "parameters.flare_rate_remission=0.4"], 400, 8),
     # every serious infection and CNI nephrotoxicity severe (stops the course), kidney-damaging adverse
-    # events with large ESRD hazard ratios (rebased hazard clocks), with a work-up
+    # events with large ESRD hazard ratios (rebased hazard clocks), with a work-up; immunoadsorption after
+    # a severe infection (A59) in the strategy whose ladder also ends with it
     "severe_adverse_events": ("base.yaml", [
+        "strategies.0.after_severe_infection=immunoadsorption",
         "parameters.adverse_event_severe_share_serious_infection=1",
         "parameters.adverse_event_severe_share_cni_nephrotoxicity=1",
         "parameters.adverse_event_esrd_hr_cni_nephrotoxicity=4", "parameters.adverse_event_severe_share_hypertension=1",
@@ -88,6 +90,11 @@ def test_identical_tables_costs_and_qalys(pair):
         assert ev["detail"].str.endswith("_nephrotoxicity:severe").any()
         assert ev["detail"].str.endswith(":stopped").any()
         assert ref.patients["courses_stopped_by_adverse_event"].max() > 1
+        s0 = ev[ev["strategy"] == ref.model.scenario.strategies[0].name]
+        stopped = s0[(s0["event"] == "assessment") & s0["detail"].str.endswith(":stopped")
+                     & ~s0["detail"].str.startswith(("mmf", "cyc"))]
+        rescue = s0[(s0["event"] == "therapy_start") & (s0["detail"] == "immunoadsorption")]
+        assert len(rescue.merge(stopped[["patient", "time_years"]], on=["patient", "time_years"])) > 0
 
 
 def _assert_aggregate_equals(agg: fe.AggregateResult, ev) -> None:
