@@ -45,12 +45,13 @@ Flows accrue at a constant annual rate over an interval and are discounted exact
     a therapy of family ``cni``.
 * Health states (per year): nephrology follow-up by state (active, partial, complete response);
   CKD care while on supportive care (``therapy == "supportive_care"``, or active nephritis off
-  therapy after the ladder is exhausted); RAAS blockade, antimalarial and lipid control (A71) for all time before ESRD
-  (A71); dialysis at ``(1 - pd_share) * haemodialysis + pd_share * peritoneal``; transplant
+  therapy after the ladder is exhausted); RAAS blockade, antimalarial and lipid control for all time
+  before ESRD (A71); dialysis at ``(1 - pd_share) * haemodialysis + pd_share * peritoneal``; transplant
   follow-up from one year after the transplant.
 * Events: adverse event (cost item = its kind, plus a one-off QALY loss), renal flare by severity
   (detail ``"n:severe"`` / ``"n:moderate"``; a bare number counts as moderate), transplant (first
-  year, one-off), refractory classification (repeat biopsy).
+  year, one-off), repeat biopsy and look-alike screening (at their ``repeat_biopsy`` and
+  ``lookalike_screen`` events: only strategies with a ``workup`` have them).
 
 Utilities: by state; active nephritis after a renal flare takes the flare-severity utility until
 the next response; supportive care takes the CKD utility. Life years are the discounted time alive

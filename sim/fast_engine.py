@@ -946,8 +946,8 @@ def _start_course(mf, mi, wf, wi, wu, rf, rv, th, second_line):
     row = wi[I_ROW]
     _draw_u(mi, wf, wi, wu, mi[oti + THI_CSLOT], k, row)
     u0, u1, u2, u3, u4 = wf[WO_UBUF], wf[WO_UBUF + 1], wf[WO_UBUF + 2], wf[WO_UBUF + 3], wf[WO_UBUF + 4]
-    p_resp = mf[mi[FO_RESP] + (((((th * 5 + wi[I_CLASS]) * 4 + wi[I_ANC]) * 2 + wi[I_NONADH]) * 3 + wi[I_CHRON]) * 2
-                               + (1 if wi[I_LOOK] != 0 else 0)) * 2 + second_line]
+    p_resp = mf[mi[FO_RESP] + (((((th * 5 + wi[I_CLASS]) * 4 + wi[I_ANC]) * 2 + wi[I_NONADH]) * 3 + wi[I_CHRON]) * 4
+                               + wi[I_LOOK]) * 2 + second_line]
     p_cr = p_resp * mf[otf + THF_CRSH]
     t_ref = mf[otf + THF_TREF]
     onset = mf[otf + THF_ONSET]
@@ -1348,7 +1348,8 @@ def _ladder(mf, mi, wf, wi, wu, rf, rv, first_step, site):
             wi[I_RKIND] = RK_LADDER
             wi[I_RWHERE] = i
             return RESP
-        if r == STOPPED and rescue >= 0 and not rescued and wi[I_STOPKIND] == mi[osti + STI_RESKIND]:
+        if (r == STOPPED and rescue >= 0 and not rescued and step != rescue
+                and wi[I_STOPKIND] == mi[osti + STI_RESKIND]):
             rescued = True
             start = _start_course(mf, mi, wf, wi, wu, rf, rv, rescue, 0)
             r = _wait(mf, mi, wf, wi, wu, rf, rv, start + mf[mi[FO_STF] + s * N_STF + STF_RESCT], False, True)
@@ -2163,14 +2164,14 @@ class FastEngine:
         self._slots = slots
         # -- response probabilities (BlockInputs.response_probability: the same expression) ------------
         from sim.hazards import esrd_multiplier
-        from sim.simulation import chronicity_log_or, lookalike_log_or
-        resp = np.zeros((nt, len(ISN_CLASSES), len(ANCESTRIES), 2, len(CHRONICITY), 2, 2))
+        from sim.simulation import centring, chronicity_log_or, lookalike_penalised
+        resp = np.zeros((nt, len(ISN_CLASSES), len(ANCESTRIES), 2, len(CHRONICITY), len(LOOKALIKES), 2))
         log_chron = chronicity_log_or(p)
-        log_look = {la: lookalike_log_or(p, bool(la)) for la in (0, 1)}
         log_anc = {a: math.log(p[f"ancestry_response_or_{a}"]) for a in ANCESTRIES}
         log_nonadh = math.log(p["nonadherent_response_or"])
         log_asian = math.log(p["asian_evidence_transfer_or"])
         log_second = math.log(p["second_induction_response_or"])
+        log_look = math.log(p["lookalike_response_or"])
         # the patient's log odds, (ancestry + adherence) + chronicity, for every combination at once:
         # numpy adds float64 exactly as BlockInputs does; only exp is left to math.exp (libm), per value
         lo_patient = ((np.array([log_anc[a] for a in ANCESTRIES])[:, None, None]
@@ -2182,11 +2183,9 @@ class FastEngine:
             base = np.array([th.response_probability(cls) for cls in ISN_CLASSES])
             valid = (base > 0.0) & (base < 1.0)
             logit = np.array([_logit(b) if v else 0.0 for b, v in zip(base, valid)])
-            lo = logit[:, None, None, None] + lo_patient[None]                      # class, anc, adh, chron
-            if not th.targets:                   # lupus-nephritis therapy: a look-alike responds less
-                lo = np.stack([lo + log_look[0], lo + log_look[1]], axis=-1)
-            else:
-                lo = np.stack([lo, lo], axis=-1)
+            lo = (logit[:, None, None, None] + lo_patient[None]) + centring(p, th)   # class, anc, adh, chron
+            # look-alike (none, tma, aps_nephropathy, membranous): less response where it is not treated
+            lo = np.stack([lo + log_look if lookalike_penalised(th, la) else lo for la in LOOKALIKES], axis=-1)
             if grp is not None:
                 cls_lo = np.array([math.log(p[f"class_response_or_{grp}_{c}"]) if v else 0.0
                                    for c, v in zip(ISN_CLASSES, valid)])

@@ -51,8 +51,8 @@ def _schedules(model) -> dict[str, tuple[float, float, float, float, float, floa
                      g.then_mg_day)
     maint = p["maintenance_prednisolone_mg_day"]
     support = p["supportive_prednisolone_mg_day"]
-    for s in model.scenario.strategies:
-        out[s.maintenance] = (0.0, maint, 0.0, 0.0, 0.0, maint)
+    for s in model.scenario.strategies:                # a maintenance record with its own schedule keeps it
+        out.setdefault(s.maintenance, (0.0, maint, 0.0, 0.0, 0.0, maint))
     out["supportive_care"] = (0.0, support, 0.0, 0.0, 0.0, support)
     return out
 
@@ -97,10 +97,18 @@ def exposure(result) -> pd.DataFrame:
     par_of = np.array([sched.get(lab, (0.0,) * 6) for lab in labels], float).reshape(-1, 6)
     known_of = np.array([lab in sched for lab in labels], bool)
     ther = np.asarray([labels.index(lab) for lab in labels])[codes]        # same label, same code
-    # runs of consecutive segments with the same therapy = courses (or maintenance, supportive care)
+    # runs of consecutive segments with the same therapy = courses (or maintenance, supportive care); a
+    # course of the same therapy straight after another starts a run of its own (at its therapy_start)
     row = pd.MultiIndex.from_frame(keys).get_indexer(pd.MultiIndex.from_frame(st[["strategy", "patient"]]))
     new = np.ones(len(st), bool)
     new[1:] = (ther[1:] != ther[:-1]) | (row[1:] != row[:-1])
+    same = np.flatnonzero(~new)                       # a segment that continues its run's label: a new course?
+    if len(same):
+        ev = result.events
+        starts = ev[ev["event"] == "therapy_start"]
+        seg = st.iloc[same]
+        new[same] = pd.MultiIndex.from_arrays([seg["strategy"], seg["patient"], seg["start"]]).isin(
+            pd.MultiIndex.from_arrays([starts["strategy"], starts["patient"], starts["time_years"]]))
     first = np.flatnonzero(new)
     start_t = st["start"].to_numpy(float)[first]
     stop_t = np.maximum.reduceat(st["stop"].to_numpy(float), first)

@@ -282,7 +282,8 @@ class Pathway:
     def figure3_ladder(self, p: Patient, first_step: int):
         """Climb the ladder from ``first_step``; each step is judged at its own assessment time. A step
         a severe infection stopped may be followed by extracorporeal therapy instead of going on to
-        intensify at once (strategy ``after_severe_infection``; A59), once per climb."""
+        intensify at once (strategy ``after_severe_infection``; A59), once per climb, and not after the
+        extracorporeal therapy itself."""
         s = self.strategy
         ladder = s.ladder
         rescue = s.after_severe_infection
@@ -296,7 +297,7 @@ class Pathway:
             if self.judge(p, step, why):
                 p.responding = ("ladder", i)
                 return True
-            if why == "stopped" and p.stop_kind == "serious_infection" and rescue and not rescued:
+            if why == "stopped" and p.stop_kind == "serious_infection" and rescue and not rescued and step != rescue:
                 rescued = True
                 if self.judge(p, rescue, (yield from self.ladder_course(p, rescue))):
                     p.responding = ("ladder", i)      # a later flare is re-treated at this step

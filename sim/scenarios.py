@@ -25,7 +25,7 @@ import pandas as pd
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
-from sim.cohort import ANCESTRIES, Population, TruncatedLogNormal, TruncatedNormal, preset, preset_names
+from sim.cohort import _CATEGORIES, Population, TruncatedLogNormal, TruncatedNormal, preset, preset_names
 from sim.capacity import Capacity
 from sim.economics import Economics
 from sim.psa import PsaSettings
@@ -244,6 +244,7 @@ class Scenario(BaseModel):
             raise
         except (KeyError, TypeError, ValueError) as e:
             raise InputError(f"malformed therapy record ({e})", file=source, field="therapies") from None
+        _check_adverse_event_kinds(params, therapies, source)
         for i, s in enumerate(self.strategies):
             _check_strategy(s, i, therapies, source)
         life = load_life_table(self.life_table, base_dir, source)
@@ -300,11 +301,27 @@ def _strip(e: InputError) -> str:
 
 _PROBABILITY_PARAMS = ("late_cr_given_partial", "late_response_given_none", "flare_severe_share",
                        "trial_chronicity_share_moderate", "trial_chronicity_share_high", "trial_lookalike_share",
+                       "refractory_chronicity_share_moderate", "refractory_chronicity_share_high",
+                       "refractory_lookalike_share",
                        "biopsy_detects_chronic_damage", "biopsy_detects_lookalike", "labs_detect_lookalike")
 
 
 def _is_probability(name: str) -> bool:
     return name in _PROBABILITY_PARAMS or name.startswith("adverse_event_severe_share_")
+
+
+def _check_adverse_event_kinds(params: ModelParameters, therapies: TherapyCatalogue, source: str) -> None:
+    """Every adverse-event kind of a therapy needs its severe share (a parameter of parameters.yaml):
+    a kind without one must not silently become 'never severe'."""
+    known = sorted(n[len("adverse_event_severe_share_"):] for n in params.names()
+                   if n.startswith("adverse_event_severe_share_"))
+    for name, th in therapies.therapies.items():
+        for kind in th.adverse_events:
+            if kind not in known:
+                raise InputError(f"adverse-event kind '{kind}' has no severe share (parameter "
+                                 f"adverse_event_severe_share_{kind} in sim/data/parameters.yaml)", file=source,
+                                 field=f"therapies.{name}.adverse_events.{kind}", value=kind,
+                                 allowed=_suggest(kind, known))
 
 
 def _check_parameter_values(params: ModelParameters, source: str) -> None:
@@ -316,6 +333,11 @@ def _check_parameter_values(params: ModelParameters, source: str) -> None:
         if v < 0:
             raise InputError("must not be negative", file=source, field=f"parameters.{name}", value=v,
                              allowed=">= 0")
+        if name.endswith("_chronicity_share_moderate"):
+            high = params[name.replace("_moderate", "_high")]
+            if v + high > 1:
+                raise InputError("the moderate and high chronicity shares sum to more than 1", file=source,
+                                 field=f"parameters.{name}", value=v, allowed=f"<= {1 - high:g} (1 - the high share)")
         if (name.endswith("_or") or "_or_" in name) and v <= 0:
             raise InputError("odds ratios must be positive", file=source, field=f"parameters.{name}",
                              value=v, allowed="> 0")
@@ -547,10 +569,9 @@ def _rule(ann: Any, info: Any) -> str | None:
         return "a mapping mean, sd, min, max with sd > 0, min < max and min <= mean <= max"
     if ann is TruncatedLogNormal:
         return "a mapping median, gsd, min, max with gsd > 1 and 0 < min < median < max"
-    if info is Population.model_fields["isn_class"]:
-        return "shares of " + ", ".join(ISN_CLASSES) + " that are >= 0 and sum to 1"
-    if info is Population.model_fields["ancestry"]:
-        return "shares of " + ", ".join(ANCESTRIES) + " that are >= 0 and sum to 1"
+    for name, (allowed, _) in _CATEGORIES.items():
+        if info is Population.model_fields[name]:
+            return "shares of " + ", ".join(allowed) + " that are >= 0 and sum to 1"
     return None
 
 

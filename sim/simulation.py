@@ -33,18 +33,28 @@ def _logit(p: float) -> float:
 
 
 def chronicity_log_or(p) -> dict[str, float]:
-    """Log odds ratio of response by chronicity band, centred on the trial populations' mix, so a
-    cohort with the trials' mix keeps the pooled response of the evidence (assumption)."""
-    lo = {"low": 0.0, "moderate": math.log(p["chronicity_response_or_moderate"]),
-          "high": math.log(p["chronicity_response_or_high"])}
-    centre = p["trial_chronicity_share_moderate"] * lo["moderate"] + p["trial_chronicity_share_high"] * lo["high"]
-    return {k: v - centre for k, v in lo.items()}
+    """Log odds ratio of response by chronicity band (vs low chronicity)."""
+    return {"low": 0.0, "moderate": math.log(p["chronicity_response_or_moderate"]),
+            "high": math.log(p["chronicity_response_or_high"])}
 
 
-def lookalike_log_or(p, lookalike: bool) -> float:
-    """Log odds ratio of response to lupus-nephritis therapy of a look-alike, centred likewise."""
-    lo = math.log(p["lookalike_response_or"])
-    return (lo if lookalike else 0.0) - p["trial_lookalike_share"] * lo
+def centring(p, therapy) -> float:
+    """What centres the chronic-damage and look-alike log odds ratios on the case mix of the
+    therapy's evidence population (first-line trials or refractory series), so that a population
+    like that one keeps, approximately, the evidence's pooled response (an assumption; the mixes are
+    the trial_* and refractory_* parameters)."""
+    pop = "trial" if therapy.evidence_population == "first_line" else "refractory"
+    chron = chronicity_log_or(p)
+    shift = -(p[f"{pop}_chronicity_share_moderate"] * chron["moderate"]
+              + p[f"{pop}_chronicity_share_high"] * chron["high"])
+    if not therapy.targets:                        # the look-alikes' own management: no look-alike effect
+        shift -= p[f"{pop}_lookalike_share"] * math.log(p["lookalike_response_or"])
+    return shift
+
+
+def lookalike_penalised(therapy, lookalike: str) -> bool:
+    """Does a patient with this look-alike respond less to this therapy (it does not treat it)?"""
+    return lookalike != "none" and lookalike not in therapy.treats
 
 
 class BlockInputs:
@@ -131,8 +141,9 @@ class BlockInputs:
             prob = base
         else:
             lo = _logit(base) + self._lo_patient[row]
-            if not therapy.targets:                  # lupus-nephritis therapy: a look-alike responds less
-                lo += lookalike_log_or(p, self.cohort.lookalike[row] != "none")
+            lo += centring(p, therapy)
+            if lookalike_penalised(therapy, self.cohort.lookalike[row]):
+                lo += math.log(p["lookalike_response_or"])
             if therapy.class_or_group in ("b_cell", "cni"):
                 lo += math.log(p[f"class_response_or_{therapy.class_or_group}_{cls}"])
             if therapy.asian_evidence and self.cohort.ancestry[row] != "asian":

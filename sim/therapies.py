@@ -24,9 +24,10 @@ SOURCE = "sim/data/therapies.yaml"
 RECORD_KEYS = ("label", "regimen", "family", "class_or_group", "roles", "dose", "duration_months",
                "assessment_months", "response", "responders_by_class", "flare_hr", "flare_hr_years",
                "flare_hr_applies_to", "response_stream", "adverse_events", "asian_evidence", "exploratory",
-               "evidence", "assessment_note", "targets", "glucocorticoids")
+               "evidence", "assessment_note", "targets", "glucocorticoids", "evidence_population", "treats")
+EVIDENCE_POPULATIONS = ("first_line", "refractory")
 GC_KEYS = ("pulse_mg", "pulses", "start_mg_day", "start_mg_kg_day", "full_weeks", "taper_weeks", "then_mg_day",
-           "evidence", "kind", "note")
+           "evidence", "kind", "evidence_keys", "note")
 REQUIRED_KEYS = ("label", "family", "roles", "response", "duration_months", "assessment_months")
 VALUE_FORMS = ("value", "count", "survival", "annual_probability", "deaths_over")
 PARAM_KEYS = VALUE_FORMS + ("kind", "unit", "evidence", "note", "n", "interval")
@@ -79,7 +80,8 @@ class GlucocorticoidSchedule:
     taper_weeks: float = 0.0
     then_mg_day: float = 0.0
     evidence: tuple[str, ...] = ()
-    kind: str = "assumption"
+    kind: str = "assumption"                 # of the numbers not listed in evidence_keys
+    evidence_keys: tuple[str, ...] = ()      # the numbers that are as published (kind evidence)
     note: str = ""
 
 
@@ -112,6 +114,8 @@ class Therapy:
     exploratory: bool = False
     evidence: tuple[str, ...] = ()
     targets: str = ""                         # management of a look-alike: which one (role management)
+    treats: tuple[str, ...] = ()              # look-alikes it treats too (no look-alike odds ratio for them)
+    evidence_population: str = "first_line"   # who its response evidence comes from (sets the centring)
     glucocorticoids: GlucocorticoidSchedule = NO_GLUCOCORTICOIDS
 
     @property
@@ -155,7 +159,8 @@ class Therapy:
                 v = getattr(g, key)
                 if v:
                     out[f"glucocorticoids.{key}"] = Param(f"glucocorticoids.{key}", float(v), _GC_UNITS[key],
-                                                          g.evidence, g.kind, g.note)
+                                                          g.evidence,
+                                                          "evidence" if key in g.evidence_keys else g.kind, g.note)
         for i, d in enumerate(self.dose):
             out[f"dose.{d.drug}"] = Param(f"dose.{d.drug}", d.amount, d.unit + (f" x {d.times}" if d.times else "")
                                           + (f" for {d.days:g} days" if d.days else ""), d.evidence,
@@ -188,12 +193,23 @@ def _glucocorticoids(rec: Any, name: str, source: str) -> GlucocorticoidSchedule
     if "start_mg_day" in vals and "start_mg_kg_day" in vals:
         raise InputError("give the starting dose once", file=source, field=f"{field}.start_mg_kg_day",
                          allowed="start_mg_day or start_mg_kg_day, not both")
+    if ("start_mg_day" in vals or "start_mg_kg_day" in vals) and "then_mg_day" not in vals:
+        raise InputError("a schedule with a starting dose says what dose follows it", file=source,
+                         field=f"{field}.then_mg_day", allowed="then_mg_day >= 0 (with full_weeks and taper_weeks)")
+    if "start_mg_day" in vals and vals["start_mg_day"] < vals["then_mg_day"]:
+        raise InputError("a taper goes down: the steady dose is above the starting dose", file=source,
+                         field=f"{field}.then_mg_day", value=vals["then_mg_day"],
+                         allowed=f"<= start_mg_day ({vals['start_mg_day']:g})")
     kind = rec.get("kind", "assumption")
     if kind not in ("evidence", "derived", "assumption"):
         raise InputError("unknown kind", file=source, field=f"{field}.kind", value=kind,
                          allowed="evidence, derived, assumption")
+    keys = rec.get("evidence_keys") or []
+    if not isinstance(keys, list) or any(k not in vals for k in keys):
+        raise InputError("evidence_keys lists numbers the schedule gives", file=source,
+                         field=f"{field}.evidence_keys", value=keys, allowed=", ".join(vals) or "none")
     return GlucocorticoidSchedule(**vals, evidence=tuple(rec.get("evidence") or ()), kind=kind,
-                                  note=str(rec.get("note", "")))
+                                  evidence_keys=tuple(keys), note=str(rec.get("note", "")))
 
 
 def _renamed(p: Param, name: str) -> Param:
@@ -287,7 +303,25 @@ def therapy_from_record(name: str, rec: Mapping[str, Any], source: str = SOURCE)
         adverse_events=aes,
         asian_evidence=bool(rec.get("asian_evidence", False)), exploratory=bool(rec.get("exploratory", False)),
         evidence=tuple(rec.get("evidence") or ()), targets=_targets(rec, roles, name, source),
+        treats=_treats(rec, name, source), evidence_population=_population(rec, name, source),
         glucocorticoids=_glucocorticoids(rec.get("glucocorticoids"), name, source))
+
+
+def _treats(rec: Mapping[str, Any], name: str, source: str) -> tuple[str, ...]:
+    v = rec.get("treats") or []
+    if not isinstance(v, list) or any(x not in LOOKALIKE_TARGETS for x in v):
+        raise InputError("treats lists look-alikes", file=source, field=f"{name}.treats", value=v,
+                         allowed="a list of " + ", ".join(LOOKALIKE_TARGETS))
+    target = rec.get("targets")
+    return tuple(dict.fromkeys([*v, *([target] if target else [])]))
+
+
+def _population(rec: Mapping[str, Any], name: str, source: str) -> str:
+    v = rec.get("evidence_population", "first_line")
+    if v not in EVIDENCE_POPULATIONS:
+        raise InputError("unknown evidence population", file=source, field=f"{name}.evidence_population", value=v,
+                         allowed=", ".join(EVIDENCE_POPULATIONS))
+    return v
 
 
 def _targets(rec: Mapping[str, Any], roles: tuple[str, ...], name: str, source: str) -> str:

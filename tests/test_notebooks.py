@@ -9,9 +9,10 @@ import pytest
 NOTEBOOKS = sorted((Path(__file__).resolve().parent.parent / "notebooks").glob("*.ipynb"))
 
 
-def test_the_four_notebooks_exist():
+def test_the_notebooks_exist():
     names = {p.stem for p in NOTEBOOKS}
-    assert {"01_quickstart", "02_eular_vs_acr", "03_rituximab_belimumab_psa", "04_validation"} <= names
+    assert {"01_quickstart", "02_eular_vs_acr", "03_rituximab_belimumab_psa", "04_validation",
+            "05_workup_and_harms"} <= names
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)

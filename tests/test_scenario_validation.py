@@ -38,7 +38,8 @@ CORPUS: dict[str, tuple[str | None, str]] = {
     "missing_cost_table.yaml": ("economics.cost_table", r"file not found .*no_such_table\.csv"),
     "missing_parameters_file.yaml": ("parameters_file", r"parameters file not found.*\(got 'no_such_calibration\.yaml'\)"),
     # the clinical picture: chronic damage, the work-up of a non-response, steroid schedules
-    "chronicity_shares_not_one.yaml": ("cohort.chronicity", r"chronicity band shares must sum to 1 \(they sum to 0\.9\)"),
+    "chronicity_shares_not_one.yaml": ("cohort.chronicity", r"chronicity band shares must sum to 1 \(they sum to 0\.9\)"
+                                                            r".*allowed: shares of low, moderate, high that are >= 0 and sum to 1"),
     "workup_wrong_management.yaml": ("strategies.0.workup.management.tma",
                                      r"therapy 'membranous_cni' manages 'membranous', not 'tma'.*allowed: plasma_exchange_tma"),
     "workup_unknown_key.yaml": ("strategies.0.workup.repeat_biopsies",
