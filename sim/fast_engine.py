@@ -1230,12 +1230,19 @@ def _workup(mf, mi, wf, wi, wu, rf, rv):
 
 
 @njit(cache=True, error_model="numpy")
+def _course(mf, mi, wf, wi, wu, rf, rv, th, t_assess):
+    """Pathway.course_until_assessment: a course until its assessment, ``t_assess`` years after its
+    start (or until a severe adverse event stops it)."""
+    start = _start_course(mf, mi, wf, wi, wu, rf, rv, th, 0)
+    return _wait(mf, mi, wf, wi, wu, rf, rv, start + t_assess, False, True)
+
+
+@njit(cache=True, error_model="numpy")
 def _management(mf, mi, wf, wi, wu, rf, rv, condition):
     """Pathway.lookalike_management: a course of the strategy's management of the look-alike, judged
     at that therapy's assessment time."""
     th = mi[mi[MO_WMG] + wi[I_STRAT] * 4 + condition]
-    start = _start_course(mf, mi, wf, wi, wu, rf, rv, th, 0)
-    r = _wait(mf, mi, wf, wi, wu, rf, rv, start + mf[mi[FO_THF] + th * N_THF + THF_TREF], False, True)
+    r = _course(mf, mi, wf, wi, wu, rf, rv, th, mf[mi[FO_THF] + th * N_THF + THF_TREF])
     if r >= DIED:
         return r
     if _judge(mi, wf, wi, rf, rv, th, r) == 1:
@@ -1340,8 +1347,7 @@ def _ladder(mf, mi, wf, wi, wu, rf, rv, first_step, site):
             continue
         if i > wi[I_HIGH]:
             wi[I_HIGH] = i
-        start = _start_course(mf, mi, wf, wi, wu, rf, rv, step, 0)
-        r = _wait(mf, mi, wf, wi, wu, rf, rv, start + mf[oladt + i], False, True)
+        r = _course(mf, mi, wf, wi, wu, rf, rv, step, mf[oladt + i])
         if r >= DIED:
             return r
         if _judge(mi, wf, wi, rf, rv, step, r) == 1:
@@ -1351,8 +1357,7 @@ def _ladder(mf, mi, wf, wi, wu, rf, rv, first_step, site):
         if (r == STOPPED and rescue >= 0 and not rescued and step != rescue
                 and wi[I_STOPKIND] == mi[osti + STI_RESKIND]):
             rescued = True
-            start = _start_course(mf, mi, wf, wi, wu, rf, rv, rescue, 0)
-            r = _wait(mf, mi, wf, wi, wu, rf, rv, start + mf[mi[FO_STF] + s * N_STF + STF_RESCT], False, True)
+            r = _course(mf, mi, wf, wi, wu, rf, rv, rescue, mf[mi[FO_STF] + s * N_STF + STF_RESCT])
             if r >= DIED:
                 return r
             if _judge(mi, wf, wi, rf, rv, rescue, r) == 1:

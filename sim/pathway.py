@@ -248,8 +248,7 @@ class Pathway:
         """The look-alike's own management (e.g. plasma exchange for thrombotic microangiopathy,
         anticoagulation with extracorporeal therapy for antiphospholipid nephropathy, A59)."""
         name = self.strategy.workup.management[condition]
-        start = yield from self.begin_course(p, name)
-        why = yield from self.wait(p, start + self.therapies[name].assessment_months / YEAR, course=True)
+        why = yield from self.course_until_assessment(p, name, self.therapies[name].assessment_months)
         if self.judge(p, name, why):
             p.responding = ("management", condition)
             return True
@@ -293,23 +292,27 @@ class Pathway:
             if rescued and step == rescue:            # already given in this climb, after the infection
                 continue
             p.highest_step = max(p.highest_step, i)
-            why = yield from self.ladder_course(p, step)
+            why = yield from self.course_until_assessment(p, step, self.ladder_months(step))
             if self.judge(p, step, why):
                 p.responding = ("ladder", i)
                 return True
             if why == "stopped" and p.stop_kind == "serious_infection" and rescue and not rescued and step != rescue:
                 rescued = True
-                if self.judge(p, rescue, (yield from self.ladder_course(p, rescue))):
+                if self.judge(p, rescue, (yield from self.course_until_assessment(p, rescue, self.ladder_months(rescue)))):
                     p.responding = ("ladder", i)      # a later flare is re-treated at this step
                     return True
         self.record(p, "ladder_exhausted", ladder[-1] if ladder else "")
         return False
 
-    def ladder_course(self, p: Patient, name: str):
-        """A course of a ladder therapy, until its assessment time (or a severe adverse event)."""
+    def course_until_assessment(self, p: Patient, name: str, months: float):
+        """A course until its assessment, ``months`` after its start, or until a severe adverse event
+        stops it; returns why the wait ended."""
         start = yield from self.begin_course(p, name)
-        months = self.strategy.ladder_assessment_months.get(name, self.therapies[name].assessment_months)
         return (yield from self.wait(p, start + months / YEAR, course=True))
+
+    def ladder_months(self, step: str) -> float:
+        """When a ladder therapy is judged: the strategy's time for it, else the therapy's own."""
+        return self.strategy.ladder_assessment_months.get(step, self.therapies[step].assessment_months)
 
     # ==========================================================================================
     # After the response: maintenance, flares and re-entry; or active disease with no options
