@@ -10,6 +10,9 @@ The records live in ``sim/data/parameters.yaml`` (model-level) and ``sim/data/th
 """
 from __future__ import annotations
 
+import copy
+from functools import lru_cache
+
 import hashlib
 import json
 import math
@@ -96,9 +99,15 @@ def param_from_record(name: str, rec: Mapping[str, Any], source: str = "") -> Pa
 
 
 def read_data_yaml(filename: str) -> dict:
-    """Read one of the package's data files (safe YAML loader)."""
+    """Read one of the package's data files (safe YAML loader). Parsed once per process; each caller
+    gets its own copy, so no caller can change what another reads."""
+    return copy.deepcopy(_parsed_data_yaml(filename))
+
+
+@lru_cache(maxsize=None)
+def _parsed_data_yaml(filename: str) -> dict:
     text = resources.files("sim").joinpath("data", filename).read_text(encoding="utf-8")
-    return yaml.safe_load(text)
+    return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))     # libyaml when present
 
 
 @dataclass(frozen=True)
