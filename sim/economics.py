@@ -242,7 +242,10 @@ def _numbers(df: pd.DataFrame, col: str, key: str, src: str) -> np.ndarray:
 
 
 def _kinds(df: pd.DataFrame, key: str, src: str) -> None:
-    if "kind" in df.columns:
+    """Check the optional ``kind`` column; a table without one gets it empty (no kind stated)."""
+    if "kind" not in df.columns:
+        df["kind"] = ""
+    else:
         for k, v in zip(df[key], df["kind"]):
             if v and v not in KINDS:
                 raise InputError("unknown kind", file=src, field=f"{k}.kind", value=v, allowed=", ".join(KINDS))

@@ -1077,26 +1077,7 @@ def _wait(mf, mi, wf, wi, wu, rf, rv, until, flares, course):
         elif state == TRA and mf[F_GRRATE] > 0:
             rate = mf[F_GRRATE]
             t_rrt = now + wf[S_GRL] / rate
-        # t = min(until, horizon, t_death, t_esrd, t_resp, t_cr, t_ae, t_flare, t_hr, t_rrt)
-        t = until
-        if horizon < t:
-            t = horizon
-        if t_death < t:
-            t = t_death
-        if t_esrd < t:
-            t = t_esrd
-        if t_resp < t:
-            t = t_resp
-        if t_cr < t:
-            t = t_cr
-        if t_ae < t:
-            t = t_ae
-        if t_flare < t:
-            t = t_flare
-        if t_hr < t:
-            t = t_hr
-        if t_rrt < t:
-            t = t_rrt
+        t = min(until, horizon, t_death, t_esrd, t_resp, t_cr, t_ae, t_flare, t_hr, t_rrt)
         if t > now:
             wf[S_NOW] = now + (t - now)        # SimPy: timeout(t - now) fires at now + delay
         spent = rate * (t - now)
@@ -1719,12 +1700,6 @@ def has_capacity_limits(scenario) -> bool:
     return any(getattr(scenario, name, None) for name in ("capacity", "capacities"))
 
 
-def _works_up(strategy) -> bool:
-    """True if the strategy works a non-response up before classing refractory (Pathway.figure2_induction)."""
-    w = strategy.workup
-    return bool(w.repeat_biopsy or w.screen_lookalikes)
-
-
 _JT_CACHE: dict[tuple[int, int], np.ndarray] = {}
 
 
@@ -2104,20 +2079,7 @@ class FastEngine:
         p = model.params
         cat = model.therapies
         # -- therapies used by any strategy ---------------------------------------------------------
-        names: list[str] = []          # therapies a patient can reach: induction agents and their switch
-        for s in self.strategies:      # partners (closed under switching), ladder steps, maintenance
-            todo = list(s.induction_shares())
-            while todo:
-                a = todo.pop(0)
-                if a not in names:
-                    names.append(a)
-                if a in s.switch and s.switch[a] not in names:
-                    todo.append(s.switch[a])
-            management = list(s.workup.management.values()) if _works_up(s) else []
-            rescue = [s.after_severe_infection] if s.after_severe_infection else []
-            for name in [*s.ladder, s.maintenance, *management, *rescue]:
-                if name not in names:
-                    names.append(name)
+        names = model.scenario.therapies_reached()
         self.therapy_names = names
         tix = {n: i for i, n in enumerate(names)}
         ths = [cat[n] for n in names]
@@ -2165,7 +2127,7 @@ class FastEngine:
                 aes[i, j] = slot(f"adverse_event:{th.response_stream}:{kind}", _K_COURSES, 2)
         fsev = slot("flare_severity", _K_FLARES, 1)
         ind = slot("induction_choice", 1, 1)
-        wup = slot("workup", 1, 3) if any(_works_up(s) for s in self.strategies) else -1
+        wup = slot("workup", 1, 3) if any(s.workup.active for s in self.strategies) else -1
         self._slots = slots
         # -- response probabilities (BlockInputs.response_probability: the same expression) ------------
         from sim.hazards import esrd_multiplier
@@ -2229,7 +2191,7 @@ class FastEngine:
                       len(shares), s.workup.screen_lookalikes, s.workup.repeat_biopsy,
                       tix[rescue] if rescue else -1,
                       kinds.index("serious_infection") if rescue and "serious_infection" in kinds else -1)
-            if _works_up(s):
+            if s.workup.active:
                 for condition, name in s.workup.management.items():
                     wmg[k, LOOKALIKES.index(condition)] = tix[name]
             for i, step in enumerate(s.ladder):

@@ -208,7 +208,7 @@ class Pathway:
             return RESPONDING
         p.failed_induction = True
         first_time = p.workup_finding == ""
-        finding = self.refractory_workup(p) if (s.workup.repeat_biopsy or s.workup.screen_lookalikes) else "none"
+        finding = self.refractory_workup(p) if s.workup.active else "none"
         if finding == "chronic_damage":             # no potential for remission: do not escalate
             if first_time:
                 self.record(p, "reclassified", finding)

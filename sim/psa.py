@@ -172,7 +172,7 @@ def uncertainties(model, costs=None, utilities=None) -> list[Uncertain]:
     out: list[Uncertain] = []
     for name, p in model.params.params.items():
         out.append(param_uncertainty(f"parameters.{name}", p))
-    used = _therapies_in_use(model)
+    used = model.scenario.therapies_reached()
     for tname in used:
         th = model.therapies[tname]
         base = f"therapies.{tname}"
@@ -234,15 +234,6 @@ def uncertainties(model, costs=None, utilities=None) -> list[Uncertain]:
             else:
                 out.append(Uncertain(key, v, "fixed", (), "zero", str(row.source)))
     return out
-
-
-def _therapies_in_use(model) -> list[str]:
-    names: list[str] = []
-    for s in model.scenario.strategies:
-        for n in list(s.induction_shares()) + list(s.switch.values()) + list(s.ladder) + [s.maintenance]:
-            if n not in names:
-                names.append(n)
-    return names
 
 
 def uncertainty_table(items: Sequence[Uncertain]) -> pd.DataFrame:

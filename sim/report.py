@@ -514,7 +514,7 @@ class _Report:
         self.wide = wide.reindex(columns=self.names)
         from sim.plots import strategy_colours
         self.colours = strategy_colours(self.names)
-        self.therapy_names = self._therapies_used()
+        self.therapy_names = self.sc.therapies_reached()
         self.cited: set[str] = set()
         self.figure_notes: list[Markup] = []
 
@@ -532,21 +532,6 @@ class _Report:
 
     def short(self, therapy: str) -> str:
         return self.L.get("short", therapy, therapy)
-
-    def _therapies_used(self) -> list[str]:
-        seen: dict[str, None] = {}
-        for s in self.sc.strategies:
-            for a in s.induction_shares():
-                seen[a] = None
-                if a in s.switch:
-                    seen[s.switch[a]] = None
-            for step in s.ladder:
-                seen[step] = None
-            seen[s.maintenance] = None
-            if s.workup.screen_lookalikes or s.workup.repeat_biopsy:
-                for name in s.workup.management.values():
-                    seen[name] = None
-        return list(seen)
 
     def ladder_steps(self) -> list[str]:
         """Every ladder step of every strategy, by earliest position (as sim.plots.pathway_shares)."""

@@ -80,6 +80,11 @@ class Workup(BaseModel):
     management: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_MANAGEMENT),
                                        description="the therapy (role management) for each look-alike found")
 
+    @property
+    def active(self) -> bool:
+        """Does the strategy work a non-response up at all?"""
+        return self.screen_lookalikes or self.repeat_biopsy
+
     @field_validator("management", mode="before")
     @classmethod
     def _conditions(cls, v):
@@ -157,6 +162,22 @@ class Strategy(BaseModel):
     def induction_shares(self) -> dict[str, float]:
         return {self.induction: 1.0} if isinstance(self.induction, str) else dict(self.induction)
 
+    def therapies_reached(self) -> list[str]:
+        """Every therapy a patient of this strategy can receive, in a fixed order: the induction agents
+        and their switch partners (closed under switching), the ladder, maintenance, the management of
+        look-alikes (with a work-up) and the therapy after a severe infection."""
+        names: list[str] = []
+        todo = list(self.induction_shares())
+        while todo:
+            a = todo.pop(0)
+            if a not in names:
+                names.append(a)
+                if a in self.switch:
+                    todo.append(self.switch[a])
+        management = list(self.workup.management.values()) if self.workup.active else []
+        rescue = [self.after_severe_infection] if self.after_severe_infection else []
+        return list(dict.fromkeys([*names, *self.ladder, self.maintenance, *management, *rescue]))
+
 
 class Scenario(BaseModel):
     """A scenario file, validated."""
@@ -219,6 +240,10 @@ class Scenario(BaseModel):
                 raise _FieldError(f"strategy names must be unique; '{n}' is also strategy {names.index(n)}",
                                   j, "name", value=n, allowed="a name used by no other strategy")
         return v
+
+    def therapies_reached(self) -> list[str]:
+        """Every therapy a patient of any strategy can receive (Strategy.therapies_reached, in order)."""
+        return list(dict.fromkeys(n for s in self.strategies for n in s.therapies_reached()))
 
     # -- compilation --------------------------------------------------------------------------
     def build(self, source: str = "scenario", base_dir: Path | None = None) -> "Model":

@@ -462,58 +462,53 @@ def test_default_tables_load_and_are_traceable():
     assert {"B48", "B49"} <= set(utils.table["source"])
 
 
-def test_cost_table_errors(tmp_path):
-    with pytest.raises(InputError, match="file not found"):
-        load_cost_table(tmp_path / "nope.csv")
-    with pytest.raises(InputError, match="missing column"):
-        load_cost_table(write(tmp_path, COSTS.drop(columns=["price_year"])))
-    bad = COSTS.copy()
-    bad.loc[bad["item"] == "haemodialysis", "value"] = -1
-    with pytest.raises(InputError, match="negative cost"):
-        load_cost_table(write(tmp_path, bad))
-    bad = COSTS.copy().astype({"value": object})
-    bad.loc[bad["item"] == "tacrolimus", "value"] = "cheap"
-    with pytest.raises(InputError, match="not a finite number") as e:
-        load_cost_table(write(tmp_path, bad))
-    assert e.value.field == "tacrolimus.value"
-    bad = COSTS.copy()
-    bad.loc[0, "currency"] = "COP"
-    with pytest.raises(InputError, match="mixes currencies"):
-        load_cost_table(write(tmp_path, bad))
-    bad = COSTS.copy()
-    bad.loc[0, "price_year"] = 2020
-    with pytest.raises(InputError, match="mixes price years"):
-        load_cost_table(write(tmp_path, bad))
-    bad = COSTS.copy().astype({"vial_mg": object})
-    bad.loc[bad["item"] == "rituximab", "vial_mg"] = ""
-    with pytest.raises(InputError, match="vial size"):
-        load_cost_table(write(tmp_path, bad))
-    with pytest.raises(InputError, match="required cost item missing"):
-        load_cost_table(write(tmp_path, COSTS[COSTS["item"] != "haemodialysis"]))
-    bad = COSTS.copy()
-    bad.loc[bad["item"] == "haemodialysis", "category"] = "food"
-    with pytest.raises(InputError, match="unknown category"):
-        load_cost_table(write(tmp_path, bad))
-    with pytest.raises(InputError, match="duplicated item"):
-        load_cost_table(write(tmp_path, pd.concat([COSTS, COSTS[COSTS["item"] == "tacrolimus"]])))
+def changed(table: pd.DataFrame, key: str, row: object, column: str, value: object) -> pd.DataFrame:
+    """A copy of a table with one cell changed (the row where ``key == row``, or row index 0 if None)."""
+    bad = table.astype({column: object})
+    bad.loc[(bad[key] == row) if row is not None else bad.index == 0, column] = value
+    return bad
 
 
-def test_utility_table_errors(tmp_path):
+# (a malformed copy of the default table, the error expected, the field it names or None)
+COST_TABLE_ERRORS = [
+    (lambda: COSTS.drop(columns=["price_year"]), "missing column", None),
+    (lambda: changed(COSTS, "item", "haemodialysis", "value", -1), "negative cost", None),
+    (lambda: changed(COSTS, "item", "tacrolimus", "value", "cheap"), "not a finite number", "tacrolimus.value"),
+    (lambda: changed(COSTS, "item", None, "currency", "COP"), "mixes currencies", None),
+    (lambda: changed(COSTS, "item", None, "price_year", 2020), "mixes price years", None),
+    (lambda: changed(COSTS, "item", "rituximab", "vial_mg", ""), "vial size", None),
+    (lambda: COSTS[COSTS["item"] != "haemodialysis"], "required cost item missing", None),
+    (lambda: changed(COSTS, "item", "haemodialysis", "category", "food"), "unknown category", None),
+    (lambda: pd.concat([COSTS, COSTS[COSTS["item"] == "tacrolimus"]]), "duplicated item", None),
+]
+UTILITY_TABLE_ERRORS = [
+    (lambda: UTILS.drop(columns=["value"]), "missing column"),
+    (lambda: changed(UTILS, "state", "dialysis", "value", 1.2), "outside the allowed range"),
+    (lambda: changed(UTILS, "state", "dialysis", "value", -0.7), "outside the allowed range"),
+    (lambda: changed(UTILS, "state", "dialysis", "value", "high"), "not a finite number"),
+    (lambda: UTILS[UTILS["state"] != "transplant"], "required state missing"),
+]
+
+
+@pytest.mark.parametrize("make, match, field", COST_TABLE_ERRORS, ids=[m for _, m, _ in COST_TABLE_ERRORS])
+def test_cost_table_errors(tmp_path, make, match, field):
+    with pytest.raises(InputError, match=match) as e:
+        load_cost_table(write(tmp_path, make()))
+    if field is not None:
+        assert e.value.field == field
+
+
+@pytest.mark.parametrize("make, match", UTILITY_TABLE_ERRORS, ids=[m for _, m in UTILITY_TABLE_ERRORS])
+def test_utility_table_errors(tmp_path, make, match):
+    with pytest.raises(InputError, match=match):
+        load_utility_table(write(tmp_path, make()))
+
+
+def test_missing_tables_are_named():
     with pytest.raises(InputError, match="file not found"):
-        load_utility_table(tmp_path / "nope.csv")
-    with pytest.raises(InputError, match="missing column"):
-        load_utility_table(write(tmp_path, UTILS.drop(columns=["value"])))
-    for v in (1.2, -0.7):
-        bad = UTILS.copy()
-        bad.loc[bad["state"] == "dialysis", "value"] = v
-        with pytest.raises(InputError, match="outside the allowed range"):
-            load_utility_table(write(tmp_path, bad))
-    bad = UTILS.copy().astype({"value": object})
-    bad.loc[bad["state"] == "dialysis", "value"] = "high"
-    with pytest.raises(InputError, match="not a finite number"):
-        load_utility_table(write(tmp_path, bad))
-    with pytest.raises(InputError, match="required state missing"):
-        load_utility_table(write(tmp_path, UTILS[UTILS["state"] != "transplant"]))
+        load_cost_table(Path("nope.csv"))
+    with pytest.raises(InputError, match="file not found"):
+        load_utility_table(Path("nope.csv"))
 
 
 def test_evaluate_errors(base_result, tmp_path):

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -177,3 +178,24 @@ def test_a_psa_with_kept_tables_is_recosted_without_resimulating(model, tmp_path
     for c in ("cost", "qaly", "life_years"):
         np.testing.assert_allclose(r0[c], original[f"{c}_undiscounted"], rtol=1e-9)
     assert len(list((ran / "tables").glob("draw_*_states.parquet"))) == 6
+
+
+def test_every_therapy_a_patient_can_reach_is_varied():
+    """The PSA varies what the pathway can give: also the look-alikes' management (with a work-up)
+    and the extracorporeal therapy after a severe infection, and their drug prices."""
+    m = build(load("workup.yaml", ["strategies.escalate_directly.after_severe_infection=plasmapheresis"]))
+    names = {u.name for u in psa.uncertainties(m, load_cost_table(None), load_utility_table(None))}
+    for t in ("plasma_exchange_tma", "anticoagulation_immunoadsorption", "membranous_cni", "plasmapheresis"):
+        assert f"therapies.{t}.response" in names, t
+    assert "costs.warfarin" in names                  # the drug of anticoagulation_immunoadsorption
+    base = build(load("base.yaml"))
+    assert not any(n.startswith("therapies.plasma_exchange_tma") for n in
+                   (u.name for u in psa.uncertainties(base)))   # no work-up: never reached
+
+
+def test_a_cost_table_without_kind_column_is_varied(tmp_path):
+    path = tmp_path / "costs.csv"
+    pd.read_csv(Path(sim.__file__).parent / "data" / "costs.csv").drop(columns=["kind"]).to_csv(path, index=False)
+    costs = load_cost_table(path)
+    items = psa.uncertainties(build(load("base.yaml")), costs, load_utility_table(None))
+    assert any(u.name == "costs.rituximab" and u.kind == "gamma" for u in items)
