@@ -102,7 +102,7 @@ KINDS = ("evidence", "derived", "assumption")
 COST_COLUMNS = ("item", "category", "unit", "value", "currency", "price_year", "source", "note")
 UTILITY_COLUMNS = ("state", "value", "source", "note")
 UTILITY_UNITS = ("utility", "qaly_loss")
-UTILITY_RANGE = (-0.6, 1.0)
+UTILITY_RANGE = (-0.6, 1.0)   # the lowest EQ-5D-3L (UK tariff) value is -0.594: states worse than death
 
 #: Non-drug items every cost table must price: item -> (category, unit).
 REQUIRED_COST_ITEMS: dict[str, tuple[str, str]] = {
@@ -129,6 +129,11 @@ REQUIRED_COST_ITEMS: dict[str, tuple[str, str]] = {
 #: Utility rows every utility table must have (unit ``utility``).
 REQUIRED_UTILITY_STATES = ("active_nephritis", "partial_response", "complete_response", "flare_moderate",
                            "flare_severe", "ckd", "dialysis", "transplant")
+
+#: Why 10% of dialysis time is costed as peritoneal dialysis (printed in the parameter table)
+DIALYSIS_PD_SHARE_NOTE = ("share of dialysis time on peritoneal dialysis, the rest haemodialysis: assumption (about "
+                          "one in ten dialysis patients in high-income registries, from memory; no modality mix "
+                          "in the evidence tables); set economics.dialysis_pd_share")
 
 #: Default willingness to pay per QALY in US dollars: the lower of the $100,000-$150,000 per QALY
 #: thresholds of the ICER (Institute for Clinical and Economic Review) LN assessment (B58).
@@ -177,7 +182,7 @@ class Economics(BaseModel):
     price_year: int | None = Field(default=None, ge=1900, le=2200)
     wtp: float | None = Field(default=None, ge=0, allow_inf_nan=False)
     vial_wastage: bool = True
-    dialysis_pd_share: float = Field(default=0.10, ge=0, le=1)
+    dialysis_pd_share: float = Field(default=0.10, ge=0, le=1, description=DIALYSIS_PD_SHARE_NOTE)
 
     @field_validator("discount")
     @classmethod

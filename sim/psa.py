@@ -545,7 +545,9 @@ class PsaSettings(BaseModel):
     wtp_max: float | None = Field(default=None, gt=0, description="top of the WTP grid (default 3 x economics.wtp)")
     wtp_steps: int = Field(default=61, ge=2, le=1001)
     annual_incidence: float | None = Field(default=None, ge=0, description="new patients per year, for population EVPI")
-    decision_years: float = Field(default=10, gt=0, le=100)
+    decision_years: float = Field(default=10, gt=0, le=100, description="years over which the decision "
+                                  "affects new patients (population EVPI): assumption, a common choice "
+                                  "for the life of a guideline; set psa.decision_years")
     parameter_groups: dict[str, list[str]] = Field(default_factory=lambda: dict(DEFAULT_GROUPS))
 
 

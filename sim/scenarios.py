@@ -214,7 +214,11 @@ class Scenario(BaseModel):
                                       allowed=_suggest(name, preset_names()))
                 for k, v in cohort.items():
                     _no_bools(v, "cohort", k)
-                merged = {**preset(name), **cohort}
+                base = preset(name)
+                merged = {**base, **cohort}
+                # provenance is merged per field: a scenario documents what it changes, the rest keeps
+                # the preset's
+                merged["provenance"] = {**(base.get("provenance") or {}), **(cohort.get("provenance") or {})}
                 data["cohort"] = merged
         return data
 

@@ -450,6 +450,10 @@ def parameter_table(model: Model) -> pd.DataFrame:
     rows.append({"parameter": "background_life_table", "value": model.life_table.source, "unit": "annual hazard",
                  "evidence": "-", "kind": "assumption" if "assumption" in model.life_table.source else "evidence",
                  "count": "", "formula": "", "note": "background mortality by age and sex"})
+    econ = model.scenario.economics
+    rows.append({"parameter": "economics.dialysis_pd_share", "value": econ.dialysis_pd_share, "unit": "share",
+                 "evidence": "-", "kind": "assumption", "count": "", "formula": "",
+                 "note": type(econ).model_fields["dialysis_pd_share"].description})
     return pd.DataFrame(rows)
 
 

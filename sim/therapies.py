@@ -24,14 +24,16 @@ SOURCE = "sim/data/therapies.yaml"
 RECORD_KEYS = ("label", "regimen", "family", "class_or_group", "roles", "dose", "duration_months",
                "assessment_months", "response", "responders_by_class", "flare_hr", "flare_hr_years",
                "flare_hr_applies_to", "response_stream", "adverse_events", "asian_evidence", "exploratory",
-               "evidence", "assessment_note", "targets", "glucocorticoids", "evidence_population", "treats")
+               "evidence", "assessment_note", "duration_note", "targets", "glucocorticoids", "evidence_population",
+               "treats")
 EVIDENCE_POPULATIONS = ("first_line", "refractory")
 GC_KEYS = ("pulse_mg", "pulses", "start_mg_day", "start_mg_kg_day", "full_weeks", "taper_weeks", "then_mg_day",
            "evidence", "kind", "evidence_keys", "note")
 REQUIRED_KEYS = ("label", "family", "roles", "response", "duration_months", "assessment_months")
 VALUE_FORMS = ("value", "count", "survival", "annual_probability", "deaths_over")
 PARAM_KEYS = VALUE_FORMS + ("kind", "unit", "evidence", "note", "n", "interval")
-DOSE_KEYS = ("drug", "amount", "unit", "times", "days", "evidence", "note")
+DOSE_KEYS = ("drug", "amount", "unit", "times", "days", "evidence", "kind", "note")
+DOSE_KINDS = ("evidence", "derived", "assumption")
 
 
 def _number(v: Any, source: str, field: str, allowed: str = "a number") -> float:
@@ -60,6 +62,7 @@ class DoseComponent:
     times: int | None = None    # number of administrations (infusions, pulses, sessions)
     days: float | None = None   # days of daily use (oral drugs), per course
     evidence: tuple[str, ...] = ()
+    kind: str = "assumption"    # evidence (as published), derived (e.g. a midpoint) or assumption
     note: str = ""
 
 
@@ -109,6 +112,7 @@ class Therapy:
     flare_hr_applies_to: str = "all"          # "all" flares or only "severe" ones
     response_stream: str = ""                 # random stream of its courses (variants of a drug share one)
     assessment_note: str = ""                 # set when the assessment time is an assumption: why
+    duration_note: str = ""                   # set when the course length is an assumption: why
     adverse_events: Mapping[str, Param] = field(default_factory=dict)
     asian_evidence: bool = False
     exploratory: bool = False
@@ -138,8 +142,9 @@ class Therapy:
                                        "assumption" if self.assessment_note else "evidence",
                                        self.assessment_note or
                                        "time point of the response evidence; response is judged then"),
-            "duration_months": Param("duration_months", self.duration_months, "months", ev, "evidence",
-                                     f"course length: {self.regimen}"),
+            "duration_months": Param("duration_months", self.duration_months, "months", ev,
+                                     "assumption" if self.duration_note else "evidence",
+                                     self.duration_note or f"course length: {self.regimen}"),
             "response.complete": self.complete,
             "response.partial": self.partial,
         }
@@ -164,7 +169,7 @@ class Therapy:
         for i, d in enumerate(self.dose):
             out[f"dose.{d.drug}"] = Param(f"dose.{d.drug}", d.amount, d.unit + (f" x {d.times}" if d.times else "")
                                           + (f" for {d.days:g} days" if d.days else ""), d.evidence,
-                                          "evidence" if d.evidence else "assumption", d.note)
+                                          d.kind, d.note)
         return {f"{self.name}.{k}": (p if p.name == f"{self.name}.{k}" else _renamed(p, f"{self.name}.{k}"))
                 for k, p in out.items()}
 
@@ -287,8 +292,13 @@ def therapy_from_record(name: str, rec: Mapping[str, Any], source: str = SOURCE)
         if amount < 0:
             raise InputError("dose must not be negative", file=source, field=f"{name}.dose.{i}.amount",
                              value=amount, allowed=">= 0")
+        kind = d.get("kind", "assumption")
+        if kind not in DOSE_KINDS:
+            raise InputError("unknown kind", file=source, field=f"{name}.dose.{i}.kind", value=kind,
+                             allowed=", ".join(DOSE_KINDS))
         dose.append(DoseComponent(drug=str(d["drug"]), amount=amount, unit=unit, times=d.get("times"),
-                                  days=d.get("days"), evidence=tuple(d.get("evidence") or ()), note=str(d.get("note", ""))))
+                                  days=d.get("days"), evidence=tuple(d.get("evidence") or ()), kind=kind,
+                                  note=str(d.get("note", ""))))
     for key in ("duration_months", "assessment_months"):
         if _number(need(key), source, f"{name}.{key}", "> 0 months") <= 0:
             raise InputError("must be positive", file=source, field=f"{name}.{key}", value=rec[key], allowed="> 0 months")
@@ -299,7 +309,7 @@ def therapy_from_record(name: str, rec: Mapping[str, Any], source: str = SOURCE)
         complete=complete, partial=partial, responders_by_class=by_class, flare_hr=flare_hr,
         flare_hr_years=rec.get("flare_hr_years"), flare_hr_applies_to=_applies(rec, name, source),
         response_stream=str(rec.get("response_stream") or name),
-        assessment_note=str(rec.get("assessment_note", "")),
+        assessment_note=str(rec.get("assessment_note", "")), duration_note=str(rec.get("duration_note", "")),
         adverse_events=aes,
         asian_evidence=bool(rec.get("asian_evidence", False)), exploratory=bool(rec.get("exploratory", False)),
         evidence=tuple(rec.get("evidence") or ()), targets=_targets(rec, roles, name, source),

@@ -94,3 +94,26 @@ def test_a_scenario_can_use_a_calibrated_parameter_file(tmp_path):
     base["parameters"] = {"second_induction_response_or": 0.9}
     (tmp_path / "s2.yaml").write_text(yaml.safe_dump(base))
     assert build(sim.load_scenario(tmp_path / "s2.yaml")).params["second_induction_response_or"] == 0.9
+
+
+def test_doses_and_course_lengths_say_which_are_assumed(table):
+    """A dose or course length shown as evidence does not say, in its own note, that it is assumed
+    or a midpoint (the kind is the record's, not the default of a record that cites a source)."""
+    rows = table[table["parameter"].str.contains(r"\.dose\.|\.duration_months$")]
+    assert len(rows) > 30
+    shown = rows[rows["kind"] == "evidence"]
+    said = shown[shown["note"].str.contains(r"assum|midpoint|remembered|from memory", case=False)]
+    assert said.empty, said["parameter"].tolist()
+    assert (rows["kind"] == "assumption").sum() >= 10 and (rows["kind"] == "derived").sum() >= 5
+
+
+def test_a_scenario_changing_one_cohort_field_keeps_the_others_provenance():
+    from sim.scenarios import build
+    t = parameter_table(build(load("cni_first_class_iv_v.yaml")))
+    cohort = t[t["parameter"].str.startswith("cohort.")].set_index("parameter")
+    default = parameter_table(build(load("base.yaml")))
+    default = default[default["parameter"].str.startswith("cohort.")].set_index("parameter")
+    assert set(cohort.index) == set(default.index)             # chronicity and look-alike included
+    assert "renormalised" in cohort.loc["cohort.isn_class", "note"]
+    for field in ("cohort.age_years", "cohort.chronicity", "cohort.lookalike"):
+        assert cohort.loc[field, "note"] == default.loc[field, "note"]
