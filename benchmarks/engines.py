@@ -95,10 +95,8 @@ def measure(kind: str, a) -> dict:
                    rss_end_mb=rss[-1] if rss else None)
     elif kind == "psa_loop":
         from sim import psa
-        from sim.economics import load_cost_table, load_utility_table
-        econ = model.scenario.economics
-        base = getattr(model.scenario, "_base_dir", None)
-        costs, utils = load_cost_table(econ.cost_table, base), load_utility_table(econ.utility_table, base)
+        from sim.economics import resolve_tables
+        _, costs, utils = resolve_tables(model.scenario)
         rows = psa.draw_table(psa.uncertainties(model, costs, utils), 1, a.draws).to_dict(orient="records")
         fe.aggregate(model, 256, 1, 0)
         n = a.psa_patients
@@ -138,10 +136,11 @@ def measure(kind: str, a) -> dict:
         t = time.perf_counter()
         fe.sample_cohort(pop, 1, 0, n, weight=eng.needs_weight, height=eng.needs_bsa, other=False)
         out["fast_cohort_us_per_patient"] = (time.perf_counter() - t) / n * 1e6
-        e = eng.economics()
+        from sim.economics import resolve_tables
+        _, costs, utils = resolve_tables(model.scenario)
         t = time.perf_counter()
         for _ in range(20):
-            fe.FastEngine(model).economics(cost_table=e.cost_table, utility_table=e.utility_table)
+            fe.FastEngine(model).economics(cost_table=costs, utility_table=utils)
         out["fast_compile_model_ms"] = (time.perf_counter() - t) / 20 * 1e3
         out["strategies"] = ns
     elif kind == "compile":

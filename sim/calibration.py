@@ -50,7 +50,6 @@ from scipy.optimize import brentq, least_squares, minimize_scalar
 from sim.errors import InputError
 from sim.validation import Z95, ModelUnderTest, evaluate, load_targets, model_under_test, study_model, study_path
 
-A12_TARGET = 0.35
 DEFAULT_PATIENTS = 20000
 DEFAULT_SEED = 2021
 
@@ -296,23 +295,6 @@ def read_parameter_file(path: str | Path) -> dict[str, float]:
 def overrides_from_file(path: str | Path) -> list[str]:
     """``--set`` overrides (``parameters.NAME=VALUE``) for :func:`sim.load_scenario` from a parameter file."""
     return [f"parameters.{k}={v!r}" for k, v in read_parameter_file(path).items()]
-
-
-# -- backwards-compatible helpers (A12) --------------------------------------------------------------
-
-def refractory_share(odds_ratio: float, patients: int = DEFAULT_PATIENTS, seed: int = DEFAULT_SEED) -> float:
-    """Share classed refractory after initial induction in the A12 population at this odds ratio."""
-    tg = calibration_targets(ids=["a12_refractory"])
-    obj = Objective(tg, CALIBRATED, ModelUnderTest(), patients, seed)
-    return float(obj.values({"second_induction_response_or": odds_ratio})[0][0])
-
-
-def calibrate_second_induction_or(target: float = A12_TARGET, patients: int = DEFAULT_PATIENTS,
-                                  seed: int = DEFAULT_SEED) -> float:
-    """The odds ratio at which the simulated refractory share equals ``target``."""
-    tg = calibration_targets(ids=["a12_refractory"]).copy()
-    tg["value"] = target
-    return calibrate(CALIBRATED, tg, patients=patients, seed=seed).values["second_induction_response_or"]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -261,12 +261,13 @@ def cmd_psa(args) -> int:
 
 def cmd_report(args) -> int:
     import shlex
-    from sim.report import check_out_dir, check_psa_strategies, read_psa, write_report
+    from sim.outputs import check_new_folder
+    from sim.report import check_psa_strategies, read_psa, write_report
     from sim.simulation import simulate
     _check_positive(args.patients, "--patients")
     if args.seed is not None and args.seed < 0:
         raise InputError("must be >= 0", file="command line", field="--seed", value=args.seed, allowed="0 to 2^63-1")
-    out = check_out_dir(args.out, args.overwrite)
+    out = check_new_folder(Path(args.out), args.overwrite)
     psa = psa_source = None
     if args.psa is not None:
         psa, psa_source = read_psa(args.psa)
@@ -293,11 +294,12 @@ def cmd_validate(args) -> int:
 
 
 def cmd_validate_outcomes(args) -> int:
-    from sim.validation import check_out_dir, console_table, run_validation, write_validation
+    from sim.outputs import check_new_folder
+    from sim.validation import console_table, run_validation, write_validation
     _check_positive(args.patients, "--patients")
     if args.seed < 0:
         raise InputError("must be >= 0", file="command line", field="--seed", value=args.seed, allowed="0 to 2^63-1")
-    out = check_out_dir(args.out, args.overwrite)
+    out = check_new_folder(Path(args.out), args.overwrite)
     progress = None if args.quiet else (lambda msg: print(msg, file=sys.stderr, flush=True))
     run = run_validation(args.scenario, args.overrides, patients=args.patients, seed=args.seed, targets=args.targets,
                          calibrated=args.calibrated, progress=progress)

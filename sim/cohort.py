@@ -158,9 +158,6 @@ class PatientBlock:
     chronicity: np.ndarray     # object array of CHRONICITY labels
     lookalike: np.ndarray      # object array of LOOKALIKES labels
 
-    def patient_ids(self) -> np.ndarray:
-        return self.block * streams.BLOCK_SIZE + np.arange(streams.BLOCK_SIZE)
-
 
 def _categorical(u: np.ndarray, shares: dict[str, float], order: tuple[str, ...]) -> np.ndarray:
     labels = [k for k in order if shares.get(k, 0) > 0]

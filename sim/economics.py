@@ -864,4 +864,3 @@ def _courses(result, st, ev, pidx_of, costs: CostTable, ledger: _Ledger, cat, we
             ledger.one_off(pp, cat["administration"], visit_cost, tt)
 
 
-_wtp = willingness_to_pay   # older private name, used by the fast engine

@@ -92,7 +92,6 @@ from sim import streams
 # Random streams: SeedSequence + PCG64 + random() + standard_exponential(), bit for bit
 # ==============================================================================================
 
-_U64 = np.uint64
 _M32 = np.uint64(0xFFFFFFFF)
 _S32 = np.uint64(32)
 _S16 = np.uint64(16)
@@ -1572,48 +1571,47 @@ def _kernel(mf_, mi_, wf_, wi_, wu_, rf_, rv_, p_age, p_female, p_class, p_anc, 
                         if u < acc:
                             agent = mi[oind + j]
                             break
-                if True:
-                    # a fresh patient (Patient.__init__ and BlockInputs.patient)
-                    for i in range(S_NOW, N_S):
-                        wf[i] = 0.0
-                    wf[S_PR] = INF
-                    wf[S_PC] = INF
-                    wf[S_FHR] = 1.0
-                    wf[S_FHRU] = -1.0
-                    wf[S_FLEFT] = wf[W_FL0]
-                    wf[S_TXL] = wf[W_TX0]
-                    wf[S_GRL] = wf[W_GR0]
-                    wf[S_EK] = 1.0
-                    for i in range(S_CRT, S_ENDT + 1):
-                        wf[i] = np.nan
-                    for i in range(N_ACC):
-                        wf[WO_ACC + i] = 0.0
-                    for i in range(8):
-                        wf[WO_EXP + 2 * i] = -1.0
-                    for i in range(I_STATE, N_I):
-                        wi[i] = 0
-                    wi[I_STATE] = ACT
-                    wi[I_THER] = TH_NONE
-                    wi[I_CTH] = -1
-                    wi[I_RKIND] = -1
-                    wi[I_HIGH] = -1
-                    wi[I_FIRST] = agent
-                    wi[I_STRAT] = s
-                    wi[I_COPEN] = -1
-                    wi[I_WFIND] = -1
-                    wi[I_CAP] = cap
-                    for i in range(mi[MI_NT] + 1):
-                        wi[mi[WIO_CRS] + i] = 0
-                    if s > 0 and equiv == 1:
-                        wi[I_SNAPWANT] = 0
-                        _resume(mf, mi, wf, wi, wu, rf, rv, s)
-                    else:
-                        wi[I_SNAPWANT] = 1 if (s == 0 and econ and not record and NS > 1) else 0
-                        _life(mf, mi, wf, wi, wu, rf, rv)
-                    need = max(wi[I_NEV], wi[I_NSG])
-                    if record and need > cap:
-                        wi[I_CAP] = need
-                        wi[I_ERR] = ERR_CAPACITY
+                # a fresh patient (Patient.__init__ and BlockInputs.patient)
+                for i in range(S_NOW, N_S):
+                    wf[i] = 0.0
+                wf[S_PR] = INF
+                wf[S_PC] = INF
+                wf[S_FHR] = 1.0
+                wf[S_FHRU] = -1.0
+                wf[S_FLEFT] = wf[W_FL0]
+                wf[S_TXL] = wf[W_TX0]
+                wf[S_GRL] = wf[W_GR0]
+                wf[S_EK] = 1.0
+                for i in range(S_CRT, S_ENDT + 1):
+                    wf[i] = np.nan
+                for i in range(N_ACC):
+                    wf[WO_ACC + i] = 0.0
+                for i in range(8):
+                    wf[WO_EXP + 2 * i] = -1.0
+                for i in range(I_STATE, N_I):
+                    wi[i] = 0
+                wi[I_STATE] = ACT
+                wi[I_THER] = TH_NONE
+                wi[I_CTH] = -1
+                wi[I_RKIND] = -1
+                wi[I_HIGH] = -1
+                wi[I_FIRST] = agent
+                wi[I_STRAT] = s
+                wi[I_COPEN] = -1
+                wi[I_WFIND] = -1
+                wi[I_CAP] = cap
+                for i in range(mi[MI_NT] + 1):
+                    wi[mi[WIO_CRS] + i] = 0
+                if s > 0 and equiv == 1:
+                    wi[I_SNAPWANT] = 0
+                    _resume(mf, mi, wf, wi, wu, rf, rv, s)
+                else:
+                    wi[I_SNAPWANT] = 1 if (s == 0 and econ and not record and NS > 1) else 0
+                    _life(mf, mi, wf, wi, wu, rf, rv)
+                need = max(wi[I_NEV], wi[I_NSG])
+                if record and need > cap:
+                    wi[I_CAP] = need
+                    wi[I_ERR] = ERR_CAPACITY
                 if wi[I_NEED] != 0 or wi[I_ERR] != 0:
                     return g_evt[:0], g_evc[:0], g_evd[:0], g_sgs[:0], g_sgt[:0], g_sg0[:0], g_sg1[:0]
                 out_i[s, pidx, 0] = wi[I_FIRST]
@@ -1697,7 +1695,7 @@ def _logit(p: float) -> float:
 
 def has_capacity_limits(scenario) -> bool:
     """True if the scenario sets capacity limits (patients then compete: the SimPy engine only)."""
-    return any(getattr(scenario, name, None) for name in ("capacity", "capacities"))
+    return scenario.capacity is not None
 
 
 _JT_CACHE: dict[tuple[int, int], np.ndarray] = {}
@@ -1888,15 +1886,13 @@ class _Econ:
     does not price, ...) are kept per therapy / kind and raised only if the kernel used it."""
 
     def __init__(self, engine: "FastEngine", econ=None, cost_table=None, utility_table=None):
-        from sim.economics import (DAILY_UNITS, DAYS_PER_YEAR, ONE_TIME_UNITS, InputError, _wtp, resolve_tables,
-                                   supportive_background)
+        from sim.economics import (DAILY_UNITS, DAYS_PER_YEAR, ONE_TIME_UNITS, InputError, resolve_tables,
+                                   supportive_background, willingness_to_pay)
         model = engine.model
         scenario = model.scenario
         econ, costs, utils = resolve_tables(scenario, econ, cost_table, utility_table)
-        self.wtp = _wtp(econ, costs.currency)
+        self.wtp = willingness_to_pay(econ, costs.currency)
         rc, ro = econ.rates()
-        self.rates = (rc, ro)
-        self.econ, self.cost_table, self.utility_table = econ, costs, utils
         costs, utils = _Costs(costs), _Utilities(utils)
         E = np.zeros(N_E)
         E[E_DC], E[E_DO] = np.log1p(rc), np.log1p(ro)

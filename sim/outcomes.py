@@ -70,6 +70,9 @@ __all__ = [
     "summarise",
 ]
 
+#: The 97.5% standard normal quantile, for 95% intervals (scipy.stats.norm.ppf(0.975)).
+Z95 = 1.959963984540054
+
 #: Tolerance (years) when deciding whether a time lies within follow-up.
 TIME_TOL = 1e-9
 

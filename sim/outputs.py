@@ -29,15 +29,23 @@ def check_new_folder(out: Path, overwrite: bool, hint: str = "or add --overwrite
     return out
 
 
-@contextmanager
-def staged_folder(out: Path) -> Iterator[Path]:
-    """A temporary folder beside ``out`` that replaces ``out`` when the block succeeds."""
+def stage_dir(out: Path) -> Path:
+    """A new temporary folder beside ``out`` (same file system, so it can be renamed into place),
+    with the permissions of an ordinary folder."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     umask = os.umask(0)
     os.umask(umask)
     os.chmod(tmp, 0o777 & ~umask)          # mkdtemp makes a private folder; results are for sharing
+    return tmp
+
+
+@contextmanager
+def staged_folder(out: Path) -> Iterator[Path]:
+    """A temporary folder beside ``out`` that replaces ``out`` when the block succeeds."""
+    out = Path(out)
+    tmp = stage_dir(out)
     try:
         yield tmp
         if out.exists():

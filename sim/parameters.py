@@ -45,10 +45,6 @@ class Param:
     args: tuple = ()                        # the published figures the value is computed from
     psa: Mapping[str, Any] | None = None    # explicit uncertainty distribution (see sim.psa)
 
-    @property
-    def is_assumption(self) -> bool:
-        return self.kind == "assumption"
-
     def with_value(self, value: float, note: str = "set by scenario") -> "Param":
         """A copy with a new value (scenario override); provenance says it was overridden."""
         return replace(self, value=float(value), kind="assumption", count=None, formula="",

@@ -92,8 +92,8 @@ class Patient:
         "pid", "row", "isn_class", "ancestry", "nonadherent", "first_agent", "chronicity", "lookalike",
         "esrd_k", "workup_finding", "failed_induction", "n_stopped", "stop_kind",
         "d_bps", "d_cum", "d_rates", "e_bps", "e_cum", "e_rates",
-        "e_death", "e_esrd", "tx_left", "graft_left", "flare_thresholds", "flare_left",
-        "state", "therapy", "since", "seg_start", "used_death", "used_esrd", "hd_since", "he_since",
+        "e_death", "e_esrd", "tx_left", "graft_left", "flare_left",
+        "state", "therapy", "seg_start", "used_death", "used_esrd", "hd_since", "he_since",
         "pending_response", "pending_cr", "pending_ae", "course_therapy", "courses",
         "flare_hr", "flare_hr_years", "flare_hr_until", "flare_hr_severe_only", "severe_p", "n_flares", "responding", "refractory", "refractory_initial",
         "highest_step", "cr_time", "response_time", "esrd_time", "death_time", "tx_time", "end_time",
@@ -103,7 +103,7 @@ class Patient:
     def __init__(self, pid: int, row: int):
         self.pid, self.row = pid, row
         self.t0 = 0.0          # when the patient starts induction on the simulation clock (open populations)
-        self.state, self.therapy, self.since, self.seg_start = ACTIVE, "", 0.0, 0.0
+        self.state, self.therapy, self.seg_start = ACTIVE, "", 0.0
         self.used_death = self.used_esrd = self.hd_since = self.he_since = 0.0
         self.pending_response = self.pending_cr = INF
         self.pending_ae: list[tuple[float, str]] = []
@@ -615,7 +615,6 @@ class Pathway:
         p.consume(now)
         self._segment(p, now)
         p.state = state
-        p.since = now
         p.hd_since = cumulative(p.d_bps, p.d_cum[state], p.d_rates[state], now)
         if state in PRE_ESRD:
             p.he_since = cumulative(p.e_bps, p.e_cum[state], p.e_rates[state], now)

@@ -28,6 +28,7 @@ from matplotlib.colors import to_hex
 from matplotlib.figure import Figure
 
 from sim import outcomes as oc
+from sim.outcomes import Z95
 
 __all__ = [
     "strategy_colours",
@@ -386,8 +387,8 @@ def plot_evpi(evpi_df: pd.DataFrame, currency: str | None = None) -> Figure:
     fig, ax = _new_figure()
     ax.plot(d["wtp"], d["evpi"], color="black", linewidth=1.8, label="EVPI per patient")
     if "evpi_se" in d and d["evpi_se"].notna().any():
-        lo = np.clip(d["evpi"] - 1.959963984540054 * d["evpi_se"], 0, None)
-        hi = d["evpi"] + 1.959963984540054 * d["evpi_se"]
+        lo = np.clip(d["evpi"] - Z95 * d["evpi_se"], 0, None)
+        hi = d["evpi"] + Z95 * d["evpi_se"]
         ax.fill_between(d["wtp"], lo, hi, color="black", alpha=0.15, linewidth=0,
                         label="95% Monte Carlo interval")
     _style(ax, "Expected value of perfect information", _per_qaly_label(currency),

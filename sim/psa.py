@@ -41,10 +41,10 @@ from scipy import stats
 
 from sim import streams
 from sim.errors import InputError
+from sim.outcomes import Z95
 from sim.outputs import write_table
 from sim.parameters import Param
 
-Z95 = 1.959963984540054
 COST_CV_PUBLISHED, COST_CV_ASSUMPTION, UTILITY_SD, QALY_LOSS_CV = 0.10, 0.25, 0.05, 0.5
 
 

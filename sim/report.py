@@ -23,7 +23,6 @@ import platform
 import re
 import shlex
 import shutil
-import tempfile
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -1296,18 +1295,6 @@ def html_report(result, lang: str = "en", *, psa: pd.DataFrame | None = None, ps
                    Path(figures_dir) if figures_dir is not None else None, date).document()
 
 
-def check_out_dir(out: str | Path, overwrite: bool = False) -> Path:
-    """Refuse a non-empty output folder without ``overwrite`` and a path that is a file."""
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise InputError("output path is a file, not a folder", file=str(out), field="--out",
-                         allowed="a new or empty folder")
-    if out.exists() and any(out.iterdir()) and not overwrite:
-        raise InputError("output folder exists and is not empty", file=str(out), field="--out",
-                         allowed="a new or empty folder, or add --overwrite")
-    return out
-
-
 def write_report(result, out_dir: str | Path, *, lang: str = "en", psa: pd.DataFrame | None = None,
                  psa_source: str | None = None, overwrite: bool = False, command: str | None = None,
                  date: str | None = None) -> Path:
@@ -1317,13 +1304,10 @@ def write_report(result, out_dir: str | Path, *, lang: str = "en", psa: pd.DataF
     failure leaves nothing half-written. A non-empty ``out_dir`` is refused unless ``overwrite``; with
     ``overwrite`` the report and its figures are replaced and other files in the folder are kept.
     """
-    out = check_out_dir(out_dir, overwrite)
+    from sim.outputs import check_new_folder, stage_dir
+    out = check_new_folder(Path(out_dir), overwrite)
     strings(lang)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.report.", dir=out.parent))
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o777 & ~umask)      # mkdtemp makes a private folder; a report is for sharing
+    tmp = stage_dir(out)
     try:
         text = html_report(result, lang, psa=psa, psa_source=psa_source, command=command,
                            figures_dir=tmp / FIGURES_DIR, date=date)

@@ -31,7 +31,7 @@ from sim.economics import Economics
 from sim.psa import PsaSettings
 from sim.errors import InputError
 from sim.parameters import ModelParameters
-from sim.therapies import ISN_CLASSES, TherapyCatalogue
+from sim.therapies import TherapyCatalogue
 
 _STRICT = ConfigDict(extra="forbid", frozen=True)
 DEFAULT_LADDER = ["rituximab_belimumab", "tacrolimus_multitarget", "msc", "immunoadsorption"]

@@ -42,9 +42,9 @@ import pandas as pd
 from pydantic import ValidationError
 
 from sim import outcomes as oc
+from sim.outcomes import Z95
 from sim.errors import InputError
 
-Z95 = 1.959963984540054
 STUDIES_DIR = Path(__file__).resolve().parent.parent / "scenarios" / "validation"
 TARGETS_NAME = "targets.csv"
 
@@ -78,14 +78,6 @@ def wilson_interval(p: float, n: float, z: float = Z95) -> tuple[float, float]:
     centre = (p + z * z / (2 * n)) / denom
     half = z * math.sqrt(max(p * (1 - p), 0.0) / n + z * z / (4 * n * n)) / denom
     return (max(0.0, centre - half), min(1.0, centre + half))
-
-
-def newcombe_difference(p1: float, n1: int, p2: float, n2: int, z: float = Z95) -> tuple[float, float]:
-    """Newcombe's hybrid score interval of ``p1 - p2`` (two independent proportions)."""
-    l1, u1 = wilson_interval(p1, n1, z)
-    l2, u2 = wilson_interval(p2, n2, z)
-    d = p1 - p2
-    return (d - math.sqrt((p1 - l1) ** 2 + (u2 - p2) ** 2), d + math.sqrt((u1 - p1) ** 2 + (p2 - l2) ** 2))
 
 
 @dataclass(frozen=True)
@@ -780,25 +772,14 @@ def run_validation(scenario: str | Path | None = None, overrides: Sequence[str] 
     return ValidationRun(compare(tg, results), model, patients, seed, src, paths, sha)
 
 
-def check_out_dir(out_dir: str | Path, overwrite: bool = False) -> Path:
-    """Refuse a file, or a non-empty folder unless ``overwrite`` (checked before simulating)."""
-    out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise InputError("output path is a file, not a folder", file=str(out), field="--out")
-    if out.exists() and any(out.iterdir()) and not overwrite:
-        raise InputError("output folder exists and is not empty", file=str(out), field="--out",
-                         allowed="a new or empty folder, or --overwrite")
-    return out
-
-
 def write_validation(run: ValidationRun, out_dir: str | Path, overwrite: bool = False) -> Path:
     """Write validation.csv, validation_forest.png/.svg and validation_manifest.json to ``out_dir``.
 
     Files go to a temporary folder first and are renamed into place at the end.
     """
     from sim.plots import plot_validation_forest, save_figure
-    out = check_out_dir(out_dir, overwrite)
-    from sim.outputs import staged_folder
+    from sim.outputs import check_new_folder, staged_folder
+    out = check_new_folder(Path(out_dir), overwrite)
     with staged_folder(out) as tmp:
         run.table.to_csv(tmp / "validation.csv", index=False, float_format="%.6g")
         save_figure(plot_validation_forest(run.table), tmp / "validation_forest")

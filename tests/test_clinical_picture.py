@@ -9,7 +9,6 @@ import math
 import re
 
 import numpy as np
-import pandas as pd
 import pytest
 
 import sim

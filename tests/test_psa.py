@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import filecmp
 import math
-import os
 import signal
 import subprocess
 import sys
@@ -13,7 +12,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from scipy import stats
 
 import sim
 from sim import psa

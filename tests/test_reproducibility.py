@@ -4,9 +4,7 @@ from __future__ import annotations
 import hashlib
 
 import numpy as np
-import pandas as pd
 import pandas.testing as pdt
-import pytest
 
 import sim
 from sim import streams
