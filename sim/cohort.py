@@ -16,7 +16,7 @@ from scipy import stats
 
 from sim import streams
 from sim.parameters import read_data_yaml
-from sim.therapies import ISN_CLASSES
+from sim.therapies import ISN_CLASSES, LOOKALIKE_CONDITIONS
 
 ANCESTRIES = ("white", "african", "latin_american", "asian")
 #: chronic irreversible damage on the diagnostic biopsy (NIH chronicity index bands: low 0-2,
@@ -25,7 +25,7 @@ CHRONICITY = ("low", "moderate", "high")
 #: conditions that look like refractory nephritis but need other management (A71; review ref 42):
 #: thrombotic microangiopathy (TTP or complement-mediated), antiphospholipid-syndrome nephropathy,
 #: transformation to membranous nephritis
-LOOKALIKES = ("none", "tma", "aps_nephropathy", "membranous")
+LOOKALIKES = ("none", *LOOKALIKE_CONDITIONS)
 _STRICT = ConfigDict(extra="forbid", frozen=True)
 #: categorical attributes of a population: allowed categories and what to call them in a message
 _CATEGORIES = {"isn_class": (ISN_CLASSES, "ISN/RPS class"), "ancestry": (ANCESTRIES, "ancestry group"),

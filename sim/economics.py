@@ -63,7 +63,8 @@ import math
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from functools import cached_property
+from typing import Any, Literal, Sequence
 
 import numpy as np
 import pandas as pd
@@ -265,35 +266,40 @@ class CostTable:
     price_year: int
     source: str
 
-    def _rows(self, item: str) -> pd.DataFrame:
-        return self.table[self.table["item"] == item]
+    @cached_property
+    def _rows(self) -> dict[str, list[tuple[str, str, float, float]]]:
+        """item -> its rows (category, unit, value, vial_mg), built in one pass on first use (a lookup
+        that filtered the DataFrame took about 0.1 ms; a probabilistic analysis prices every draw)."""
+        t = self.table
+        vial = t["vial_mg"] if "vial_mg" in t.columns else [np.nan] * len(t)
+        rows: dict[str, list[tuple[str, str, float, float]]] = {}
+        for item, cat, unit, value, v in zip(t["item"], t["category"], t["unit"], t["value"], vial):
+            rows.setdefault(item, []).append((cat, unit, float(value), float(v)))
+        return rows
 
     def has(self, item: str) -> bool:
-        return bool((self.table["item"] == item).any())
+        return item in self._rows
 
     def value(self, item: str, category: str | None = None) -> float:
         """The unit cost of a non-vial item (InputError if it is missing)."""
-        rows = self._rows(item)
-        if category is not None:
-            rows = rows[rows["category"] == category]
+        rows = [r for r in self._rows.get(item, ()) if category is None or r[0] == category]
         if len(rows) != 1:
             raise InputError("no unit cost for this item", file=self.source, field=item,
                              allowed=f"a row item={item}" + (f", category={category}" if category else ""))
-        return float(rows["value"].iloc[0])
+        return rows[0][2]
 
     def drug(self, drug: str) -> tuple[str, float, list[tuple[float, float]]]:
         """Pricing of a drug: (unit, price per unit, vials [(size_mg, price)]); per-vial drugs come back
         as ``"per mg"`` at the cheapest price per mg, with their vials."""
-        rows = self._rows(drug)
-        rows = rows[rows["category"] == "drug"]
-        if rows.empty:
+        rows = [r for r in self._rows.get(drug, ()) if r[0] == "drug"]
+        if not rows:
             raise InputError("no price for a drug of the dose rules", file=self.source, field=drug,
                              allowed="a row with category drug and unit " + ", ".join(DRUG_UNITS))
-        unit = rows["unit"].iloc[0]
+        unit = rows[0][1]
         if unit == "per vial":
-            vials = sorted(zip(rows["vial_mg"].astype(float), rows["value"].astype(float)), reverse=True)
+            vials = sorted(((r[3], r[2]) for r in rows), reverse=True)
             return "per mg", min(p / s for s, p in vials), vials
-        return unit, float(rows["value"].iloc[0]), []
+        return unit, rows[0][2], []
 
 
 def load_cost_table(path: str | Path | None = None, base_dir: Path | None = None) -> CostTable:
@@ -378,18 +384,26 @@ class UtilityTable:
     table: pd.DataFrame
     source: str
 
+    @cached_property
+    def _first(self) -> dict[tuple[str, str], float]:
+        """(state, unit) -> value of its first row, built in one pass on first use."""
+        first: dict[tuple[str, str], float] = {}
+        for state, unit, value in zip(self.table["state"], self.table["unit"], self.table["value"]):
+            first.setdefault((state, unit), float(value))
+        return first
+
     def utility(self, state: str) -> float:
-        rows = self.table[(self.table["state"] == state) & (self.table["unit"] == "utility")]
-        if rows.empty:
+        v = self._first.get((state, "utility"))
+        if v is None:
             raise InputError("no utility for this state", file=self.source, field=state)
-        return float(rows["value"].iloc[0])
+        return v
 
     def qaly_loss(self, kind: str) -> float:
-        rows = self.table[(self.table["state"] == kind) & (self.table["unit"] == "qaly_loss")]
-        if rows.empty:
+        v = self._first.get((kind, "qaly_loss"))
+        if v is None:
             raise InputError("no QALY loss for this adverse-event kind", file=self.source, field=kind,
                              allowed=f"a row state={kind}, unit=qaly_loss (0 if none)")
-        return float(rows["value"].iloc[0])
+        return v
 
 
 def load_utility_table(path: str | Path | None = None, base_dir: Path | None = None) -> UtilityTable:
@@ -546,25 +560,30 @@ def _runs(df: pd.DataFrame, col: str) -> tuple[np.ndarray, np.ndarray]:
     return start[first][run], stop[last][run]
 
 
-def _latest_before(left: pd.DataFrame, left_on: str, right: pd.DataFrame, value: str) -> np.ndarray:
-    """For each row of ``left``: ``value`` of the latest ``right`` row (same strategy and patient) at a
-    time <= ``left[left_on]`` (NaN if none). ``right`` has columns strategy, patient, time, value."""
+def _latest_before(left: pd.DataFrame, left_on: str, right: pd.DataFrame, values: Sequence[str]) -> np.ndarray:
+    """For each row of ``left``: the ``values`` columns of the latest ``right`` row (same strategy and
+    patient) at a time <= ``left[left_on]`` (NaN if none), one merge for all of them: an array
+    (rows of left, values). ``right`` has columns strategy, patient, time and the values."""
     if left.empty:
-        return np.array([], dtype=float)
+        return np.zeros((0, len(values)))
     if right.empty:
-        return np.full(len(left), np.nan)
+        return np.full((len(left), len(values)), np.nan)
     a = left[["strategy", "patient", left_on]].copy()
     a["_row"] = np.arange(len(a))
     a["_t"] = a[left_on].astype(float) + _TOL
-    b = right[["strategy", "patient", "time", value]].rename(columns={value: "_v"})
-    b = b.assign(_t=b["time"].astype(float)).drop(columns="time")
+    b = right[["strategy", "patient"]].assign(_t=right["time"].astype(float))
+    cols = [f"_v{i}" for i in range(len(values))]
+    for c, v in zip(cols, values):
+        b[c] = right[v].astype(float).to_numpy()
     m = pd.merge_asof(a.sort_values("_t"), b.sort_values("_t"), on="_t", by=["strategy", "patient"],
                       direction="backward")
-    return m.sort_values("_row")["_v"].to_numpy(dtype=float)
+    return m.sort_values("_row")[cols].to_numpy(dtype=float)
 
 
 def _flare_severity(detail: pd.Series) -> np.ndarray:
     """True for a severe renal flare (detail 'n:severe'); 'n:moderate' and a bare number are moderate."""
+    if detail.empty:
+        return np.zeros(0, dtype=bool)
     sev = detail.astype(str).str.partition(":")[2].str.strip().str.lower()
     return (sev == "severe").to_numpy()
 
@@ -648,15 +667,14 @@ def evaluate(result, econ: Economics | None = None, *, cost_table: "CostTable | 
     active = state == "active_nephritis"
     u[active] = utils.utility("active_nephritis")
     flares = ev[ev["event"] == "renal_flare"]
+    flare_severe = _flare_severity(flares["detail"])
+    tx = state == "transplant"
+    run_start = _runs(st, "state")[0] if (active.any() and not flares.empty) or tx.any() else None
     if active.any() and not flares.empty:
         fl = pd.DataFrame({"strategy": flares["strategy"], "patient": flares["patient"],
-                           "time": flares["time_years"].astype(float),
-                           "severe": _flare_severity(flares["detail"]).astype(float)})
-        run_start, _ = _runs(st, "state")
-        fl["flare_time"] = fl["time"]
+                           "time": flares["time_years"].astype(float), "severe": flare_severe.astype(float)})
         seg = st.loc[active, ["strategy", "patient", "start"]]
-        last_time = _latest_before(seg, "start", fl, "flare_time")
-        last_sev = _latest_before(seg, "start", fl, "severe")
+        last_time, last_sev = _latest_before(seg, "start", fl, ["time", "severe"]).T
         after = np.isfinite(last_time) & (last_time >= run_start[active] - _TOL)
         uu = u[active]
         uu[after & (last_sev == 1)] = utils.utility("flare_severe")
@@ -679,14 +697,11 @@ def evaluate(result, econ: Economics | None = None, *, cost_table: "CostTable | 
     share = econ.dialysis_pd_share
     dial_rate = (1 - share) * costs.value("haemodialysis") + share * costs.value("peritoneal_dialysis")
     cost.flow(sp[dial], cat["dialysis"], dial_rate, t0[dial], t1[dial])
-    tx = state == "transplant"
     if tx.any():
         txe = ev[ev["event"] == "transplant"]
         txe = pd.DataFrame({"strategy": txe["strategy"], "patient": txe["patient"],
                             "time": txe["time_years"].astype(float)})
-        txe["tx_time"] = txe["time"]
-        tx_time = _latest_before(st.loc[tx, ["strategy", "patient", "start"]], "start", txe, "tx_time")
-        run_start, _ = _runs(st, "state")
+        tx_time = _latest_before(st.loc[tx, ["strategy", "patient", "start"]], "start", txe, ["time"])[:, 0]
         tx_time = np.where(np.isfinite(tx_time), tx_time, run_start[tx])
         cost.flow(sp[tx], cat["transplant"], costs.value("transplant_followup"),
                   np.maximum(t0[tx], tx_time + 1.0), t1[tx])
@@ -705,9 +720,8 @@ def evaluate(result, econ: Economics | None = None, *, cost_table: "CostTable | 
             cost.one_off(ep[m], cat["adverse_event"], costs.value(kind, "adverse_event"), et[m])
             qaly.one_off(ep[m], 0, -utils.qaly_loss(kind), et[m])
     if not flares.empty:
-        severe = _flare_severity(flares["detail"])
         fp, ft = pidx_of(flares), flares["time_years"].to_numpy(float)
-        cost.one_off(fp, cat["flare"], np.where(severe, costs.value("renal_flare_severe"),
+        cost.one_off(fp, cat["flare"], np.where(flare_severe, costs.value("renal_flare_severe"),
                                                 costs.value("renal_flare_moderate")), ft)
     for event, item, c in (("transplant", "transplant_first_year", "transplant"),
                            ("repeat_biopsy", "repeat_biopsy", "monitoring"),

@@ -87,6 +87,7 @@ from numba.extending import intrinsic
 from numba.np.random._constants import fe_double, ke_double, we_double, ziggurat_exp_r
 
 from sim import streams
+from sim.hazards import _FAR
 
 # ==============================================================================================
 # Random streams: SeedSequence + PCG64 + random() + standard_exponential(), bit for bit
@@ -367,7 +368,6 @@ def exponentials(seed: int, draw: int, block: int, name: str, shape: tuple[int, 
 #   rf, rv   the current trajectory's records (events and state segments)
 
 INF = math.inf
-_FAR = 1e6                      # sim.hazards._FAR
 # health states, in the order of sim.hazards.HEALTH_STATES
 ACT, PAR, COM, DIA, TRA = 0, 1, 2, 3, 4
 # therapy labels of the states table: >= 0 a therapy of the compiled model
@@ -1669,6 +1669,9 @@ from sim.cohort import ANCESTRIES, CHRONICITY, LOOKALIKES  # noqa: E402
 from sim.hazards import HEALTH_STATES  # noqa: E402
 from sim.pathway import EVENTS, YEAR  # noqa: E402
 from sim.therapies import ISN_CLASSES  # noqa: E402
+from sim.economics import CATEGORIES  # noqa: E402
+from sim.simulation import K_COURSES as _K_COURSES, K_FLARES as _K_FLARES, _logit  # noqa: E402
+assert CATEGORIES[C_DRUG] == "drug" and CATEGORIES[C_STATE] == "state" and len(CATEGORIES) == C_STATE + 1
 
 # event names by the kernel's event codes (EV_*); all are in sim.pathway.EVENTS
 EVENT_NAMES = ("therapy_start", "assessment", "partial_response", "complete_response", "switch", "refractory",
@@ -1680,17 +1683,9 @@ _VERDICTS = ("responding", "improving", "no_response", "stopped")
 # work-up findings by code (WF_*): the look-alikes of sim.cohort.LOOKALIKES, then chronic damage
 _FINDINGS = (*LOOKALIKES, "chronic_damage")
 assert _FINDINGS[WF_CHRONIC] == "chronic_damage" and CHRONICITY[CHRON_HIGH] == "high"
-_K_COURSES = 8       # sim.simulation.K_COURSES
-_K_FLARES = 16       # sim.simulation.K_FLARES
 _OUT_F = ("cr_time_years", "response_time_years", "esrd_time_years", "death_time_years",
           "transplant_time_years", "followup_years")
 _CHUNKS = 2          # stream chunks per name at first ("#1" drawn on demand); more if a patient needs them
-CATEGORIES = ("drug", "administration", "monitoring", "adverse_event", "flare", "dialysis", "transplant",
-              "supportive_care", "state")          # sim.economics.CATEGORIES
-
-
-def _logit(p: float) -> float:
-    return math.log(p / (1.0 - p))
 
 
 def has_capacity_limits(scenario) -> bool:
@@ -1826,59 +1821,6 @@ def sample_cohort(pop, seed: int, draw: int, n: int, weight: bool = True, height
 # Economic inputs (the tables and rules of sim.economics.evaluate)
 # ----------------------------------------------------------------------------------------------
 
-class _Costs:
-    """``CostTable.value``, ``drug`` and ``has`` from one pass over the table (each of those filters
-    the DataFrame, about 0.1 ms a call; a probabilistic analysis prices every draw anew).
-    Anything unusual (a missing or duplicated item) is delegated to the CostTable, which raises
-    the same error."""
-
-    def __init__(self, costs):
-        self.costs = costs
-        t = costs.table
-        self.rows: dict[str, list[tuple]] = {}
-        vial = t["vial_mg"] if "vial_mg" in t.columns else [np.nan] * len(t)
-        for item, cat, unit, value, v in zip(t["item"], t["category"], t["unit"], t["value"], vial):
-            self.rows.setdefault(item, []).append((cat, unit, value, v))
-
-    def has(self, item: str) -> bool:
-        return item in self.rows
-
-    def value(self, item: str, category: str | None = None) -> float:
-        rows = [r for r in self.rows.get(item, ()) if category is None or r[0] == category]
-        if len(rows) != 1:
-            return self.costs.value(item, category)
-        return float(rows[0][2])
-
-    def drug(self, drug: str):
-        rows = [r for r in self.rows.get(drug, ()) if r[0] == "drug"]
-        if not rows:
-            return self.costs.drug(drug)
-        unit = rows[0][1]
-        if unit == "per vial":
-            vials = sorted(zip((float(r[3]) for r in rows), (float(r[2]) for r in rows)), reverse=True)
-            return "per mg", min(p / s for s, p in vials), vials
-        return unit, float(rows[0][2]), []
-
-
-class _Utilities:
-    """``UtilityTable.utility`` and ``qaly_loss`` from one pass over the table."""
-
-    def __init__(self, utils):
-        self.utils = utils
-        self.first: dict[tuple[str, str], float] = {}
-        t = utils.table
-        for state, unit, value in zip(t["state"], t["unit"], t["value"]):
-            self.first.setdefault((state, unit), float(value))
-
-    def utility(self, state: str) -> float:
-        v = self.first.get((state, "utility"))
-        return self.utils.utility(state) if v is None else v
-
-    def qaly_loss(self, kind: str) -> float:
-        v = self.first.get((kind, "qaly_loss"))
-        return self.utils.qaly_loss(kind) if v is None else v
-
-
 class _Econ:
     """Cost and utility inputs of the kernel, from the same tables and checks as ``evaluate``.
 
@@ -1893,7 +1835,6 @@ class _Econ:
         econ, costs, utils = resolve_tables(scenario, econ, cost_table, utility_table)
         self.wtp = willingness_to_pay(econ, costs.currency)
         rc, ro = econ.rates()
-        costs, utils = _Costs(costs), _Utilities(utils)
         E = np.zeros(N_E)
         E[E_DC], E[E_DO] = np.log1p(rc), np.log1p(ro)
         for i, s in enumerate(HEALTH_STATES):

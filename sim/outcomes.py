@@ -51,6 +51,8 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from sim.therapies import LOOKALIKE_CONDITIONS
+
 __all__ = [
     "TIME_TOL",
     "PATIENT_COLUMNS",
@@ -350,7 +352,6 @@ _CLINICAL = [
     ("mean_cumulative_glucocorticoid_mg", "cumulative_glucocorticoid_mg"),
     ("mean_years_prednisolone_above_7_5mg", "years_prednisolone_above_7_5mg"),
 ]
-_LOOKALIKES = ("tma", "aps_nephropathy", "membranous")
 _BASE_AFTER_LADDER = [
     "flares_per_patient_year",
     "esrd_5y",
@@ -433,14 +434,14 @@ def _clinical_metrics(m: dict, p: pd.DataFrame, ev: pd.DataFrame, refr: np.ndarr
     if "failed_induction" in p:
         m["failed_induction"] = float(_bool_col(p, "failed_induction").mean()) if n else nan
     if "workup_finding" in p:
-        found = p["workup_finding"].astype(str).isin(("chronic_damage",) + _LOOKALIKES).to_numpy()
+        found = p["workup_finding"].astype(str).isin(("chronic_damage",) + LOOKALIKE_CONDITIONS).to_numpy()
         m["reclassified"] = float(found.mean()) if n else nan
     if "nonresponse_cause" in p:
         cause = p["nonresponse_cause"].astype(str).to_numpy()[refr]
         k = len(cause)
         m["truly_refractory"] = float((cause == "refractory_nephritis").mean()) if k else nan
         m["refractory_chronic_damage"] = float((cause == "chronic_damage").mean()) if k else nan
-        m["refractory_lookalike"] = float(np.isin(cause, _LOOKALIKES).mean()) if k else nan
+        m["refractory_lookalike"] = float(np.isin(cause, LOOKALIKE_CONDITIONS).mean()) if k else nan
     ae = ev.loc[ev["event"] == "adverse_event", "detail"].astype(str)
     m["adverse_events_per_patient"] = len(ae) / n if n else nan
     m["severe_adverse_events_per_patient"] = float(ae.str.endswith(":severe").sum()) / n if n else nan

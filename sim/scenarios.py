@@ -31,7 +31,7 @@ from sim.economics import Economics
 from sim.psa import PsaSettings
 from sim.errors import InputError
 from sim.parameters import ModelParameters
-from sim.therapies import TherapyCatalogue
+from sim.therapies import LOOKALIKE_CONDITIONS, TherapyCatalogue
 
 _STRICT = ConfigDict(extra="forbid", frozen=True)
 DEFAULT_LADDER = ["rituximab_belimumab", "tacrolimus_multitarget", "msc", "immunoadsorption"]
@@ -64,7 +64,6 @@ def _suggest(word: str, choices, fallback: str | None = None) -> str:
     return (f"{text} (did you mean {' or '.join(close)}?)" if close else text)
 
 
-LOOKALIKE_CONDITIONS = ("tma", "aps_nephropathy", "membranous")
 DEFAULT_MANAGEMENT = {"tma": "plasma_exchange_tma", "aps_nephropathy": "anticoagulation_immunoadsorption",
                       "membranous": "membranous_cni"}
 

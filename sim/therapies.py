@@ -18,7 +18,8 @@ from sim.parameters import Param, param_from_record, read_data_yaml
 ISN_CLASSES = ("III", "IV", "V", "III+V", "IV+V")
 FAMILIES = ("antimetabolite", "alkylating", "b_cell", "cni", "cell", "extracorporeal", "ivig", "other")
 ROLES = ("induction", "ladder", "maintenance", "management")
-LOOKALIKE_TARGETS = ("tma", "aps_nephropathy", "membranous")
+#: conditions that look like refractory nephritis but need other management (A71; review ref 42)
+LOOKALIKE_CONDITIONS = ("tma", "aps_nephropathy", "membranous")
 DOSE_UNITS = ("mg", "mg/kg", "mg/m2", "mg/day", "mg/kg/day", "g/day", "cells/kg", "session")
 SOURCE = "sim/data/therapies.yaml"
 RECORD_KEYS = ("label", "regimen", "family", "class_or_group", "roles", "dose", "duration_months",
@@ -319,9 +320,9 @@ def therapy_from_record(name: str, rec: Mapping[str, Any], source: str = SOURCE)
 
 def _treats(rec: Mapping[str, Any], name: str, source: str) -> tuple[str, ...]:
     v = rec.get("treats") or []
-    if not isinstance(v, list) or any(x not in LOOKALIKE_TARGETS for x in v):
+    if not isinstance(v, list) or any(x not in LOOKALIKE_CONDITIONS for x in v):
         raise InputError("treats lists look-alikes", file=source, field=f"{name}.treats", value=v,
-                         allowed="a list of " + ", ".join(LOOKALIKE_TARGETS))
+                         allowed="a list of " + ", ".join(LOOKALIKE_CONDITIONS))
     target = rec.get("targets")
     return tuple(dict.fromkeys([*v, *([target] if target else [])]))
 
@@ -336,9 +337,9 @@ def _population(rec: Mapping[str, Any], name: str, source: str) -> str:
 
 def _targets(rec: Mapping[str, Any], roles: tuple[str, ...], name: str, source: str) -> str:
     v = rec.get("targets", "")
-    if "management" in roles and v not in LOOKALIKE_TARGETS:
+    if "management" in roles and v not in LOOKALIKE_CONDITIONS:
         raise InputError("a management therapy names the look-alike it treats", file=source,
-                         field=f"{name}.targets", value=v or None, allowed=", ".join(LOOKALIKE_TARGETS))
+                         field=f"{name}.targets", value=v or None, allowed=", ".join(LOOKALIKE_CONDITIONS))
     if v and "management" not in roles:
         raise InputError("only a therapy with role management targets a look-alike", file=source,
                          field=f"{name}.targets", value=v, allowed="role management, or no targets")
