@@ -22,7 +22,9 @@ from dataclasses import dataclass, field
 import simpy
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-HOURS_PER_YEAR = 365.25 * 24
+from sim.economics import DAYS_PER_YEAR
+
+HOURS_PER_YEAR = DAYS_PER_YEAR * 24
 MONTH = 1 / 12
 IV_UNITS = ("mg", "mg/kg", "mg/m2", "cells/kg")
 
@@ -98,7 +100,7 @@ class Services:
         for name, log in self.logs.items():
             waits = sorted(w for _, w in log.waits)
             n = len(waits)
-            days = [w * 365.25 for w in waits]
+            days = [w * DAYS_PER_YEAR for w in waits]
             rows.append({
                 "service": name, "capacity": log.capacity, "requests": n,
                 "mean_wait_days": sum(days) / n if n else 0.0,

@@ -135,16 +135,18 @@ def _check_positive(value, name):
     if value is not None and value <= 0:
         raise InputError("must be a positive whole number", file="command line", field=name, value=value,
                          allowed=">= 1")
-    if value is not None and name == "--seed" and value < 0:
-        raise InputError("must be >= 0", file="command line", field=name, value=value)
+
+
+def _check_seed(seed) -> None:
+    if seed is not None and seed < 0:
+        raise InputError("must be >= 0", file="command line", field="--seed", value=seed, allowed="0 to 2^63-1")
 
 
 def cmd_run(args) -> int:
     from sim.report import console_summary
     from sim.simulation import simulate, write_outputs
     _check_positive(args.patients, "--patients")
-    if args.seed is not None and args.seed < 0:
-        raise InputError("must be >= 0", file="command line", field="--seed", value=args.seed, allowed="0 to 2^63-1")
+    _check_seed(args.seed)
     model = _load(args)
     from sim.outputs import check_new_folder
     out = check_new_folder(Path(args.out) if args.out else Path("results") / model.scenario.name, args.overwrite)
@@ -203,6 +205,7 @@ def cmd_sensitivity(args) -> int:
                              field="--scenario-set", value=spec)
         named[name] = [a for a in rest.split(";") if a]
     patients = args.patients or model.scenario.patients
+    _check_seed(args.seed)
     seed = model.scenario.seed if args.seed is None else args.seed
     loader = lambda extra: build(load_scenario(args.scenario, list(args.overrides) + list(extra)))  # noqa: E731
     for extra in named.values():
@@ -240,8 +243,7 @@ def cmd_psa(args) -> int:
     _check_positive(args.patients, "--patients")
     _check_positive(args.chunk_size, "--chunk-size")
     _check_positive(args.workers, "--workers")
-    if args.seed is not None and args.seed < 0:
-        raise InputError("must be >= 0", file="command line", field="--seed", value=args.seed, allowed="0 to 2^63-1")
+    _check_seed(args.seed)
     model = _load(args)
     out = Path(args.out) if args.out else Path("results") / f"{model.scenario.name}_psa"
     if out.exists() and not out.is_dir():
@@ -265,8 +267,7 @@ def cmd_report(args) -> int:
     from sim.report import check_psa_strategies, read_psa, write_report
     from sim.simulation import simulate
     _check_positive(args.patients, "--patients")
-    if args.seed is not None and args.seed < 0:
-        raise InputError("must be >= 0", file="command line", field="--seed", value=args.seed, allowed="0 to 2^63-1")
+    _check_seed(args.seed)
     out = check_new_folder(Path(args.out), args.overwrite)
     psa = psa_source = None
     if args.psa is not None:
@@ -297,8 +298,7 @@ def cmd_validate_outcomes(args) -> int:
     from sim.outputs import check_new_folder
     from sim.validation import console_table, run_validation, write_validation
     _check_positive(args.patients, "--patients")
-    if args.seed < 0:
-        raise InputError("must be >= 0", file="command line", field="--seed", value=args.seed, allowed="0 to 2^63-1")
+    _check_seed(args.seed)
     out = check_new_folder(Path(args.out), args.overwrite)
     progress = None if args.quiet else (lambda msg: print(msg, file=sys.stderr, flush=True))
     run = run_validation(args.scenario, args.overrides, patients=args.patients, seed=args.seed, targets=args.targets,

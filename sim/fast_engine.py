@@ -2044,10 +2044,8 @@ class FastEngine:
         aes = np.zeros((nt, MAXAE), dtype=np.int64)
         aesv = np.zeros((nt, MAXAE))
         # Pathway.ae_severe, ae_esrd_hr
-        ae_severe = {k[len("adverse_event_severe_share_"):]: p[k] for k in p.names()
-                     if k.startswith("adverse_event_severe_share_")}
-        ae_esrd_hr = {k[len("adverse_event_esrd_hr_"):]: p[k] for k in p.names()
-                      if k.startswith("adverse_event_esrd_hr_")}
+        ae_severe = p.by_prefix("adverse_event_severe_share_")
+        ae_esrd_hr = p.by_prefix("adverse_event_esrd_hr_")
         aehr = np.array([ae_esrd_hr.get(k, 1.0) for k in kinds] + [1.0], dtype=np.float64)
         onset_p = p["response_onset_months"] / YEAR
         for i, th in enumerate(ths):

@@ -27,16 +27,16 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from sim.economics import DAYS_PER_YEAR
 from sim.therapies import NO_GLUCOCORTICOIDS
 
-DAYS_PER_YEAR = 365.25
 THRESHOLD_MG_DAY = 7.5
 COLUMNS = ("cumulative_glucocorticoid_mg", "years_prednisolone_above_7_5mg")
 
 
-def _schedules(model) -> dict[str, tuple[float, float, float, float, float, float, float]]:
+def _schedules(model) -> dict[str, tuple[float, float, float, float, float, float]]:
     """therapy label -> (pulse mg as prednisolone, start mg/day, start mg/kg/day, full days, taper days,
-    then mg/day, constant flag)."""
+    then mg/day)."""
     p = model.params
     mp = p["methylprednisolone_to_prednisolone"]
     out = {}
@@ -92,11 +92,11 @@ def exposure(result) -> pd.DataFrame:
         return out
     # therapy labels, once per distinct label: waiting for a service counts as supportive care
     codes, labels = pd.factorize(st["therapy"].astype(str))
-    labels = ["supportive_care" if lab.startswith("waiting:") else lab for lab in labels]
+    ther, labels = pd.factorize(np.array(["supportive_care" if lab.startswith("waiting:") else lab
+                                          for lab in labels], dtype=object)[codes])
     sched = _schedules(result.model)
     par_of = np.array([sched.get(lab, (0.0,) * 6) for lab in labels], float).reshape(-1, 6)
     known_of = np.array([lab in sched for lab in labels], bool)
-    ther = np.asarray([labels.index(lab) for lab in labels])[codes]        # same label, same code
     # runs of consecutive segments with the same therapy = courses (or maintenance, supportive care); a
     # course of the same therapy straight after another starts a run of its own (at its therapy_start)
     row = pd.MultiIndex.from_frame(keys).get_indexer(pd.MultiIndex.from_frame(st[["strategy", "patient"]]))

@@ -135,18 +135,36 @@ def kaplan_meier(times, observed) -> tuple[np.ndarray, np.ndarray]:
         raise ValueError("times and observed must have the same length")
     if t.size == 0:
         return np.array([0.0]), np.array([1.0])
-    event_times, n_events = np.unique(t[d], return_counts=True)
-    sorted_t = np.sort(t)
-    # number at risk at u = number of subjects with time >= u
-    at_risk = t.size - np.searchsorted(sorted_t, event_times, side="left")
+    event_times, n_events, at_risk = _risk_sets(t, d)
     surv = np.cumprod(1.0 - n_events / at_risk)
     out_t = np.concatenate(([0.0], event_times))
     out_s = np.concatenate(([1.0], surv))
-    t_max = float(sorted_t[-1])
+    t_max = float(t.max())
     if t_max > out_t[-1]:
         out_t = np.append(out_t, t_max)
         out_s = np.append(out_s, out_s[-1])
     return out_t, out_s
+
+
+def _risk_sets(t: np.ndarray, d: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Distinct event times, events at each, and the number at risk (time >= u) just before each."""
+    event_times, n_events = np.unique(t[d], return_counts=True)
+    at_risk = t.size - np.searchsorted(np.sort(t), event_times, side="left")
+    return event_times, n_events, at_risk
+
+
+def km_greenwood_at(times, observed, at: float) -> tuple[float, float]:
+    """KM survival at ``at`` and Greenwood's standard error (both NaN beyond follow-up)."""
+    t = _as_times(times)
+    d = np.asarray(observed, dtype=bool).ravel()
+    s = km_survival_at(t, d, at) if t.size else float("nan")
+    if not np.isfinite(s):
+        return float("nan"), float("nan")
+    event_times, n_events, at_risk = _risk_sets(t, d)
+    keep = event_times <= at
+    with np.errstate(divide="ignore", invalid="ignore"):
+        var = s * s * float(np.sum(n_events[keep] / (at_risk[keep] * (at_risk[keep] - n_events[keep]))))
+    return s, math.sqrt(var) if np.isfinite(var) else float("nan")
 
 
 def _step_at(t: np.ndarray, y: np.ndarray, at) -> np.ndarray:
@@ -445,8 +463,10 @@ def _clinical_metrics(m: dict, p: pd.DataFrame, ev: pd.DataFrame, refr: np.ndarr
     ae = ev.loc[ev["event"] == "adverse_event", "detail"].astype(str)
     m["adverse_events_per_patient"] = len(ae) / n if n else nan
     m["severe_adverse_events_per_patient"] = float(ae.str.endswith(":severe").sum()) / n if n else nan
-    for name, col in _CLINICAL[-3:]:
-        if col in p:
+    for name, col in (("courses_stopped_by_adverse_event", "courses_stopped_by_adverse_event"),
+                      ("mean_cumulative_glucocorticoid_mg", "cumulative_glucocorticoid_mg"),
+                      ("mean_years_prednisolone_above_7_5mg", "years_prednisolone_above_7_5mg")):
+        if col in p:                                   # per-patient means of a column
             m[name] = math.fsum(_col(p, col)) / n if n else nan
 
 

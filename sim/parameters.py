@@ -126,6 +126,11 @@ class ModelParameters:
     def names(self) -> list[str]:
         return list(self.params)
 
+    def by_prefix(self, prefix: str) -> dict[str, float]:
+        """A family of parameters by what follows ``prefix`` (e.g. ``adverse_event_severe_share_`` ->
+        {kind: share})."""
+        return {k[len(prefix):]: p.value for k, p in self.params.items() if k.startswith(prefix)}
+
     def with_overrides(self, overrides: Mapping[str, float], source: str = "scenario") -> "ModelParameters":
         """A copy with some values changed; unknown names are an error."""
         new = dict(self.params)

@@ -146,10 +146,10 @@ class Patient:
 class Pathway:
     """Runs the pathway of one strategy for the patients of one block in one SimPy environment."""
 
-    def __init__(self, model, strategy, inputs, horizon_years: float, services=None, env=None):
+    def __init__(self, model, strategy, horizon_years: float, services=None, env=None):
         self.env = env if env is not None else simpy.Environment()
         self.services = services
-        self.model, self.strategy, self.inputs = model, strategy, inputs
+        self.strategy = strategy
         self.therapies = model.therapies
         self.params = model.params
         self.horizon = float(horizon_years)
@@ -168,10 +168,8 @@ class Pathway:
         self.maintenance_years = p["maintenance_years"]
         self.tx_rate = p["transplant_rate_on_dialysis"]
         self.graft_rate = p["graft_failure_rate"]
-        self.ae_severe = {k[len("adverse_event_severe_share_"):]: p[k] for k in p.names()
-                          if k.startswith("adverse_event_severe_share_")}
-        self.ae_esrd_hr = {k[len("adverse_event_esrd_hr_"):]: p[k] for k in p.names()
-                           if k.startswith("adverse_event_esrd_hr_")}
+        self.ae_severe = p.by_prefix("adverse_event_severe_share_")
+        self.ae_esrd_hr = p.by_prefix("adverse_event_esrd_hr_")
 
     # ==========================================================================================
     # One life

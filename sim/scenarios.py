@@ -341,8 +341,7 @@ def _is_probability(name: str) -> bool:
 def _check_adverse_event_kinds(params: ModelParameters, therapies: TherapyCatalogue, source: str) -> None:
     """Every adverse-event kind of a therapy needs its severe share (a parameter of parameters.yaml):
     a kind without one must not silently become 'never severe'."""
-    known = sorted(n[len("adverse_event_severe_share_"):] for n in params.names()
-                   if n.startswith("adverse_event_severe_share_"))
+    known = sorted(params.by_prefix("adverse_event_severe_share_"))
     for name, th in therapies.therapies.items():
         for kind in th.adverse_events:
             if kind not in known:

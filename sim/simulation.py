@@ -187,7 +187,7 @@ class BlockInputs:
 
 def run_block(model: Model, strategy, inputs: BlockInputs, n_rows: int):
     """Simulate rows ``0..n_rows-1`` of a block under one strategy: (patients, events, segments)."""
-    path = Pathway(model, strategy, inputs, model.scenario.horizon_years)
+    path = Pathway(model, strategy, model.scenario.horizon_years)
     patients = start_patients(path, inputs, n_rows)
     path.env.run()
     return patient_rows(strategy, inputs, patients), path.events, path.segments
@@ -391,7 +391,7 @@ def _simulate_with_capacity(model: Model, n: int, seed: int, draw: int, costed: 
         services = Services(env, sc.capacity)
         runs = []
         for b, inp in enumerate(inputs):
-            path = Pathway(model, s, inp, sc.horizon_years, services=services, env=env)
+            path = Pathway(model, s, sc.horizon_years, services=services, env=env)
             n_rows = min(streams.BLOCK_SIZE, n - b * streams.BLOCK_SIZE)
             runs.append((path, inp, start_patients(path, inp, n_rows, arrivals)))
         env.run()

@@ -63,7 +63,7 @@ TABLE_COLUMNS = ["comparison", "source_id", "metric", "time_years", "published_v
                  "published_upper", "simulated_value", "simulated_lower", "simulated_upper", "inside", "role",
                  "validity", "overlaps", "interval_basis", "n_published", "n_simulated", "unit", "subgroup",
                  "population", "strategy", "versus", "step", "target_id", "note"]
-TIME_TOL = 1e-9
+TIME_TOL = oc.TIME_TOL
 
 
 # ==============================================================================================
@@ -98,7 +98,7 @@ def _share(indicator: np.ndarray) -> Estimate:
         return Estimate(math.nan, math.nan, math.nan, 0)
     p = float(x.mean())
     lo, hi = wilson_interval(p, n)
-    return Estimate(p, lo, hi, n, math.sqrt(p * (1 - p) / n))
+    return Estimate(p, lo, hi, n, oc.monte_carlo_se(p, n))
 
 
 def _normal(value: float, se: float, n: int, lo: float = -math.inf, hi: float = math.inf) -> Estimate:
@@ -107,27 +107,9 @@ def _normal(value: float, se: float, n: int, lo: float = -math.inf, hi: float = 
     return Estimate(value, max(lo, value - Z95 * se), min(hi, value + Z95 * se), n, se)
 
 
-def km_at(time: np.ndarray, event: np.ndarray, t: float) -> tuple[float, float, int]:
-    """Kaplan-Meier survival at ``t`` with Greenwood's standard error: (S, se, n at start)."""
-    time = np.asarray(time, dtype=float)
-    event = np.asarray(event, dtype=bool)
-    n = int(time.size)
-    if n == 0:
-        return (math.nan, math.nan, 0)
-    ev_times, d = np.unique(time[event & (time <= t + TIME_TOL)], return_counts=True)
-    sorted_t = np.sort(time)
-    at_risk = n - np.searchsorted(sorted_t, ev_times, side="left")
-    s = float(np.prod(1.0 - d / at_risk)) if ev_times.size else 1.0
-    with np.errstate(divide="ignore", invalid="ignore"):
-        terms = d / (at_risk * (at_risk - d))
-    var = s * s * float(np.sum(terms)) if ev_times.size else 0.0
-    if t > time.max() + TIME_TOL and s > 0.0:
-        return (math.nan, math.nan, n)      # beyond the follow-up of everyone still at risk
-    return (s, math.sqrt(var) if np.isfinite(var) else math.nan, n)
-
-
 def _km_estimate(time, event, t, complement: bool = False) -> Estimate:
-    s, se, n = km_at(time, event, t)
+    s, se = oc.km_greenwood_at(time, event, t)
+    n = int(np.asarray(time).size)
     if complement:
         s = 1.0 - s
     return _normal(s, se, n, 0.0, 1.0)
@@ -555,7 +537,7 @@ def m_esrd_by(arm: Arm, t: float, step: str) -> Estimate:
     f = float(oc.cumulative_incidence_at(time, cause, oc.ESRD, t))
     n = len(arm.p)
     lo, hi = wilson_interval(f, n)   # no censoring before the horizon: the Aalen-Johansen estimate is a share
-    return Estimate(f, lo, hi, n, math.sqrt(f * (1 - f) / n) if n else math.nan)
+    return Estimate(f, lo, hi, n, oc.monte_carlo_se(f, n))
 
 
 def m_death_by(arm: Arm, t: float, step: str) -> Estimate:
@@ -567,10 +549,7 @@ def m_death_by(arm: Arm, t: float, step: str) -> Estimate:
 def m_renal_survival(arm: Arm, t: float, step: str) -> Estimate:
     """Kaplan-Meier ESRD-free survival (censored at death and the end of follow-up)."""
     arm.need_horizon(t, "renal survival")
-    esrd = arm.col("esrd_time_years").to_numpy()
-    stop = np.nanmin(np.vstack([arm.col("followup_years").to_numpy(), arm.col("death_time_years").to_numpy()]), axis=0)
-    event = ~np.isnan(esrd) & (esrd <= stop + TIME_TOL)
-    return _km_estimate(np.where(event, esrd, stop), event, t)
+    return _km_estimate(*oc.time_to_event_data(arm.p, "esrd_time_years"), t)
 
 
 def m_survival_on_dialysis(arm: Arm, t: float, step: str) -> Estimate:

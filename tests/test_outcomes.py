@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import math
 
 import numpy as np
 import pandas as pd
@@ -381,3 +382,17 @@ def test_monte_carlo_se():
     np.testing.assert_allclose(
         oc.monte_carlo_se(np.array([0.1, 0.9]), 400), np.sqrt(0.09 / 400) * np.ones(2)
     )
+
+
+def test_greenwood_standard_error_by_hand():
+    """S(3.5) = (5/6)(4/5)(2/3); Var = S^2 (1/(6*5) + 1/(5*4) + 1/(3*2)) (a censoring at 2 stays at
+    risk at 2); beyond the last follow-up: NaN."""
+    t = [1, 2, 2, 3, 4, 5]
+    d = [True, True, False, True, False, True]
+    s, se = oc.km_greenwood_at(t, d, 3.5)
+    want = 5 / 6 * 4 / 5 * 2 / 3
+    assert s == pytest.approx(want, rel=1e-12)
+    assert se == pytest.approx(want * math.sqrt(1 / 30 + 1 / 20 + 1 / 6), rel=1e-12)
+    assert s == pytest.approx(oc.km_survival_at(t, d, 3.5), rel=0, abs=0)
+    t2, d2 = [1, 2, 3], [True, False, False]
+    assert all(math.isnan(x) for x in oc.km_greenwood_at(t2, d2, 4.0))
