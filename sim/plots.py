@@ -18,7 +18,7 @@ so they match the numbers in :func:`sim.outcomes.summarise`.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Iterable, Mapping, Sequence
 
 import matplotlib
 import numpy as np
@@ -143,6 +143,17 @@ def plot_esrd_incidence(
     return fig
 
 
+def ladder_order(ladders: Iterable[Sequence[str]]) -> list[str]:
+    """Every step of these ladders, ordered by its earliest position in any ladder (ties: first
+    appearance), so alternative first steps sit side by side."""
+    rank: dict[str, tuple[int, int]] = {}  # step -> (earliest ladder position, first appearance)
+    for ladder in ladders:
+        for pos, step in enumerate(ladder):
+            old = rank.get(step)
+            rank[step] = (pos, len(rank)) if old is None else (min(old[0], pos), old[1])
+    return sorted(rank, key=rank.__getitem__)
+
+
 def pathway_shares(
     patients: pd.DataFrame,
     events: pd.DataFrame,
@@ -163,14 +174,10 @@ def pathway_shares(
     step that is not in a strategy's ladder is NaN for that strategy.
     """
     strategies = _strategies(patients)
-    rank: dict[str, tuple[int, int]] = {}  # step -> (earliest ladder position, first appearance)
     for s in strategies:
         if s not in ladders:
             raise KeyError(f"no ladder given for strategy {s!r}")
-        for pos, step in enumerate(ladders[s]):
-            old = rank.get(step)
-            rank[step] = (pos, len(rank)) if old is None else (min(old[0], pos), old[1])
-    steps = sorted(rank, key=rank.__getitem__)
+    steps = ladder_order(ladders[s] for s in strategies)
     stages = (["Induction switch"] if switch_event is not None else []) + ["Refractory"] + steps
     table = pd.DataFrame(index=pd.Index(stages, name="stage"), columns=strategies, dtype=float)
     for s in strategies:
@@ -459,11 +466,11 @@ def plot_tornado(
 # ----------------------------------------------------------------------------------------------
 __all__ += ["plot_validation_forest"]
 
-VALIDITY_COLOURS = {
-    "calibration target": "#7f7f7f",
-    "internal validity (input reproduced)": "#1f77b4",
-    "external validation": "#d62728",
-}
+def _validity_colours() -> dict[str, str]:
+    """Colour of each validity label of sim.validation.VALIDITY (by role, so a renamed label keeps it)."""
+    from sim.validation import VALIDITY
+    by_role = {"calibration": "#7f7f7f", "internal": "#1f77b4", "external": "#d62728"}
+    return {VALIDITY[role]: colour for role, colour in by_role.items()}
 _UNIT_PANELS = (
     (("proportion", "difference"), "Proportion (or difference between arms)"),
     (("ratio",), "Ratio (standardised mortality ratio)"),
@@ -490,6 +497,7 @@ def plot_validation_forest(table: pd.DataFrame, max_label: int = 72) -> Figure:
         panels.append(("Other", rest))
     if not panels:
         raise ValueError("the validation table is empty")
+    by_validity = _validity_colours()
     heights = [len(sub) + 1.5 for _, sub in panels]
     fig = Figure(figsize=(11.0, 0.3 * sum(heights) + 1.6), layout="constrained")
     FigureCanvasAgg(fig)
@@ -499,7 +507,7 @@ def plot_validation_forest(table: pd.DataFrame, max_label: int = 72) -> Figure:
         ys = np.arange(n)[::-1].astype(float)
         labels, colours = [], []
         for y, (_, r) in zip(ys, sub.iterrows()):
-            colour = VALIDITY_COLOURS.get(r["validity"], "#2ca02c")
+            colour = by_validity.get(r["validity"], "#2ca02c")
             ax.plot([r["published_lower"], r["published_upper"]], [y + 0.17] * 2, color="black", linewidth=1.2)
             ax.plot([r["published_value"]], [y + 0.17], marker="s", markersize=4.5, color="black", linestyle="none")
             if np.isfinite(r["simulated_lower"]) and np.isfinite(r["simulated_upper"]):
@@ -529,7 +537,7 @@ def plot_validation_forest(table: pd.DataFrame, max_label: int = 72) -> Figure:
     handles = [Line2D([], [], color="black", marker="s", markersize=4.5, linewidth=1.2, label="published (95% interval)")]
     present = list(dict.fromkeys(table["validity"]))
     for v in present:
-        c = VALIDITY_COLOURS.get(v, "#2ca02c")
+        c = by_validity.get(v, "#2ca02c")
         handles.append(Line2D([], [], color=c, marker="o", markersize=5.5, linewidth=2.0,
                               label=f"simulated: {v} (Monte Carlo 95%)"))
     handles.append(Line2D([], [], color="0.3", marker="o", markersize=5.5, markerfacecolor="white", linestyle="none",

@@ -346,9 +346,11 @@ def check_psa_strategies(psa: pd.DataFrame, strategies: Sequence[str], source: s
 
 def psa_summary(psa: pd.DataFrame, wtp: float, order: Sequence[str]) -> pd.DataFrame:
     """Per strategy: draws, mean and 95% interval of cost and QALYs, P(highest net monetary benefit)."""
-    wide = psa.assign(nmb=psa["qaly"] * wtp - psa["cost"]).pivot(index="draw", columns="strategy", values="nmb")
-    wide = wide.dropna()
-    best = wide.idxmax(axis=1) if len(wide) else pd.Series(dtype=object)
+    from sim.voi import ceac
+    # P(highest net monetary benefit) with voi's tie rule, over the draws that have every strategy
+    complete = psa.groupby("draw")["strategy"].transform("size") == psa["strategy"].nunique()
+    p_ce = (ceac(psa[complete], [wtp]).set_index("strategy")["probability"] if complete.any()
+            else pd.Series(dtype=float))
     rows = []
     for s in [x for x in order if x in set(psa["strategy"])]:
         d = psa[psa["strategy"] == s]
@@ -356,7 +358,7 @@ def psa_summary(psa: pd.DataFrame, wtp: float, order: Sequence[str]) -> pd.DataF
             "strategy": s, "draws": len(d),
             "cost": d["cost"].mean(), "cost_lo": d["cost"].quantile(0.025), "cost_hi": d["cost"].quantile(0.975),
             "qaly": d["qaly"].mean(), "qaly_lo": d["qaly"].quantile(0.025), "qaly_hi": d["qaly"].quantile(0.975),
-            "p_ce": float((best == s).mean()) if len(best) else float("nan"),
+            "p_ce": float(p_ce.get(s, float("nan"))),
         })
     return pd.DataFrame(rows)
 
@@ -533,13 +535,9 @@ class _Report:
         return self.L.get("short", therapy, therapy)
 
     def ladder_steps(self) -> list[str]:
-        """Every ladder step of every strategy, by earliest position (as sim.plots.pathway_shares)."""
-        rank: dict[str, tuple[int, int]] = {}
-        for s in self.sc.strategies:
-            for pos, step in enumerate(s.ladder):
-                old = rank.get(step)
-                rank[step] = (pos, len(rank)) if old is None else (min(old[0], pos), old[1])
-        return sorted(rank, key=rank.__getitem__)
+        """Every ladder step of every strategy, in the order of the pathway figure."""
+        from sim.plots import ladder_order
+        return ladder_order(s.ladder for s in self.sc.strategies)
 
     def cite(self, text: Any) -> Markup:
         ids = _evidence_ids(text)

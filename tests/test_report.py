@@ -334,8 +334,9 @@ def test_psa_figures_when_plot_functions_exist(tmp_path, small_result, monkeypat
         calls.append(("ceac", type(ceac).__name__, type(ceaf).__name__))
         return _figure("Willingness to pay per QALY")
 
+    from sim.voi import ceac as real_ceac           # the report's PSA table uses it too
     voi = types.ModuleType("sim.voi")
-    voi.ceac = lambda psa, grid: pd.DataFrame({"wtp": grid})
+    voi.ceac = real_ceac
     voi.ceaf = lambda psa, grid: pd.DataFrame({"wtp": grid})
     monkeypatch.setitem(sys.modules, "sim.voi", voi)
     monkeypatch.setattr(plots, "plot_ce_plane", plot_ce_plane, raising=False)
