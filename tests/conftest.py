@@ -20,6 +20,10 @@ NO_INDUCTION_RESPONSE = [
     f"therapies.{a}.response.{k}=0" for a in ("mmf", "cyc_eurolupus") for k in ("complete", "partial")
 ] + [f"therapies.{a}.responders_by_class.{c}=0" for a in ("mmf", "cyc_eurolupus")
      for c in ("III", "IV", "V", "III+V", "IV+V")] + ["parameters.late_response_given_none=0"]
+# No adverse event stops a course (so a course's response is judged at its assessment time).
+NO_SEVERE_ADVERSE_EVENTS = [f"parameters.adverse_event_severe_share_{k}=0" for k in (
+    "serious_infection", "cni_nephrotoxicity", "hypertension", "hyperglycaemia", "haemolytic_uraemic_syndrome",
+    "bleeding")]
 # Every patient-level response modifier set to 1 (so inputs are the evidence figures themselves).
 NEUTRAL_MODIFIERS = [
     "cohort.nonadherent=0", "parameters.ancestry_response_or_african=1",

@@ -45,6 +45,10 @@ def test_tighter_capacity_delays_response(tight, loose):
     assert _msc_response_delay(tight) > _msc_response_delay(loose)
     s = {k: v.summary.set_index("metric")["value"] for k, v in (("t", tight), ("l", loose))}
     assert s["t"]["response_12m"] <= s["l"]["response_12m"]
+    # patient by patient (same patients and streams): waiting never brings a response within 12 months
+    # that the same patient would not have had without the wait
+    early = {k: v.patients.set_index("patient")["response_time_years"].le(1.0) for k, v in (("t", tight), ("l", loose))}
+    assert not (early["t"] & ~early["l"]).any() and early["l"].sum() > early["t"].sum()
 
 
 def test_queueing_patients_have_active_nephritis_and_no_course(tight):

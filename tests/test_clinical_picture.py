@@ -51,7 +51,7 @@ def test_first_course_response_by_chronicity_matches_its_input():
     centre = (p["trial_chronicity_share_moderate"] * math.log(ors["moderate"])
               + p["trial_chronicity_share_high"] * math.log(ors["high"]))
     look = -p["trial_lookalike_share"] * math.log(p["lookalike_response_or"])
-    base = 88 / 156                                          # ALMS class III/IV, MMF (B10)
+    base = run.model.therapies["mmf"].response_probability("IV")        # ALMS class III/IV, MMF (B10)
     for b, odds_ratio in ors.items():
         got = resp[band[band == b].index]
         lo = math.log(base / (1 - base)) + math.log(odds_ratio) - centre + look

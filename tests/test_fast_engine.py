@@ -223,9 +223,9 @@ def test_cohort_equals_sample_block():
 
 def test_capacity_scenarios_are_refused():
     sc = load("capacity.yaml")
-    with pytest.raises(sim.InputError):
+    with pytest.raises(sim.InputError, match="no capacity limits.*allowed: simpy"):
         sim.simulate(sc, patients=10, engine="fast")
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="without capacity limits only"):
         fe.FastEngine(build(sc))
 
 

@@ -352,7 +352,7 @@ def test_no_censoring_summary_equals_empirical_shares():
 
 
 def test_missing_ladder_raises():
-    with pytest.raises(KeyError):
+    with pytest.raises(KeyError, match="no ladder given for strategy 'B'"):
         oc.summarise(_two_strategy_patients(), _events_table(), {"A": ["rituximab"]})
 
 

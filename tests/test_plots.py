@@ -164,5 +164,5 @@ def test_explicit_colours_override(data):
     patients, _ = data
     custom = {"EULAR early switch": "#000000", "ACR late switch": "#ff0000"}
     assert _line_colours(plots.plot_time_to_cr(patients, colours=custom)) == custom
-    with pytest.raises(KeyError):
+    with pytest.raises(KeyError, match="ACR late switch"):
         plots.plot_esrd_incidence(patients, colours={"EULAR early switch": "#000000"})

@@ -111,6 +111,7 @@ def test_ce_plane_wtp_line_and_means(psa):
     assert ax.get_xlim()[0] <= 0 <= ax.get_xlim()[1] and ax.get_ylim()[0] <= 0 <= ax.get_ylim()[1]
     plane = voi.ce_plane_data(psa, STRATEGIES[0])
     means = [col for col in ax.collections if col.get_label().startswith("_mean")]
+    assert {col.get_label() for col in means} == {f"_mean {s}" for s in STRATEGIES[1:]}   # one per comparator
     for col in means:
         s = col.get_label().removeprefix("_mean ")
         d = plane[plane["strategy"] == s]

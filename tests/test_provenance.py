@@ -39,23 +39,48 @@ def test_every_cited_evidence_id_exists(table):
     assert cited <= known, sorted(cited - known)
 
 
+def _count_records(node, path=""):
+    """Every record of a YAML tree that gives a count: (path, [k, n])."""
+    if isinstance(node, dict):
+        if "count" in node:
+            yield path, node["count"]
+        for k, v in node.items():
+            yield from _count_records(v, f"{path}.{k}" if path else str(k))
+
+
 def test_counts_stay_counts():
-    th = TherapyCatalogue.default()
-    assert th["mmf"].complete.count == (16, 185)
-    assert th["cyclosporine_mmf"].complete.count == (4, 6)
-    assert th["msc"].partial.count == (11, 40)
-    mp = ModelParameters.default()
-    assert mp.params["death_rate_active_nephritis"].count == (4, 370)
+    """Every count of the data files reaches the model as a count (k of n), with value k/n: the
+    uncertainty analysis weighs it by its n."""
+    from sim.parameters import read_data_yaml
+    th, mp = TherapyCatalogue.default(), ModelParameters.default()
+    params = {**{f"therapies.{k}": v for k, v in th.params().items()}, **mp.params}
+    seen = 0
+    for filename, prefix in (("therapies.yaml", "therapies."), ("parameters.yaml", "")):
+        for path, (k, n) in _count_records(read_data_yaml(filename)):
+            p = params[prefix + path]
+            assert p.count == (k, n) and p.value == pytest.approx(k / n), path
+            seen += 1
+    assert seen >= 30
+    # deaths_over keeps its count too (B12: 4 of 370 in 24 weeks)
+    raw = read_data_yaml("parameters.yaml")["death_rate_active_nephritis"]["deaths_over"]
+    assert mp.params["death_rate_active_nephritis"].count == tuple(raw[:2])
 
 
 def test_review_errors_use_primary_figures():
     """Known errors of the review (evidence README): the primary paper's figures are used, both noted."""
+    import re
+    rows = {}
+    with resources.files("sim").joinpath("data", "evidence", "external_inputs.csv").open(encoding="utf-8") as fh:
+        rows = {row["id"]: row["value"] for row in csv.DictReader(fh)}
+    glob, cr, pr = (float(x) / 100 for x in re.findall(r"(\d+)%", rows["B30"]))      # "72% / 46% / 32%"
     th = TherapyCatalogue.default()
     rtx = th["rituximab"]
-    assert rtx.complete.value == 0.46 and rtx.partial.value == 0.32          # Alshaiki, not 51/27
+    assert rtx.complete.value == cr and rtx.partial.value == pr                 # Alshaiki, not 51/27
+    assert cr + pr > glob and "72%" in rtx.partial.note     # the abstract's own mismatch is noted
     assert "B30" in rtx.complete.evidence and "51%" in rtx.complete.note
     msc = th["msc"]
-    assert msc.complete.count == (13, 40) and msc.partial.count == (11, 40)   # Wang 2014, not swapped
+    major, partial = (tuple(map(int, m)) for m in re.findall(r"(\d+)/(\d+)", rows["B32"])[:2])
+    assert msc.complete.count == major and msc.partial.count == partial      # Wang 2014, not swapped
     assert "swap" in msc.complete.note
 
 

@@ -21,6 +21,7 @@ from sim import cli, plots
 from sim.errors import InputError
 from sim.report import (CHEERS_SECTIONS, console_summary, cea_text, html_report, read_psa, strings,
                         write_report)
+from sim.economics import load_cost_table
 from sim.simulation import parameter_table
 from tests.conftest import SCENARIOS
 
@@ -142,8 +143,11 @@ def test_english_report_has_every_section(reports):
     cells = page.texts["td"]
     for item, name in en["cheers"].items():
         assert name in cells, name
-    assert "health care system" in text and "3%" in text and "USD" in text and "2017" in text
-    assert "50 years" in text
+    sc = sim.load_scenario(SCENARIOS / "base.yaml")
+    costs = load_cost_table()
+    rate = f"{sc.economics.rates()[0]:.0%}"                   # the scenario's discount rate, as printed
+    assert sc.economics.perspective in text and rate in text and costs.currency in text and str(costs.price_year) in text
+    assert f"{sc.horizon_years:g} years" in text
     for s in STRATEGIES:
         assert s in page.texts["th"]                           # a column or row of the results tables
     assert "Rituximab followed by belimumab" in text          # readable therapy labels in the protocols
@@ -215,7 +219,7 @@ def test_strings_complete_in_both_languages():
             assert isinstance(es_leaves[path], list) and len(es_leaves[path]) == len(value), path
             continue
         assert fields(value) == fields(es_leaves[path]), path  # same placeholders in both languages
-    with pytest.raises(InputError):
+    with pytest.raises(InputError, match="unknown report language.*allowed: en, es"):
         strings("fr")
 
 
@@ -383,8 +387,7 @@ def test_capacity_metrics_get_readable_labels(small_result):
 
 def test_psa_figures_with_the_real_plotting_functions(tmp_path, small_result):
     """With sim.plots' own CE plane / CEAC / EVPI (when present): drawn, translated, no failure notes."""
-    if not all(hasattr(plots, f) for f in ("plot_ce_plane", "plot_ceac")):
-        pytest.skip("sim.plots has no CE plane / CEAC yet")
+    assert all(hasattr(plots, f) for f in ("plot_ce_plane", "plot_ceac", "plot_evpi"))
     psa, src = read_psa(_psa_folder(tmp_path))
     for lang, fail in (("en", "could not be drawn"), ("es", "no fue posible")):
         text = html_report(small_result, lang, psa=psa, psa_source=src)

@@ -95,6 +95,11 @@ def test_streams_are_keyed_by_name_not_order():
 
 
 def test_no_global_rng_used():
-    state = np.random.get_state()[1].copy()
+    """The whole legacy global state (key, position, cached Gaussian) and the random module's."""
+    import random
+    np.random.random()                        # part-way through a block, so a single draw would show
+    before, before_py = np.random.get_state(), random.getstate()
     sim.simulate(load("base.yaml"), patients=50, seed=1)
-    assert np.array_equal(state, np.random.get_state()[1])
+    after = np.random.get_state()
+    assert before[0] == after[0] and np.array_equal(before[1], after[1]) and before[2:] == after[2:]
+    assert random.getstate() == before_py

@@ -108,16 +108,28 @@ def test_exploratory_library_covers_the_emerging_options():
 def test_car_t_is_weighted_as_a_single_case_report():
     t = TherapyCatalogue.default()["car_t"]
     assert t.exploratory and "A69" in t.evidence
-    assert t.complete.count == (1, 1) and t.partial.count == (0, 1)
+    assert t.complete.count[1] == t.partial.count[1] == 1                   # one patient (A69: a single case)
+    assert t.complete.count[0] + t.partial.count[0] == 1                     # ... with a favourable result
     assert "case report" in t.complete.note and "hypothetical" in t.complete.note.lower()
 
 
+def _evidence_row(row_id: str) -> dict:
+    import csv
+    with open(ROOT / "sim" / "data" / "evidence" / "seed_parameters.csv", encoding="utf-8") as fh:
+        return next(r for r in csv.DictReader(fh) if r["id"] == row_id)
+
+
 def test_colombian_rituximab_uses_the_colombian_cohort_counts():
+    import re
     model = build(sim.load_scenario(ROOT / "scenarios" / "colombia.yaml"))
-    assert model.scenario.cohort.female == pytest.approx(8.07 / 9.07, abs=1e-3)   # preset colombia (A06)
+    ratio = float(_evidence_row("A06")["value"].split(":")[0])                  # female:male "8.07:1"
+    assert model.scenario.cohort.female == pytest.approx(ratio / (ratio + 1), abs=1e-3)   # preset colombia
     t = model.therapies["rituximab_colombia"]
-    assert t.complete.count == (12, 42) and "A34" in t.complete.evidence
-    assert t.partial.count == (15, 42) and "A35" in t.partial.evidence
+    for rec, row_id in ((t.complete, "A34"), (t.partial, "A35")):
+        row = _evidence_row(row_id)                                              # "28%" of "42 patients"
+        n = int(re.match(r"\d+", row["denominator_or_n"]).group())
+        share = float(row["value"].rstrip("%")) / 100
+        assert rec.count == (round(share * n), n) and row_id in rec.evidence
     assert "not LN only" in t.complete.note
     assert t.response_stream == model.therapies["rituximab"].response_stream   # common random numbers
 

@@ -38,6 +38,8 @@ def test_scenario_analysis_base_row_matches_one_way_base(model):
     # the first strategy is untouched by the override: identical results (same patients and streams)
     b0 = sa[sa["scenario"] == "base case"].set_index("strategy")
     assert acr.loc["rtx_belimumab", "cost"] == b0.loc["rtx_belimumab", "cost"]
+    # ... and the override did reach the strategy it names
+    assert acr.loc["rtx_alone", "cost"] != b0.loc["rtx_alone", "cost"]
 
 
 def test_morris_ranks_named_parameters(model):
