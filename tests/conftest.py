@@ -1,6 +1,8 @@
 """Shared fixtures: small runs of the shipped scenarios, simulated once per test session."""
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -24,6 +26,23 @@ NO_INDUCTION_RESPONSE = [
 NO_SEVERE_ADVERSE_EVENTS = [f"parameters.adverse_event_severe_share_{k}=0" for k in (
     "serious_infection", "cni_nephrotoxicity", "hypertension", "hyperglycaemia", "haemolytic_uraemic_syndrome",
     "bleeding")]
+# Class-specific response all zero (for an agent that must never work)
+CLASSES_0 = "{III: 0, IV: 0, V: 0, III+V: 0, IV+V: 0}"
+# A fixed path: IV CYC (NIH) fails at 6 months, MMF at 12, the patient is classed refractory and
+# rituximab + belimumab (from 1 year) gives complete response at exactly 2 years; no adverse events.
+# Add the strategy: induction cyc_nih, first assessment 6, reassessment 9, ladder [rituximab_belimumab].
+FIXED_REFRACTORY_PATH = [
+    "parameters.response_onset_months=12", "parameters.late_response_given_none=0",
+    "therapies.cyc_nih.response.complete=0", "therapies.cyc_nih.response.partial=0",
+    f"therapies.cyc_nih.responders_by_class={CLASSES_0}",
+    "therapies.mmf.response.complete=0", "therapies.mmf.response.partial=0",
+    f"therapies.mmf.responders_by_class={CLASSES_0}",
+    "therapies.rituximab_belimumab.response.complete=1", "therapies.rituximab_belimumab.response.partial=0",
+    "therapies.cyc_nih.adverse_events.serious_infection=0", "therapies.mmf.adverse_events.serious_infection=0",
+    "therapies.rituximab_belimumab.adverse_events.serious_infection=0",
+]
+FIXED_REFRACTORY_STRATEGY = ("{name: det, induction: cyc_nih, first_assessment_months: 6, reassessment_months: 9,"
+                             " ladder: [rituximab_belimumab]")
 # Every patient-level response modifier set to 1 (so inputs are the evidence figures themselves).
 NEUTRAL_MODIFIERS = [
     "cohort.nonadherent=0", "parameters.ancestry_response_or_african=1",
@@ -31,6 +50,18 @@ NEUTRAL_MODIFIERS = [
     "parameters.chronicity_response_or_moderate=1", "parameters.chronicity_response_or_high=1",
     "parameters.lookalike_response_or=1",
 ] + [f"parameters.class_response_or_{g}_{c}=1" for g in ("b_cell", "cni") for c in ("III", "IV", "V", "III+V", "IV+V")]
+
+
+def run_lnsim(*args, cwd=None, timeout: float = 600) -> subprocess.CompletedProcess:
+    """The command line in a child process (exit status, stdout, stderr), as a user runs it."""
+    return subprocess.run([sys.executable, "-m", "sim", *map(str, args)], capture_output=True, text=True, cwd=cwd,
+                          timeout=timeout)
+
+
+def metric(run, strategy: str, name: str) -> float:
+    """One summary metric of one strategy of a run."""
+    s = run.summary
+    return float(s[(s["strategy"] == strategy) & (s["metric"] == name)]["value"].iloc[0])
 
 
 def load(name: str, overrides=()):

@@ -15,7 +15,7 @@ from sim.calibration import CalibrationResult, FreeParameter
 from sim.parameters import ModelParameters
 from sim.validation import ModelUnderTest, evaluate, load_targets, simulate_population
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.conftest import ROOT  # noqa: E402
 
 # A small population with both a refractory share and flares after remission (4-year horizon).
 POPULATION = """\

@@ -2,18 +2,14 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pandas as pd
 import pytest
 
-from tests.conftest import SCENARIOS
+from tests.conftest import SCENARIOS, run_lnsim
 
 
-def lnsim(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "sim", *map(str, args)], capture_output=True, text=True, cwd=cwd,
-                          timeout=600)
+lnsim = run_lnsim
 
 
 @pytest.fixture(scope="module")

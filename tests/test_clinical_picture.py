@@ -12,15 +12,11 @@ import numpy as np
 import pytest
 
 import sim
-from conftest import NEUTRAL_MODIFIERS, NO_COMPETING_EVENTS, load
+from tests.conftest import (CLASSES_0, FIXED_REFRACTORY_PATH, FIXED_REFRACTORY_STRATEGY, NEUTRAL_MODIFIERS,
+                            NO_COMPETING_EVENTS, load, metric)
 
 N = 3000
 FOUR_SE = lambda p, n: 4 * math.sqrt(max(p * (1 - p), 0.01) / n)   # noqa: E731
-
-
-def _metric(run, strategy, name):
-    s = run.summary
-    return float(s[(s["strategy"] == strategy) & (s["metric"] == name)]["value"].iloc[0])
 
 
 def _first_course_response(run, strategy):
@@ -68,11 +64,11 @@ def test_more_chronic_damage_lowers_response_and_raises_esrd():
     s = "rtx_alone"
     r_few, r_many = _first_course_response(few, s).mean(), _first_course_response(many, s).mean()
     assert r_many < r_few - FOUR_SE(r_few, N)
-    assert _metric(many, s, "response_12m") < _metric(few, s, "response_12m")
-    e_few, e_many = _metric(few, s, "esrd_10y"), _metric(many, s, "esrd_10y")
+    assert metric(many, s, "response_12m") < metric(few, s, "response_12m")
+    e_few, e_many = metric(few, s, "esrd_10y"), metric(many, s, "esrd_10y")
     assert e_many > e_few + FOUR_SE(e_few, N)
-    assert _metric(many, s, "refractory_chronic_damage") > _metric(few, s, "refractory_chronic_damage")
-    assert _metric(many, s, "truly_refractory") < _metric(few, s, "truly_refractory")
+    assert metric(many, s, "refractory_chronic_damage") > metric(few, s, "refractory_chronic_damage")
+    assert metric(many, s, "truly_refractory") < metric(few, s, "truly_refractory")
 
 
 def test_chronic_damage_raises_each_patients_esrd_hazard():
@@ -183,9 +179,9 @@ def test_workup_lowers_the_number_classed_refractory(workup_run):
     # same patients, same streams up to the first classification: a work-up only takes patients out
     assert screen <= direct and biopsy <= direct
     assert len(screen) < len(direct) and len(biopsy) < len(screen)
-    assert _metric(r, "screen_and_biopsy", "reclassified") > _metric(r, "screen_only", "reclassified") > 0
-    assert _metric(r, "escalate_directly", "reclassified") == 0
-    assert _metric(r, "screen_and_biopsy", "truly_refractory") > _metric(r, "escalate_directly", "truly_refractory")
+    assert metric(r, "screen_and_biopsy", "reclassified") > metric(r, "screen_only", "reclassified") > 0
+    assert metric(r, "escalate_directly", "reclassified") == 0
+    assert metric(r, "screen_and_biopsy", "truly_refractory") > metric(r, "escalate_directly", "truly_refractory")
 
 
 def test_workup_finds_only_what_is_there(workup_run):
@@ -339,20 +335,8 @@ def test_adverse_events_feed_costs_and_qalys():
 def test_glucocorticoid_totals_match_a_hand_computation():
     """Everybody: IV CYC (NIH) fails at 6 months, MMF fails at 12 months, refractory, rituximab +
     belimumab from 1 y with complete response at 2 y, maintenance to the 5-year horizon."""
-    classes0 = "{III: 0, IV: 0, V: 0, III+V: 0, IV+V: 0}"
-    ov = NO_COMPETING_EVENTS + [
-        "horizon_years=5", "parameters.flare_rate_remission=0", "parameters.response_onset_months=12",
-        "parameters.late_response_given_none=0",
-        "therapies.cyc_nih.response.complete=0", "therapies.cyc_nih.response.partial=0",
-        f"therapies.cyc_nih.responders_by_class={classes0}",
-        "therapies.mmf.response.complete=0", "therapies.mmf.response.partial=0",
-        f"therapies.mmf.responders_by_class={classes0}",
-        "therapies.rituximab_belimumab.response.complete=1", "therapies.rituximab_belimumab.response.partial=0",
-        "therapies.cyc_nih.adverse_events.serious_infection=0", "therapies.mmf.adverse_events.serious_infection=0",
-        "therapies.rituximab_belimumab.adverse_events.serious_infection=0",
-        "strategies=[{name: det, induction: cyc_nih, first_assessment_months: 6, reassessment_months: 9,"
-        " ladder: [rituximab_belimumab]}]",
-    ]
+    ov = NO_COMPETING_EVENTS + FIXED_REFRACTORY_PATH + [
+        "horizon_years=5", "parameters.flare_rate_remission=0", f"strategies=[{FIXED_REFRACTORY_STRATEGY}}}]"]
     run = sim.simulate(load("base.yaml", ov), patients=12, seed=5)
     st = run.states
     for _, g in st.groupby("patient"):
@@ -387,7 +371,7 @@ def test_weight_based_glucocorticoids_follow_each_patients_weight():
       multitarget: 3 x 500 mg methylprednisolone (x 1.25), 0.6 w mg/day for 28 days, taper over 84
                   days to 10, then 10 mg/day; half a year
       maintenance 5 mg/day for 3 years."""
-    classes0 = "{III: 0, IV: 0, V: 0, III+V: 0, IV+V: 0}"
+    classes0 = CLASSES_0
     ov = NO_COMPETING_EVENTS + [
         "horizon_years=5", "parameters.flare_rate_remission=0", "parameters.response_onset_months=12",
         "parameters.late_response_given_none=0",
@@ -427,7 +411,7 @@ def test_the_multitarget_ladder_carries_more_steroid_than_rituximab_first():
     cni = [n for n in names if by[n].startswith("tacrolimus")]
     rtx = [n for n in names if by[n].startswith("rituximab")]
     assert cni and rtx
-    assert _metric(run, cni[0], "mean_cumulative_glucocorticoid_mg") > _metric(run, rtx[0], "mean_cumulative_glucocorticoid_mg")
+    assert metric(run, cni[0], "mean_cumulative_glucocorticoid_mg") > metric(run, rtx[0], "mean_cumulative_glucocorticoid_mg")
 
 
 # ------------------------------------------------------------------------------------------------

@@ -4,14 +4,9 @@ from __future__ import annotations
 import math
 
 import sim
-from tests.conftest import load
+from tests.conftest import load, metric
 
 N = 1500
-
-
-def metric(run, strategy, name):
-    s = run.summary
-    return float(s[(s["strategy"] == strategy) & (s["metric"] == name)]["value"].iloc[0])
 
 
 def test_a_better_first_ladder_drug_never_raises_esrd():

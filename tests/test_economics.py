@@ -20,8 +20,9 @@ from sim.errors import InputError
 from sim.economics import (CATEGORIES, Economics, evaluate, load_cost_table, load_utility_table, recost,
                            willingness_to_pay)
 
-ROOT = Path(__file__).resolve().parents[1]
-BASE = ROOT / "scenarios" / "base.yaml"
+from tests.conftest import FIXED_REFRACTORY_PATH, FIXED_REFRACTORY_STRATEGY, SCENARIOS  # noqa: E402
+
+BASE = SCENARIOS / "base.yaml"
 DATA = Path(sim.__file__).resolve().parent / "data"
 CENT = 0.005
 
@@ -86,7 +87,6 @@ def df(t: float, r: float) -> float:
 
 YEAR_DAYS = 365.25
 CLASSES_1 = "{III: 1, IV: 1, V: 1, III+V: 1, IV+V: 1}"
-CLASSES_0 = "{III: 0, IV: 0, V: 0, III+V: 0, IV+V: 0}"
 NO_DEATH_ESRD_FLARE = [
     "horizon_years=5", "parameters.smr_lupus_nephritis=0", "parameters.death_rate_active_nephritis=0",
     "parameters.esrd_rate_active=0", "parameters.esrd_rate_partial=0", "parameters.esrd_rate_complete=0",
@@ -128,18 +128,9 @@ def mmf_path():
 def refractory_path():
     """Everybody: IV CYC (NIH) fails at 6 months, MMF fails at 12 months, refractory, rituximab +
     belimumab from 1 y with complete response at exactly 2 y, maintenance, alive at 5 y."""
-    ov = NO_DEATH_ESRD_FLARE + [
-        "parameters.response_onset_months=12", "parameters.late_response_given_none=0",
-        "therapies.cyc_nih.response.complete=0", "therapies.cyc_nih.response.partial=0",
-        f"therapies.cyc_nih.responders_by_class={CLASSES_0}",
-        "therapies.mmf.response.complete=0", "therapies.mmf.response.partial=0",
-        f"therapies.mmf.responders_by_class={CLASSES_0}",
-        "therapies.rituximab_belimumab.response.complete=1", "therapies.rituximab_belimumab.response.partial=0",
-        "therapies.cyc_nih.adverse_events.serious_infection=0", "therapies.mmf.adverse_events.serious_infection=0",
-        "therapies.rituximab_belimumab.adverse_events.serious_infection=0",
+    ov = NO_DEATH_ESRD_FLARE + FIXED_REFRACTORY_PATH + [
         "cohort.chronicity={low: 1.0}", "cohort.lookalike={none: 1.0}",
-        "strategies=[{name: det, induction: cyc_nih, first_assessment_months: 6, reassessment_months: 9,"
-        " ladder: [rituximab_belimumab], workup: {repeat_biopsy: true}}]",
+        f"strategies=[{FIXED_REFRACTORY_STRATEGY}, workup: {{repeat_biopsy: true}}}}]",
     ]
     return sim.simulate(sim.load_scenario(BASE, ov), patients=12, seed=5)
 

@@ -1,12 +1,13 @@
 """Notebooks are stored without outputs (they are executed by nbmake as part of the test command)."""
 from __future__ import annotations
 
-from pathlib import Path
 
 import nbformat
 import pytest
 
-NOTEBOOKS = sorted((Path(__file__).resolve().parent.parent / "notebooks").glob("*.ipynb"))
+from tests.conftest import ROOT
+
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 
 
 def test_the_notebooks_exist():

@@ -23,15 +23,13 @@ from sim.report import (CHEERS_SECTIONS, console_summary, cea_text, html_report,
                         write_report)
 from sim.economics import load_cost_table
 from sim.simulation import parameter_table
-from tests.conftest import SCENARIOS
+from tests.conftest import SCENARIOS, run_lnsim
 
 STRATEGIES = ["rtx_belimumab", "rtx_alone"]
 VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
 
 
-def lnsim(*args):
-    return subprocess.run([sys.executable, "-m", "sim", *map(str, args)], capture_output=True, text=True,
-                          timeout=300)
+lnsim = run_lnsim
 
 
 class Page(HTMLParser):

@@ -3,7 +3,6 @@ differ in data only and see the same patients; exploratory files say so."""
 from __future__ import annotations
 
 import itertools
-from pathlib import Path
 
 import pytest
 
@@ -11,7 +10,7 @@ import sim
 from sim.scenarios import build
 from sim.therapies import TherapyCatalogue
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.conftest import ROOT  # noqa: E402
 SCENARIO_FILES = sorted((ROOT / "scenarios").glob("*.yaml"))
 IDS = [p.stem for p in SCENARIO_FILES]
 PATIENTS = 100

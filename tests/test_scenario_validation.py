@@ -26,9 +26,8 @@ import sim
 from sim.errors import InputError
 from sim.scenarios import apply_override, build, read_yaml
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.conftest import ROOT, SCENARIOS  # noqa: E402
 BAD = Path(__file__).resolve().parent / "scenarios_bad"
-SCENARIOS = ROOT / "scenarios"
 SET_PATH = re.compile(r"[A-Za-z0-9_.+\-]+")   # what `--set PATH=VALUE` accepts as PATH
 
 # file name -> (field path in the message, or None for defects of the file itself; regex of the defect's words)

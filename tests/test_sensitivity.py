@@ -1,14 +1,12 @@
 """Deterministic one-way, scenario and Morris sensitivity analysis."""
 from __future__ import annotations
 
-import subprocess
-import sys
 
 import pytest
 
 from sim import sensitivity
 from sim.scenarios import build
-from tests.conftest import SCENARIOS, load
+from tests.conftest import SCENARIOS, load, run_lnsim
 
 OVR = ["horizon_years=5"]
 
@@ -65,9 +63,8 @@ def psa_interval(model, name):
 
 def test_sensitivity_command_writes_tornado(tmp_path):
     out = tmp_path / "s"
-    r = subprocess.run([sys.executable, "-m", "sim", "sensitivity", str(SCENARIOS / "base.yaml"), "--set",
-                        "horizon_years=3", "--patients", "40", "--parameter", "costs.belimumab", "--out", str(out),
-                        "--quiet"], capture_output=True, text=True, timeout=600)
+    r = run_lnsim("sensitivity", SCENARIOS / "base.yaml", "--set", "horizon_years=3", "--patients", "40",
+                  "--parameter", "costs.belimumab", "--out", out, "--quiet")
     assert r.returncode == 0, r.stderr
     assert (out / "one_way.csv").is_file()
     assert list(out.glob("tornado_*.png")) and list(out.glob("tornado_*.svg"))

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import math
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -18,14 +16,13 @@ from sim import validation as val
 from sim.parameters import ModelParameters
 from sim.plots import plot_validation_forest, save_figure
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.conftest import ROOT, run_lnsim
+
 STUDIES = ROOT / "scenarios" / "validation"
 CLASSES = ("III", "IV", "V", "III+V", "IV+V")
 
 
-def lnsim(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "sim", *map(str, args)], capture_output=True, text=True, cwd=cwd,
-                          timeout=600)
+lnsim = run_lnsim
 
 
 # ----------------------------------------------------------------------------------------------
