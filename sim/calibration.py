@@ -48,6 +48,7 @@ import yaml
 from scipy.optimize import brentq, least_squares, minimize_scalar
 
 from sim.errors import InputError
+from sim.outputs import write_text
 from sim.validation import Z95, ModelUnderTest, evaluate, load_targets, model_under_test, study_model, study_path
 
 DEFAULT_PATIENTS = 20000
@@ -264,7 +265,7 @@ def write_parameter_file(result: CalibrationResult, path: str | Path) -> Path:
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
     text = HEADER + yaml.safe_dump(result.to_dict(), sort_keys=False, allow_unicode=True, width=110)
-    p.write_text(text, encoding="utf-8")
+    write_text(text, p)             # atomically: the shipped calibrated file is never left half-written
     return p
 
 

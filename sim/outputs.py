@@ -59,13 +59,20 @@ def staged_folder(out: Path) -> Iterator[Path]:
 def write_table(df: pd.DataFrame, path: Path) -> None:
     """Write a CSV or Parquet table atomically (temporary file, then rename)."""
     path = Path(path)
+    _atomic(path, (lambda tmp: df.to_parquet(tmp, index=False)) if path.suffix == ".parquet"
+            else (lambda tmp: df.to_csv(tmp, index=False, float_format="%.12g")))
+
+
+def write_text(text: str, path: Path) -> None:
+    """Write a text file atomically (temporary file, then rename)."""
+    _atomic(Path(path), lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+
+
+def _atomic(path: Path, write) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     os.close(fd)
     try:
-        if path.suffix == ".parquet":
-            df.to_parquet(tmp, index=False)
-        else:
-            df.to_csv(tmp, index=False, float_format="%.12g")
+        write(tmp)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

@@ -135,6 +135,14 @@ class Patient:
         target = (self.e_esrd - self.used_esrd) / self.esrd_k + self.he_since
         return time_reaching(self.e_bps, self.e_cum[s], self.e_rates[s], target)
 
+    def restart_clocks(self, now: float) -> None:
+        """The hazard accumulated at ``now`` in the current state: the reference of the clocks from now
+        on (after the state or the ESRD multiplier changed)."""
+        s = self.state
+        self.hd_since = cumulative(self.d_bps, self.d_cum[s], self.d_rates[s], now)
+        if s in PRE_ESRD:
+            self.he_since = cumulative(self.e_bps, self.e_cum[s], self.e_rates[s], now)
+
     def consume(self, now: float) -> None:
         """Bank the hazard accumulated in the current state up to ``now``."""
         s = self.state
@@ -600,11 +608,8 @@ class Pathway:
     def rebase(self, p: Patient, now: float) -> None:
         """Bank the hazards used so far and restart the clocks' reference at ``now`` (before a
         change of the ESRD hazard multiplier)."""
-        state = p.state
         p.consume(now)
-        p.hd_since = cumulative(p.d_bps, p.d_cum[state], p.d_rates[state], now)
-        if state in PRE_ESRD:
-            p.he_since = cumulative(p.e_bps, p.e_cum[state], p.e_rates[state], now)
+        p.restart_clocks(now)
 
     def set_state(self, p: Patient, state: str) -> None:
         now = self.env.now - p.t0
@@ -613,9 +618,7 @@ class Pathway:
         p.consume(now)
         self._segment(p, now)
         p.state = state
-        p.hd_since = cumulative(p.d_bps, p.d_cum[state], p.d_rates[state], now)
-        if state in PRE_ESRD:
-            p.he_since = cumulative(p.e_bps, p.e_cum[state], p.e_rates[state], now)
+        p.restart_clocks(now)
 
     def set_therapy(self, p: Patient, therapy: str) -> None:
         if therapy != p.therapy:

@@ -42,7 +42,7 @@ from scipy import stats
 from sim import streams
 from sim.errors import InputError
 from sim.outcomes import Z95
-from sim.outputs import write_table
+from sim.outputs import write_table, write_text
 from sim.parameters import Param
 
 COST_CV_PUBLISHED, COST_CV_ASSUMPTION, UTILITY_SD, QALY_LOSS_CV = 0.10, 0.25, 0.05, 0.5
@@ -440,9 +440,7 @@ def run_psa(model, out_dir: str | Path, draws: int, patients: int, seed: int | N
     if not key_file.is_file():
         write_table(table, out / "draws.parquet")
         write_table(uncertainty_table(items), out / "uncertainty.csv")
-        tmp = key_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps(key, indent=2, sort_keys=True))
-        os.replace(tmp, key_file)
+        write_text(json.dumps(key, indent=2, sort_keys=True), key_file)
     records = table.to_dict(orient="records")
     chunks = [(i, records[i:i + chunk_size]) for i in range(0, draws, chunk_size)]
     todo = [(i, rows) for i, rows in chunks if not (out / "chunks" / f"draws_{i:07d}.parquet").is_file()]

@@ -83,25 +83,24 @@ class BlockInputs:
             arr = self._cache[name] = f(self.seed, self.draw, self.block, name, shape)
         return arr
 
+    def _element(self, base: str, k: int, per_chunk: int, width: tuple[int, ...], row: int,
+                 kind: str = "uniform") -> np.ndarray:
+        """Element ``k`` of a patient's sequence of draws (the courses of a drug, the flares): a
+        sequence is drawn ``per_chunk`` elements at a time, as streams ``base``, ``base#1``, ..."""
+        chunk, j = divmod(k, per_chunk)
+        return self._stream(base + (f"#{chunk}" if chunk else ""), (per_chunk, *width), kind)[row, j]
+
     def course_uniforms(self, therapy: str, k: int, row: int) -> np.ndarray:
-        chunk, j = divmod(k, K_COURSES)
-        name = f"course:{therapy}" + (f"#{chunk}" if chunk else "")
-        return self._stream(name, (K_COURSES, 5))[row, j]
+        return self._element(f"course:{therapy}", k, K_COURSES, (5,), row)
 
     def adverse_event_uniforms(self, therapy: str, kind: str, k: int, row: int) -> np.ndarray:
-        chunk, j = divmod(k, K_COURSES)
-        name = f"adverse_event:{therapy}:{kind}" + (f"#{chunk}" if chunk else "")
-        return self._stream(name, (K_COURSES, 2))[row, j]
+        return self._element(f"adverse_event:{therapy}:{kind}", k, K_COURSES, (2,), row)
 
     def flare_threshold(self, row: int, k: int) -> float:
-        chunk, j = divmod(k, K_FLARES)
-        name = "clock:flare" + (f"#{chunk}" if chunk else "")
-        return float(self._stream(name, (K_FLARES,), "exponential")[row, j])
+        return float(self._element("clock:flare", k, K_FLARES, (), row, "exponential"))
 
     def flare_severity_uniform(self, row: int, k: int) -> float:
-        chunk, j = divmod(k, K_FLARES)
-        name = "flare_severity" + (f"#{chunk}" if chunk else "")
-        return float(self._stream(name, (K_FLARES,))[row, j])
+        return float(self._element("flare_severity", k, K_FLARES, (), row))
 
     def workup_uniforms(self, row: int) -> np.ndarray:
         """The patient's draws for the work-up of a non-response (biopsy sees chronic damage, biopsy
