@@ -581,9 +581,10 @@ def analyse_psa(model, out_dir: str | Path) -> str:
     lines = [f"PSA of '{sc.name}': {psa['draw'].nunique()} draws, strategies {', '.join(strategies)}",
              means.to_string(index=False, float_format=lambda v: f"{v:,.4g}")]
     if len(strategies) > 1:
-        c = voi.ceac(psa, grid)
-        f = voi.ceaf(psa, grid)
-        e = voi.evpi(psa, grid, population=_population(settings, econ))
+        prepared = voi.prepare(psa)                 # checked and pivoted once for every measure below
+        c = voi.ceac(prepared, grid)
+        f = voi.ceaf(prepared, grid)
+        e = voi.evpi(prepared, grid, population=_population(settings, econ))
         write_table(c, out / "ceac.csv")
         write_table(f, out / "ceaf.csv")
         write_table(e, out / "evpi.csv")
@@ -593,12 +594,12 @@ def analyse_psa(model, out_dir: str | Path) -> str:
         groups = {name: cols for name, prefixes in settings.parameter_groups.items()
                   if (cols := _group_columns(draws, prefixes))}
         if groups and psa["draw"].nunique() >= 20:
-            evppi = voi.evppi(psa, draws, groups, wtp, population=_population(settings, econ))
+            evppi = voi.evppi(prepared, draws, groups, wtp, population=_population(settings, econ))
             write_table(evppi, out / "evppi.csv")
             show = evppi[["group", "n_parameters", "evppi", "evppi_se", "method"]]
             lines.append(f"\nEVPPI per patient at WTP {wtp:,.0f} ({currency}):\n"
                          + show.to_string(index=False, float_format=lambda v: f"{v:,.2f}"))
-        err = voi.mc_error(psa, wtp=wtp, reference=strategies[0])
+        err = voi.mc_error(prepared, wtp=wtp, reference=strategies[0])
         write_table(err, out / "mc_error.csv")
         at = e.iloc[(e["wtp"] - wtp).abs().argmin()]
         lines.append(f"\nEVPI per patient at WTP {wtp:,.0f}: {at['evpi']:,.2f} {currency}")

@@ -175,6 +175,13 @@ class _Psa:
         return np.argmax(flags, axis=1)
 
 
+def prepare(psa: Any) -> "_Psa":
+    """A PSA table checked and turned into arrays once; every function of this module also accepts the
+    result, so an analysis that calls several of them (CEAC, CEAF, EVPI, EVPPI, Monte Carlo errors)
+    checks and pivots the table only once."""
+    return psa if isinstance(psa, _Psa) else _Psa(psa)
+
+
 def _wtp_grid(wtp: Any) -> np.ndarray:
     try:
         values = np.atleast_1d(np.asarray(wtp, dtype=float))
@@ -216,7 +223,7 @@ def ce_plane_data(psa: pd.DataFrame, reference) -> pd.DataFrame:
         than the reference (strategies in order of first appearance, draws ascending),
         ``inc_* = strategy - reference`` within the same draw.
     """
-    p = _Psa(psa)
+    p = prepare(psa)
     r = p.index_of(reference)
     others = [i for i in range(p.s) if i != r]
     frames = [
@@ -250,7 +257,7 @@ def ceac(psa: pd.DataFrame, wtp_grid: Any) -> pd.DataFrame:
         order and strategies in order of first appearance; ``se`` is the binomial
         Monte Carlo standard error ``sqrt(p (1 - p) / N)``.
     """
-    p = _Psa(psa)
+    p = prepare(psa)
     grid = _wtp_grid(wtp_grid)
     prob = np.empty((grid.size, p.s))
     for k, lam in enumerate(grid):
@@ -277,7 +284,7 @@ def ceaf(psa: pd.DataFrame, wtp_grid: Any) -> pd.DataFrame:
         ``wtp, strategy, probability, se, expected_nmb``, one row per threshold in
         the given order.
     """
-    p = _Psa(psa)
+    p = prepare(psa)
     grid = _wtp_grid(wtp_grid)
     best = p.optimal(grid)
     prob = np.array([np.mean(p.winners(lam) == b) for lam, b in zip(grid, best)])
@@ -367,7 +374,7 @@ def evpi(
         ``wtp, strategy, evpi, evpi_se`` (``strategy`` is the optimal strategy
         under current information) and the population columns if requested.
     """
-    p = _Psa(psa)
+    p = prepare(psa)
     grid = _wtp_grid(wtp_grid)
     pop = _check_population(population)
     if int(n_boot) < 0:
@@ -668,7 +675,7 @@ def evppi(
         R-squared, averaged over the non-reference strategies) and
         ``population_evppi`` if requested.
     """
-    p = _Psa(psa)
+    p = prepare(psa)
     grid = _wtp_grid(wtp)
     pop = _check_population(population)
     if int(n_sim) < 0:
@@ -819,7 +826,7 @@ def mc_error(psa: pd.DataFrame, wtp: Any = None, reference=None) -> pd.DataFrame
     pandas.DataFrame
         ``strategy, n_draws, cost_mean, cost_se, qaly_mean, qaly_se`` [+ the above].
     """
-    p = _Psa(psa)
+    p = prepare(psa)
 
     def mean_se(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         se = a.std(axis=0, ddof=1) / math.sqrt(p.n) if p.n > 1 else np.full(a.shape[1], np.nan)

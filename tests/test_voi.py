@@ -446,3 +446,15 @@ def test_psa_validation_errors():
         voi.ceac(psa, [-1.0])
     with pytest.raises(ValueError, match="wtp"):
         voi.evpi(psa, [np.nan])
+
+
+def test_a_prepared_table_gives_the_same_answers_as_the_table():
+    """voi.prepare checks and pivots once; every measure is the same from the table or from it."""
+    psa = random_psa(n=120)
+    p = voi.prepare(psa)
+    assert voi.prepare(p) is p
+    grid = [0.0, 20_000.0, 80_000.0]
+    pd.testing.assert_frame_equal(voi.ceac(p, grid), voi.ceac(psa, grid))
+    pd.testing.assert_frame_equal(voi.ceaf(p, grid), voi.ceaf(psa, grid))
+    pd.testing.assert_frame_equal(voi.evpi(p, grid), voi.evpi(psa, grid))
+    pd.testing.assert_frame_equal(voi.mc_error(p, wtp=grid), voi.mc_error(psa, wtp=grid))
