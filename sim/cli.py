@@ -216,7 +216,7 @@ def cmd_sensitivity(args) -> int:
         if not args.no_one_way:
             ow = sensitivity.one_way(model, patients, seed, args.engine, args.parameter or None, not args.quiet)
             ow.to_csv(tmp / "one_way.csv", index=False)
-            sensitivity.write_one_way(ow, tmp, args.top, sensitivity._base_tables(model)[0].currency)
+            sensitivity.write_one_way(ow, tmp, args.top, sensitivity.priced(model)[0].currency)
             for comp, g in ow.groupby("comparison", sort=False):
                 g = g.assign(swing=(g["outcome_high"] - g["outcome_low"]).abs()).sort_values("swing", ascending=False)
                 lines.append(f"One-way, incremental NMB of {comp} (base {g['base'].iloc[0]:,.0f}); largest swings:")

@@ -564,7 +564,6 @@ def analyse_psa(model, out_dir: str | Path) -> str:
     draws = pd.read_parquet(out / "draws.parquet")
     sc = model.scenario
     settings = getattr(sc, "psa", None) or PsaSettings()
-    econ = sc.economics
     from sim.economics import resolve_tables, willingness_to_pay
     econ, costs, _ = resolve_tables(sc)
     currency = costs.currency

@@ -21,15 +21,11 @@ from sim import psa as _psa
 from sim.errors import InputError
 
 
-def _base_tables(model):
-    from sim.economics import resolve_tables
-    _, costs, utilities = resolve_tables(model.scenario)
-    return costs, utilities
-
-
-def _wtp(model, costs) -> float:
-    from sim.economics import willingness_to_pay
-    return willingness_to_pay(model.scenario.economics, costs.currency)
+def priced(model):
+    """The scenario's cost and utility tables and its willingness to pay (in the tables' currency)."""
+    from sim.economics import resolve_tables, willingness_to_pay
+    econ, costs, utilities = resolve_tables(model.scenario)
+    return costs, utilities, willingness_to_pay(econ, costs.currency)
 
 
 def _inmb(rows: list[dict], strategies: list[str], wtp: float) -> dict[str, float]:
@@ -56,8 +52,7 @@ def _dirichlet_row(u: "_psa.Uncertain", value: float, model) -> dict:
 def one_way(model, patients: int, seed: int, engine: str = "simpy", names: list[str] | None = None,
             progress: bool = False) -> pd.DataFrame:
     """Low/high runs per uncertain quantity; returns one row per quantity and strategy comparison."""
-    costs, utils = _base_tables(model)
-    wtp = _wtp(model, costs)
+    costs, utils, wtp = priced(model)
     strategies = [s.name for s in model.scenario.strategies]
     if len(strategies) < 2:
         raise InputError("one-way analysis compares strategies: the scenario needs at least two",
@@ -109,8 +104,7 @@ def scenario_analysis(model_loader, named_overrides: dict[str, list[str]], patie
     out = []
     for name, overrides in {"base case": [], **named_overrides}.items():
         model = model_loader(overrides)
-        costs, utils = _base_tables(model)
-        wtp = _wtp(model, costs)
+        costs, utils, wtp = priced(model)
         strategies = [s.name for s in model.scenario.strategies]
         rows = _psa.run_draw(model, {"draw": 0}, patients, seed, costs, utils, engine)
         inmb = _inmb(rows, strategies, wtp)
@@ -129,8 +123,7 @@ def morris(model, patients: int, seed: int, trajectories: int = 10, levels: int 
         from SALib.sample import morris as morris_sample
     except ImportError:
         raise InputError("the Morris method needs SALib", field="--morris", allowed="pip install SALib") from None
-    costs, utils = _base_tables(model)
-    wtp = _wtp(model, costs)
+    costs, utils, wtp = priced(model)
     strategies = [s.name for s in model.scenario.strategies]
     items = [u for u in _psa.uncertainties(model, costs, utils) if u.kind != "fixed"]
     if names:

@@ -57,7 +57,7 @@ def test_morris_ranks_named_parameters(model):
 
 def psa_interval(model, name):
     from sim import psa
-    costs, utils = sensitivity._base_tables(model)
+    costs, utils, _ = sensitivity.priced(model)
     return next(u for u in psa.uncertainties(model, costs, utils) if u.name == name).interval()
 
 
