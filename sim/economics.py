@@ -784,6 +784,61 @@ def _summary(out: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["strategy", "metric", "value"])
 
 
+@dataclass(frozen=True)
+class PricedComponent:
+    """How one drug (or procedure) of a regimen is priced: the rules shared by :func:`evaluate` and
+    the fast engine's pricing (one place raises the pricing errors).
+
+    ``kind``: ``daily`` (``price`` per mg, taken each day for at most ``cap_years`` of a course),
+    ``session`` (``amount`` = the administration cost of one session), ``fixed`` (``amount`` = the drug
+    cost of one administration), ``cells`` (``amount`` cells/kg at ``price`` per million cells) or the
+    dose unit ``mg``, ``mg/kg``, ``mg/m2`` (``amount`` at ``price`` per mg, ``vials`` for wastage);
+    one-off kinds are given ``times`` per course, each with ``visit`` (administration) cost."""
+
+    kind: str
+    amount: float
+    price: float = 0.0
+    vials: tuple = ()
+    cap_years: float = math.inf
+    times: int = 1
+    visit: float = 0.0
+
+
+def price_component(comp, costs: CostTable, infusion: float, msc: float) -> PricedComponent:
+    """The pricing of one dose component (InputError when the table cannot price it)."""
+    if comp.unit in DAILY_UNITS:
+        unit, per_mg, _ = costs.drug(comp.drug)
+        if unit != "per mg":
+            raise InputError("a drug taken daily is priced per mg or per vial", file=costs.source,
+                             field=comp.drug, value=unit, allowed="per mg, per vial")
+        cap = math.inf if comp.days is None else comp.days / DAYS_PER_YEAR
+        return PricedComponent("daily", comp.amount, per_mg, cap_years=cap)
+    if comp.unit not in ONE_TIME_UNITS:  # pragma: no cover - units are checked by sim.therapies
+        raise ValueError(f"unknown dose unit {comp.unit}")
+    times = int(comp.times or 1)
+    if comp.unit == "session":
+        return PricedComponent("session", comp.amount * costs.value(comp.drug), times=times)
+    unit, price, vials = costs.drug(comp.drug)
+    if unit == "per administration":
+        kind, amount = "fixed", price
+    elif comp.unit == "cells/kg":
+        if unit != "per million cells":
+            raise InputError("a cell product dosed in cells/kg is priced per million cells or per "
+                             "administration", file=costs.source, field=comp.drug, value=unit,
+                             allowed="per million cells, per administration")
+        kind, amount = "cells", comp.amount
+    else:
+        if unit != "per mg":
+            raise InputError("a drug dosed in mg is priced per mg, per vial or per administration",
+                             file=costs.source, field=comp.drug, value=unit,
+                             allowed="per mg, per vial, per administration")
+        kind, amount = comp.unit, comp.amount
+    visit = f"{comp.drug}_administration"
+    visit_cost = (costs.value(visit, "administration") if costs.has(visit)
+                  else msc if comp.unit == "cells/kg" else infusion)
+    return PricedComponent(kind, amount, price, tuple(vials), times=times, visit=visit_cost)
+
+
 def _courses(result, st, ev, pidx_of, costs: CostTable, ledger: _Ledger, cat, weight, bsa, wastage: bool) -> None:
     """Drug, administration and drug-monitoring costs of every course of therapy."""
     therapies = result.model.therapies
@@ -830,51 +885,30 @@ def _courses(result, st, ev, pidx_of, costs: CostTable, ledger: _Ledger, cat, we
             ledger.flow(ps, cat["monitoring"], trough, s0, s1)
         duration = th.duration_months / 12.0
         for comp in th.dose:
-            if comp.unit in DAILY_UNITS:
+            pc = price_component(comp, costs, infusion, msc)
+            if pc.kind == "daily":
                 per_day = {"mg/day": comp.amount, "mg/kg/day": comp.amount * w[sel],
                            "g/day": comp.amount * 1000.0}[comp.unit]
-                unit, per_mg, _ = costs.drug(comp.drug)
-                if unit != "per mg":
-                    raise InputError("a drug taken daily is priced per mg or per vial", file=costs.source,
-                                     field=comp.drug, value=unit, allowed="per mg, per vial")
-                cap = np.inf if comp.days is None else comp.days / DAYS_PER_YEAR
-                stop = np.where(mt, s1, np.minimum(s1, s0 + cap))
-                ledger.flow(ps, cat["drug"], np.asarray(per_day) * DAYS_PER_YEAR * per_mg, s0, stop)
+                stop = np.where(mt, s1, np.minimum(s1, s0 + pc.cap_years))
+                ledger.flow(ps, cat["drug"], np.asarray(per_day) * DAYS_PER_YEAR * pc.price, s0, stop)
                 continue
-            if comp.unit not in ONE_TIME_UNITS:  # pragma: no cover - units are checked by sim.therapies
-                raise ValueError(f"unknown dose unit {comp.unit}")
-            times = int(comp.times or 1)
-            k = np.arange(times)
-            t = s0[:, None] + k[None, :] * (duration / times)
+            k = np.arange(pc.times)
+            t = s0[:, None] + k[None, :] * (duration / pc.times)
             given = t < s1[:, None]          # administered only while the course lasts
             rows, cols = np.nonzero(given)
             pp, tt = ps[rows], t[rows, cols]
-            if comp.unit == "session":
-                ledger.one_off(pp, cat["administration"], comp.amount * costs.value(comp.drug), tt)
+            if pc.kind == "session":
+                ledger.one_off(pp, cat["administration"], pc.amount, tt)
                 continue
-            unit, price, vials = costs.drug(comp.drug)
-            if unit == "per administration":
-                drug_cost = np.full(len(rows), price)
-            elif comp.unit == "cells/kg":
-                if unit != "per million cells":
-                    raise InputError("a cell product dosed in cells/kg is priced per million cells or per "
-                                     "administration", file=costs.source, field=comp.drug, value=unit,
-                                     allowed="per million cells, per administration")
-                drug_cost = comp.amount * w[sel][rows] / 1e6 * price
+            if pc.kind == "fixed":
+                drug_cost = np.full(len(rows), pc.amount)
+            elif pc.kind == "cells":
+                drug_cost = pc.amount * w[sel][rows] / 1e6 * pc.price
             else:
-                if unit != "per mg":
-                    raise InputError("a drug dosed in mg is priced per mg, per vial or per administration",
-                                     file=costs.source, field=comp.drug, value=unit,
-                                     allowed="per mg, per vial, per administration")
-                dose = {"mg": np.full(len(rows), comp.amount), "mg/kg": comp.amount * w[sel][rows],
-                        "mg/m2": comp.amount * b[sel][rows]}[comp.unit]
-                drug_cost = _vial_cost(dose, vials) if (wastage and vials) else dose * price
+                dose = {"mg": np.full(len(rows), pc.amount), "mg/kg": pc.amount * w[sel][rows],
+                        "mg/m2": pc.amount * b[sel][rows]}[pc.kind]
+                drug_cost = _vial_cost(dose, list(pc.vials)) if (wastage and pc.vials) else dose * pc.price
             ledger.one_off(pp, cat["drug"], drug_cost, tt)
-            visit = f"{comp.drug}_administration"
-            if costs.has(visit):
-                visit_cost = costs.value(visit, "administration")
-            else:
-                visit_cost = msc if comp.unit == "cells/kg" else infusion
-            ledger.one_off(pp, cat["administration"], visit_cost, tt)
+            ledger.one_off(pp, cat["administration"], pc.visit, tt)
 
 

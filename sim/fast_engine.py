@@ -1828,8 +1828,8 @@ class _Econ:
     does not price, ...) are kept per therapy / kind and raised only if the kernel used it."""
 
     def __init__(self, engine: "FastEngine", econ=None, cost_table=None, utility_table=None):
-        from sim.economics import (DAILY_UNITS, DAYS_PER_YEAR, ONE_TIME_UNITS, InputError, resolve_tables,
-                                   supportive_background, willingness_to_pay)
+        from sim.economics import (InputError, price_component, resolve_tables, supportive_background,
+                                   willingness_to_pay)
         model = engine.model
         scenario = model.scenario
         econ, costs, utils = resolve_tables(scenario, econ, cost_table, utility_table)
@@ -1883,41 +1883,14 @@ class _Econ:
             d_here, o_here = [], []
             try:
                 for comp in th.dose:
-                    if comp.unit in DAILY_UNITS:
-                        unit, per_mg, _ = costs.drug(comp.drug)
-                        if unit != "per mg":
-                            raise InputError("a drug taken daily is priced per mg or per vial", file=costs.source,
-                                             field=comp.drug, value=unit, allowed="per mg, per vial")
-                        cap = np.inf if comp.days is None else comp.days / DAYS_PER_YEAR
-                        d_here.append((ti, comp.unit, comp.amount, per_mg, cap))
-                        continue
-                    if comp.unit not in ONE_TIME_UNITS:  # pragma: no cover - checked by sim.therapies
-                        raise ValueError(f"unknown dose unit {comp.unit}")
-                    times = int(comp.times or 1)
-                    if comp.unit == "session":
-                        o_here.append((ti, "fixed", 0.0, times, 0.0, [], comp.amount * costs.value(comp.drug)))
-                        continue
-                    unit, price, vials = costs.drug(comp.drug)
-                    if unit == "per administration":
-                        kind, amount = "fixed", price
-                    elif comp.unit == "cells/kg":
-                        if unit != "per million cells":
-                            raise InputError("a cell product dosed in cells/kg is priced per million cells or per "
-                                             "administration", file=costs.source, field=comp.drug, value=unit,
-                                             allowed="per million cells, per administration")
-                        kind, amount = "cells", comp.amount
+                    pc = price_component(comp, costs, infusion, msc)       # the rules of evaluate
+                    if pc.kind == "daily":
+                        d_here.append((ti, comp.unit, comp.amount, pc.price, pc.cap_years))
+                    elif pc.kind == "session":           # no drug; the session is the administration
+                        o_here.append((ti, "fixed", 0.0, pc.times, 0.0, [], pc.amount))
                     else:
-                        if unit != "per mg":
-                            raise InputError("a drug dosed in mg is priced per mg, per vial or per administration",
-                                             file=costs.source, field=comp.drug, value=unit,
-                                             allowed="per mg, per vial, per administration")
-                        kind, amount = comp.unit, comp.amount
-                    visit = f"{comp.drug}_administration"
-                    if costs.has(visit):
-                        visit_cost = costs.value(visit, "administration")
-                    else:
-                        visit_cost = msc if comp.unit == "cells/kg" else infusion
-                    o_here.append((ti, kind, amount, times, price, vials if econ.vial_wastage else [], visit_cost))
+                        o_here.append((ti, pc.kind, pc.amount, pc.times, pc.price,
+                                       list(pc.vials) if econ.vial_wastage else [], pc.visit))
             except InputError as e:
                 self.th_err[ti] = e
                 d_here, o_here = [], []
