@@ -456,15 +456,21 @@ def parameter_table(model: Model) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def manifest(result: SimulationResult) -> dict:
+def library_versions(names) -> dict[str, str | None]:
+    """Installed version of each library (None if absent), for a run's manifest."""
     import importlib.metadata as md
-    import sim
-    libs = {}
-    for lib in ("simpy", "numpy", "scipy", "pandas", "pyarrow", "pydantic", "lifelines", "PyYAML"):
+    out = {}
+    for lib in names:
         try:
-            libs[lib] = md.version(lib)
+            out[lib] = md.version(lib)
         except md.PackageNotFoundError:
-            libs[lib] = None
+            out[lib] = None
+    return out
+
+
+def manifest(result: SimulationResult) -> dict:
+    import sim
+    libs = library_versions(("simpy", "numpy", "scipy", "pandas", "pyarrow", "pydantic", "lifelines", "PyYAML"))
     params = parameter_table(result.model)
     return {
         "lnsim_version": sim.__version__,

@@ -672,14 +672,9 @@ class ValidationRun:
     targets_sha256: str = ""
 
     def manifest(self) -> dict:
-        import importlib.metadata as md
         import sim
-        libs = {}
-        for lib in ("simpy", "numpy", "scipy", "pandas", "matplotlib"):
-            try:
-                libs[lib] = md.version(lib)
-            except md.PackageNotFoundError:
-                libs[lib] = None
+        from sim.simulation import library_versions
+        libs = library_versions(("simpy", "numpy", "scipy", "pandas", "matplotlib"))
         pops = {k: {"path": v, "sha256": hashlib.sha256(Path(v).read_bytes()).hexdigest()}
                 for k, v in self.populations.items()}
         summary = {}
