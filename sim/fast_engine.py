@@ -87,7 +87,12 @@ from numba.extending import intrinsic
 from numba.np.random._constants import fe_double, ke_double, we_double, ziggurat_exp_r
 
 from sim import streams
+from sim.cohort import ANCESTRIES, CHRONICITY, LOOKALIKES
 from sim.hazards import _FAR
+from sim.therapies import ISN_CLASSES
+
+# sizes of the dimensions of the response-probability table (class, ancestry, chronicity, look-alike)
+_N_CLS, _N_ANC, _N_CHRON, _N_LOOK = len(ISN_CLASSES), len(ANCESTRIES), len(CHRONICITY), len(LOOKALIKES)
 
 # ==============================================================================================
 # Random streams: SeedSequence + PCG64 + random() + standard_exponential(), bit for bit
@@ -945,8 +950,8 @@ def _start_course(mf, mi, wf, wi, wu, rf, rv, th, second_line):
     row = wi[I_ROW]
     _draw_u(mi, wf, wi, wu, mi[oti + THI_CSLOT], k, row)
     u0, u1, u2, u3, u4 = wf[WO_UBUF], wf[WO_UBUF + 1], wf[WO_UBUF + 2], wf[WO_UBUF + 3], wf[WO_UBUF + 4]
-    p_resp = mf[mi[FO_RESP] + (((((th * 5 + wi[I_CLASS]) * 4 + wi[I_ANC]) * 2 + wi[I_NONADH]) * 3 + wi[I_CHRON]) * 4
-                               + wi[I_LOOK]) * 2 + second_line]
+    p_resp = mf[mi[FO_RESP] + (((((th * _N_CLS + wi[I_CLASS]) * _N_ANC + wi[I_ANC]) * 2 + wi[I_NONADH]) * _N_CHRON
+                                 + wi[I_CHRON]) * _N_LOOK + wi[I_LOOK]) * 2 + second_line]
     p_cr = p_resp * mf[otf + THF_CRSH]
     t_ref = mf[otf + THF_TREF]
     onset = mf[otf + THF_ONSET]
@@ -1221,7 +1226,7 @@ def _course(mf, mi, wf, wi, wu, rf, rv, th, t_assess):
 def _management(mf, mi, wf, wi, wu, rf, rv, condition):
     """Pathway.lookalike_management: a course of the strategy's management of the look-alike, judged
     at that therapy's assessment time."""
-    th = mi[mi[MO_WMG] + wi[I_STRAT] * 4 + condition]
+    th = mi[mi[MO_WMG] + wi[I_STRAT] * _N_LOOK + condition]
     r = _course(mf, mi, wf, wi, wu, rf, rv, th, mf[mi[FO_THF] + th * N_THF + THF_TREF])
     if r >= DIED:
         return r
@@ -1665,10 +1670,8 @@ def _kernel(mf_, mi_, wf_, wi_, wu_, rf_, rv_, p_age, p_female, p_class, p_anc, 
 
 import pandas as pd  # noqa: E402
 
-from sim.cohort import ANCESTRIES, CHRONICITY, LOOKALIKES  # noqa: E402
 from sim.hazards import HEALTH_STATES  # noqa: E402
 from sim.pathway import EVENTS, YEAR  # noqa: E402
-from sim.therapies import ISN_CLASSES  # noqa: E402
 from sim.economics import CATEGORIES  # noqa: E402
 from sim.simulation import K_COURSES as _K_COURSES, K_FLARES as _K_FLARES, _logit  # noqa: E402
 assert CATEGORIES[C_DRUG] == "drug" and CATEGORIES[C_STATE] == "state" and len(CATEGORIES) == C_STATE + 1
