@@ -18,8 +18,8 @@ Exactness rests on three things, each checked by ``tests/test_fast_engine.py``:
 * **The same random numbers.** Streams are keyed exactly as in :mod:`sim.streams`
   (``SeedSequence(seed, spawn_key=(draw, block, crc32(name)))`` driving a ``PCG64``; the same names,
   shapes, ``#chunk`` suffixes and ``BLOCK_SIZE`` rows). SeedSequence, PCG64 (with LLVM's native
-  128-bit integers), ``random()`` and the ziggurat ``standard_exponential`` (tables from numba's
-  port of numpy's generator) are re-implemented in the kernel, so seeding a stream costs well
+  128-bit integers), ``random()`` and the ziggurat ``standard_exponential`` (numpy's tables, shipped in
+  ``sim/data/ziggurat_exp.npz``) are re-implemented in the kernel, so seeding a stream costs well
   under a microsecond instead of about 40-85 us for the numpy objects. Uniform streams are never
   drawn in full: an LCG step is affine, so the uniforms of course ``k`` of patient ``row`` are
   reached by one jump from precomputed tables, and kept for the patient's other strategies.
@@ -79,12 +79,12 @@ from __future__ import annotations
 import math
 import threading
 from dataclasses import dataclass
+from importlib import resources
 
 import numpy as np
 from numba import njit, types
 from llvmlite import ir
 from numba.extending import intrinsic
-from numba.np.random._constants import fe_double, ke_double, we_double, ziggurat_exp_r
 
 from sim import streams
 from sim.cohort import ANCESTRIES, CHRONICITY, LOOKALIKES
@@ -111,10 +111,13 @@ _MIX_L = np.uint64(0xca01f9dd)
 _MIX_R = np.uint64(0x4973f715)
 _PCG_MUL_HI = np.uint64(2549297995355413924)
 _PCG_MUL_LO = np.uint64(4865540595714422341)
-_WE = np.asarray(we_double, dtype=np.float64)
-_KE = np.asarray(ke_double, dtype=np.uint64)
-_FE = np.asarray(fe_double, dtype=np.float64)
-_ZIG_R = float(ziggurat_exp_r)
+# numpy's ziggurat tables for standard_exponential (ziggurat_constants.h: we_double, ke_double,
+# fe_double, ziggurat_exp_r), shipped as data; tools/make_ziggurat_tables.py says where they come from
+with resources.files("sim").joinpath("data/ziggurat_exp.npz").open("rb") as _f, np.load(_f) as _z:
+    _WE = np.ascontiguousarray(_z["we"], dtype=np.float64)
+    _KE = np.ascontiguousarray(_z["ke"], dtype=np.uint64)
+    _FE = np.ascontiguousarray(_z["fe"], dtype=np.float64)
+    _ZIG_R = float(_z["r"])
 _TWO_M53 = 1.0 / 9007199254740992.0
 
 
@@ -1754,11 +1757,25 @@ def _truncnorm_ppf(tn, u: np.ndarray) -> np.ndarray:
     """``tn.ppf(u)`` (sim.cohort.TruncatedNormal), computed as scipy's ``truncnorm._ppf`` computes it but
     with its two constant terms (the normal log-CDF at a bound and the log mass between the bounds)
     evaluated once instead of once per element, and without ``rv_continuous.ppf``'s argument
-    handling: 3-4 times faster. It uses scipy internals, so it is checked against ``tn.ppf`` on a
-    probe of quantiles the first time a distribution is met; if they differ in any bit (another
-    scipy version), ``tn.ppf`` is used."""
+    handling: 3-4 times faster. It repeats scipy's formulas with public ``scipy.special`` functions,
+    so it is checked against ``tn.ppf`` on a probe of quantiles the first time a distribution is
+    met; if they differ in any bit (another scipy version), ``tn.ppf`` is used."""
     from scipy import special
-    from scipy.stats import _continuous_distns as cd
+
+    def _norm_logcdf(x):                 # scipy.stats._continuous_distns._norm_logcdf
+        return special.log_ndtr(x)
+
+    def _log_sum(log_p, log_q):          # ..._log_sum
+        return special.logsumexp([log_p, log_q], axis=0)
+
+    def _log_gauss_mass(a, b):           # ..._log_gauss_mass, for one interval (1-element arrays)
+        if b[0] <= 0:                    # left: log(Phi(b) - Phi(a))
+            m = special.logsumexp([_norm_logcdf(b), _norm_logcdf(a) + np.pi * 1j], axis=0)
+        elif a[0] > 0:                   # right, by symmetry
+            m = special.logsumexp([_norm_logcdf(-a), _norm_logcdf(-b) + np.pi * 1j], axis=0)
+        else:                            # central
+            m = np.asarray(special.log1p(-special.ndtr(a) - special.ndtr(-b)), dtype=np.complex128)
+        return np.real(m)
     key = (tn.mean, tn.sd, tn.min, tn.max)
 
     def fast(q):
@@ -1767,12 +1784,12 @@ def _truncnorm_ppf(tn, u: np.ndarray) -> np.ndarray:
         ok = (0 < q) & (q < 1)
         qq = q[ok]
         A, B = np.array([a]), np.array([b])
-        mass = cd._log_gauss_mass(A, B)[0]
+        mass = _log_gauss_mass(A, B)[0]
         if a < 0:
-            x = cd._log_sum(np.full(qq.size, cd._norm_logcdf(A)[0]), np.log(qq) + mass)
+            x = _log_sum(np.full(qq.size, _norm_logcdf(A)[0]), np.log(qq) + mass)
             r = special.ndtri_exp(x)
         else:
-            x = cd._log_sum(np.full(qq.size, cd._norm_logcdf(-B)[0]), np.log1p(-qq) + mass)
+            x = _log_sum(np.full(qq.size, _norm_logcdf(-B)[0]), np.log1p(-qq) + mass)
             r = -special.ndtri_exp(x)
         out[ok] = r * tn.sd + tn.mean
         out[q == 0] = a * tn.sd + tn.mean

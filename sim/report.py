@@ -475,8 +475,8 @@ def _localise_figure(fig, L: _Lang, exact: Mapping[str, str], neutral: Iterable[
             leg.get_title().set_text(tr(leg.get_title().get_text()))
             for t in leg.get_texts():
                 t.set_text(exact.get(t.get_text()) or tr(t.get_text()))
-    if getattr(fig, "_suptitle", None) is not None:
-        fig._suptitle.set_text(tr(fig._suptitle.get_text()))
+    for t in fig.texts:                  # figure-level texts (fig.suptitle's among them)
+        t.set_text(tr(t.get_text()))
 
 
 def _png(fig, stem: Path | None) -> bytes:
