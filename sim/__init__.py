@@ -18,9 +18,38 @@ try:
 except PackageNotFoundError:  # running from a source tree that was not installed
     __version__ = "0.0.0+source"
 
+import importlib as _importlib  # noqa: E402
+from typing import TYPE_CHECKING as _TYPE_CHECKING  # noqa: E402
+
 from sim.errors import InputError  # noqa: E402
-from sim.scenarios import Scenario, load_scenario  # noqa: E402
-from sim.simulation import SimulationResult, simulate, write_outputs  # noqa: E402
+
+# Imported when first used (PEP 562), not with the package: ``import sim.cli`` (every lnsim
+# command) does not pay for pandas, scipy.stats and pydantic before it has parsed its arguments.
+_LAZY = {"Scenario": "sim.scenarios", "load_scenario": "sim.scenarios", "SimulationResult": "sim.simulation",
+         "simulate": "sim.simulation", "write_outputs": "sim.simulation"}
+# submodules that ``import sim`` used to import, still reachable as attributes (``sim.scenarios.build``)
+_SUBMODULES = frozenset({"capacity", "cea", "cohort", "economics", "errors", "hazards", "outcomes", "outputs",
+                         "parameters", "pathway", "psa", "scenarios", "simulation", "streams", "therapies"})
+
+if _TYPE_CHECKING:
+    from sim.scenarios import Scenario, load_scenario
+    from sim.simulation import SimulationResult, simulate, write_outputs
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        value = getattr(_importlib.import_module(_LAZY[name]), name)
+    elif name in _SUBMODULES:
+        value = _importlib.import_module(f"{__name__}.{name}")
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY) | _SUBMODULES)
+
 
 __all__ = ["InputError", "Scenario", "SimulationResult", "load_scenario", "simulate",
            "write_outputs", "__version__"]

@@ -17,8 +17,6 @@ import argparse
 import sys
 from pathlib import Path
 
-import pandas as pd
-
 from sim.errors import InputError
 
 EXIT_INPUT = 2
@@ -159,6 +157,7 @@ def cmd_run(args) -> int:
 
 
 def cmd_parameters(args) -> int:
+    import pandas as pd
     from sim.simulation import parameter_table
     model = _load(args)
     if args.psa:
