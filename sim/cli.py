@@ -309,7 +309,7 @@ def cmd_validate_outcomes(args) -> int:
 
 
 def cmd_events(args) -> int:
-    from sim.pathway import EVENTS
+    from sim.model.events import EVENTS
     for k, v in EVENTS.items():
         print(f"{k:20s} {v}")
     return 0

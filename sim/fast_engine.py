@@ -1674,9 +1674,11 @@ def _kernel(mf_, mi_, wf_, wi_, wu_, rf_, rv_, p_age, p_female, p_class, p_anc, 
 import pandas as pd  # noqa: E402
 
 from sim.hazards import HEALTH_STATES  # noqa: E402
-from sim.pathway import EVENTS, YEAR  # noqa: E402
+from sim.model.events import EVENTS  # noqa: E402
+from sim.model.build import YEAR  # noqa: E402
 from sim.economics import CATEGORIES  # noqa: E402
-from sim.simulation import K_COURSES as _K_COURSES, K_FLARES as _K_FLARES, _logit  # noqa: E402
+from sim.engine.block import K_COURSES as _K_COURSES, K_FLARES as _K_FLARES  # noqa: E402
+from sim.model.response import logit as _logit  # noqa: E402
 assert CATEGORIES[C_DRUG] == "drug" and CATEGORIES[C_STATE] == "state" and len(CATEGORIES) == C_STATE + 1
 
 # event names by the kernel's event codes (EV_*); all are in sim.pathway.EVENTS
@@ -2059,7 +2061,7 @@ class FastEngine:
         self._slots = slots
         # -- response probabilities (BlockInputs.response_probability: the same expression) ------------
         from sim.hazards import esrd_multiplier
-        from sim.simulation import centring, chronicity_log_or, lookalike_penalised
+        from sim.model.response import centring, chronicity_log_or, lookalike_penalised
         resp = np.zeros((nt, len(ISN_CLASSES), len(ANCESTRIES), 2, len(CHRONICITY), len(LOOKALIKES), 2))
         log_chron = chronicity_log_or(p)
         log_anc = {a: math.log(p[f"ancestry_response_or_{a}"]) for a in ANCESTRIES}

@@ -1150,7 +1150,7 @@ class _Report:
         return _section("evidence-cited", 2, self.h("evidence_cited"), _p(L.t("text.evidence_table")), table)
 
     def events(self) -> Markup:
-        from sim.pathway import EVENTS
+        from sim.model.events import EVENTS
         L = self.L
         ev = self.r.events
         counts = ev.groupby(["event", "strategy"]).size() if len(ev) else pd.Series(dtype=int)

@@ -1,0 +1,103 @@
+"""Hazard clocks: when death and ESRD happen along a patient's own history of health states.
+
+Each patient has one standard-exponential threshold per clock (death, ESRD, transplant, graft
+failure, and one per renal flare), drawn in advance. An event happens when the hazard accumulated
+along the patient's history reaches its threshold. The hazards are piecewise constant in time
+(:mod:`sim.hazards` builds the tables: breakpoints, cumulative hazard at each breakpoint, rates); a
+change of health state banks the hazard used so far and restarts the clock's reference, and an
+adverse event that damages the kidney multiplies the ESRD hazard from then on (``esrd_k``).
+
+Written for the compiled core (numba) and plain Python alike: :func:`bisect_right` is Python's
+``bisect.bisect_right`` over the first ``n`` elements, and negative indices wrap as Python's do.
+"""
+from __future__ import annotations
+
+from sim.model import layout as L
+from sim.model.jit import core
+
+INF = L.INF
+
+
+@core
+def bisect_right(a, n, x):
+    """``bisect.bisect_right(a[:n], x)``."""
+    lo, hi = 0, n
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if x < a[mid]:
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo
+
+
+@core
+def cumulative(bps, n_bps, cum, rates, t):
+    """Cumulative hazard at time ``t`` of a piecewise-constant hazard (``n_bps`` breakpoints)."""
+    j = bisect_right(bps, n_bps, t) - 1
+    n_rates = n_bps - 1
+    if j >= n_rates:
+        j = n_rates - 1
+    jb = j + n_bps if j < 0 else j            # Python's negative indexing of lists of two lengths
+    jr = j + n_rates if j < 0 else j
+    return cum[jb] + rates[jr] * (t - bps[jb])
+
+
+@core
+def time_reaching(bps, n_bps, cum, rates, target):
+    """First time the cumulative hazard reaches ``target`` (inf if never within the table)."""
+    j = bisect_right(cum, n_bps, target) - 1
+    n_rates = n_bps - 1
+    jr = j + n_rates if j < 0 else j
+    if j >= n_rates or rates[jr] <= 0.0:      # the tables' hazards are all positive or all zero
+        return INF
+    jb = j + n_bps if j < 0 else j
+    return bps[jb] + (target - cum[jb]) / rates[jr]
+
+
+@core
+def pre_esrd(state):
+    return state <= L.COMPLETE
+
+
+@core
+def death_time(p, n_bps):
+    """When the death clock rings if the patient stays in the current health state."""
+    s = p.state
+    target = p.e_death - p.used_death + p.hd_since
+    return time_reaching(p.d_bps, n_bps, p.d_cum[s], p.d_rates[s], target)
+
+
+@core
+def esrd_time(p):
+    """When the ESRD clock rings if the patient stays in the current health state (inf on RRT)."""
+    s = p.state
+    if not pre_esrd(s):
+        return INF
+    target = (p.e_esrd - p.used_esrd) / p.esrd_k + p.he_since
+    return time_reaching(p.e_bps, 3, p.e_cum[s], p.e_rates[s], target)
+
+
+@core
+def restart_clocks(p, n_bps, now):
+    """The hazard accumulated at ``now`` in the current state: the clocks' reference from now on."""
+    s = p.state
+    p.hd_since = cumulative(p.d_bps, n_bps, p.d_cum[s], p.d_rates[s], now)
+    if pre_esrd(s):
+        p.he_since = cumulative(p.e_bps, 3, p.e_cum[s], p.e_rates[s], now)
+
+
+@core
+def consume(p, n_bps, now):
+    """Bank the hazard accumulated in the current state up to ``now``."""
+    s = p.state
+    p.used_death += cumulative(p.d_bps, n_bps, p.d_cum[s], p.d_rates[s], now) - p.hd_since
+    if pre_esrd(s):
+        p.used_esrd += p.esrd_k * (cumulative(p.e_bps, 3, p.e_cum[s], p.e_rates[s], now) - p.he_since)
+
+
+@core
+def rebase(p, n_bps, now):
+    """Bank the hazards used so far and restart the clocks at ``now`` (before the ESRD multiplier changes)."""
+    consume(p, n_bps, now)
+    restart_clocks(p, n_bps, now)

@@ -1,0 +1,478 @@
+"""The patient pathway of Santacruz et al. 2021, Figures 2 and 3: the clinical core of lnsim.
+
+Figure 2 (how a patient is classed refractory)::
+
+    start induction (CYC or MMF)
+    -> first assessment at first_assessment_months (3 EULAR-style, 6 ACR-style)
+         responding  -> maintenance
+         improving   -> reassessment at reassessment_months; responding -> maintenance, else switch
+         no response -> switch CYC <-> MMF
+    -> assess the second agent the same way; no response -> work-up, then classify refractory
+
+Before a patient is classed refractory the strategy may work the non-response up (A71; review text
+around ref 42): non-invasive screening for thrombotic microangiopathy and antiphospholipid
+nephropathy, and a repeat biopsy, which can also show membranous transformation or chronic damage.
+A look-alike found goes to its own management; chronic damage found stops escalation (supportive
+care); only the rest are classed refractory.
+
+Figure 3 (the refractory ladder, in the order the strategy sets)::
+
+    rituximab (+ belimumab) -> tacrolimus multitarget -> MSC -> immunoadsorption / IVIG
+
+each ladder step judged at its own assessment time; no response moves the patient on, and so does a
+severe adverse event, which ends the step early (stopping rule); after a severe infection the
+strategy may give extracorporeal therapy before intensifying (rescue, A59). Responders enter
+maintenance; a renal flare sends them back into treatment at the step the strategy sets.
+
+How it runs
+-----------
+A patient is always *in a phase* (:data:`sim.model.layout.PHASE_NAMES`; the allowed transitions
+are in :mod:`sim.model.phases`), waiting for something — the first assessment, the reassessment, a
+ladder step's assessment, the end of maintenance — while biology runs underneath
+(:mod:`sim.model.course`: responses and adverse events at their pre-drawn times; death, ESRD and
+renal flares through the hazard clocks of :mod:`sim.model.clocks`). A driver (:mod:`sim.engine`)
+calls :func:`step` when the time the patient waits for has come; the core does what happens then,
+takes every decision that follows at that instant, and returns what the driver must do next: wait
+(``p.w_delay`` years), nothing more (the follow-up is over), supply more random numbers, or find
+the service a course needs (scenarios with limited capacity). A decision at time t reads only what
+has happened by t. Each function below is one step of the figures, named as the review names it.
+"""
+from __future__ import annotations
+
+from sim.model import events as E
+from sim.model import layout as L
+from sim.model.clocks import death_time, esrd_time
+from sim.model.course import (DIED, GOES_ON, HORIZON, REACHED_ESRD, begin_wait, close, finish_wait, in_remission,
+                              judge, plan_wait, reach_esrd, record, set_state, set_therapy, start_course)
+from sim.model.jit import core
+
+INF = L.INF
+
+
+@core
+def wait_for(m, p, clock, until, flares, course, phase):
+    """Enter ``phase``: wait until ``until`` (see :func:`sim.model.course.begin_wait`)."""
+    p.phase = phase
+    begin_wait(p, until, flares, course)
+    plan_wait(m, p, clock)
+    return L.WAIT
+
+
+@core
+def induction_agent(m, u):
+    """The induction agent a patient starts with: the strategy's agent, or one of its mix by share."""
+    n = m.n_induction
+    if n == 1:
+        return m.induction_agent[0]
+    acc = 0.0
+    for j in range(n):
+        acc += m.induction_share[j]
+        if u < acc:
+            return m.induction_agent[j]
+    return m.induction_agent[n - 1]
+
+
+# ==============================================================================================
+# Courses: given as induction, as the management of a look-alike, as a ladder step or as rescue
+# ==============================================================================================
+@core
+def give_course(m, R, draws, out, p, clock, th, kind, second_line, assessment):
+    """Give a course of therapy ``th``, judged ``assessment`` years after it starts. With limited
+    capacity the driver first finds the service the course needs (:func:`service_found`)."""
+    p.course_next = th
+    p.course_kind = kind
+    p.second_line = second_line
+    p.course_assessment = assessment
+    if m.capacity:
+        return L.ASK_SERVICE
+    return start_and_wait(m, R, draws, out, p, clock)
+
+
+@core
+def start_and_wait(m, R, draws, out, p, clock):
+    th = p.course_next
+    start_course(m, R, draws, out, p, clock, th, p.second_line)
+    p.course_start = clock
+    kind = p.course_kind
+    if kind == L.INDUCTION:
+        p.assess_at = clock + p.course_assessment
+        return wait_for(m, p, clock, p.assess_at, 0, 1, L.FIRST_ASSESSMENT)
+    phase = L.MANAGEMENT_ASSESSMENT if kind == L.MANAGEMENT else (
+        L.LADDER_ASSESSMENT if kind == L.LADDER else L.RESCUE_ASSESSMENT)
+    return wait_for(m, p, clock, clock + p.course_assessment, 0, 1, phase)
+
+
+# ==============================================================================================
+# Figure 2: induction, first assessment, reassessment, switch, work-up, classify refractory
+# ==============================================================================================
+@core
+def start_induction(m, R, draws, out, p, clock, agent, initial):
+    """Figure 2 from the start: induction with ``agent`` (``initial``: the first time in life)."""
+    p.agent = agent
+    p.initial = initial
+    return give_course(m, R, draws, out, p, clock, agent, L.INDUCTION, 0, m.first_assessment)
+
+
+@core
+def first_assessment(m, R, draws, out, p, clock, why):
+    """Responding, improving (partial response due within improvement_lead_months: reassess later)
+    or not responding."""
+    if (why == L.UNTIL and not in_remission(p)
+            and p.pending_response <= p.assess_at + m.improvement_lead):
+        record(out, p, clock, E.ASSESSMENT, p.agent, L.IMPROVING, 0)
+        return wait_for(m, p, clock, p.course_start + m.reassessment, 0, 1, L.REASSESSMENT)
+    return induction_judged(m, R, draws, out, p, clock, judge(out, p, clock, p.agent, why))
+
+
+@core
+def reassessment(m, R, draws, out, p, clock, why):
+    return induction_judged(m, R, draws, out, p, clock, judge(out, p, clock, p.agent, why))
+
+
+@core
+def induction_judged(m, R, draws, out, p, clock, responding):
+    if responding:
+        p.responding_kind = L.RESP_INDUCTION
+        p.responding_where = p.agent
+        return follow_up(m, R, draws, out, p, clock)
+    if not p.second_line:
+        return switch(m, R, draws, out, p, clock)
+    return work_up_non_response(m, R, draws, out, p, clock)
+
+
+@core
+def switch(m, R, draws, out, p, clock):
+    """No response to the first agent: switch CYC <-> MMF, judged the same way."""
+    partner = m.switch[p.agent]
+    record(out, p, clock, E.SWITCH, p.agent, partner, 0)
+    p.agent = partner
+    return give_course(m, R, draws, out, p, clock, partner, L.INDUCTION, 1, m.first_assessment)
+
+
+@core
+def work_up(m, out, p, clock):
+    """Look for what else a non-response can be (A71; ref 42): non-invasive screening for
+    thrombotic microangiopathy and antiphospholipid nephropathy, then a repeat biopsy, which also
+    shows membranous transformation and chronic damage. Done once; the finding is kept."""
+    if p.workup_finding != L.NOT_WORKED_UP:
+        return p.workup_finding
+    u = p.workup_u
+    finding = L.FINDING_NONE
+    look = p.lookalike
+    if m.screen_lookalikes:
+        if (look == L.FINDINGS_TMA or look == L.FINDINGS_APS) and u[2] < m.labs_detect_lookalike:
+            finding = look
+        record(out, p, clock, E.LOOKALIKE_SCREEN, finding, 0, 0)
+    if m.repeat_biopsy and finding == L.FINDING_NONE:
+        if look != L.FINDING_NONE and u[1] < m.biopsy_detects_lookalike:
+            finding = look
+        elif p.chronicity == L.CHRONICITY_HIGH and u[0] < m.biopsy_detects_chronic_damage:
+            finding = L.FINDING_CHRONIC
+        record(out, p, clock, E.REPEAT_BIOPSY, finding, 0, 0)
+    p.workup_finding = finding
+    return finding
+
+
+@core
+def work_up_non_response(m, R, draws, out, p, clock):
+    """Both induction agents failed: work the non-response up (if the strategy does); chronic damage
+    found stops escalation, a look-alike found goes to its own management (the first time), the
+    rest are classed refractory."""
+    p.failed_induction = 1
+    first_time = p.workup_finding == L.NOT_WORKED_UP
+    finding = L.FINDING_NONE
+    if m.screen_lookalikes or m.repeat_biopsy:
+        finding = work_up(m, out, p, clock)
+    if finding == L.FINDING_CHRONIC:             # no potential for remission: do not escalate
+        if first_time:
+            record(out, p, clock, E.RECLASSIFIED, finding, 0, 0)
+        return follow_up(m, R, draws, out, p, clock)
+    if finding != L.FINDING_NONE and first_time:
+        record(out, p, clock, E.RECLASSIFIED, finding, 0, 0)
+        return manage_lookalike(m, R, draws, out, p, clock, finding)
+    return classify_refractory(m, R, draws, out, p, clock)
+
+
+@core
+def manage_lookalike(m, R, draws, out, p, clock, condition):
+    """The look-alike's own management (e.g. plasma exchange for thrombotic microangiopathy,
+    anticoagulation with extracorporeal therapy for antiphospholipid nephropathy, A59)."""
+    p.condition = condition
+    th = m.management[condition]
+    return give_course(m, R, draws, out, p, clock, th, L.MANAGEMENT, 0, m.th_assessment[th])
+
+
+@core
+def management_assessment(m, R, draws, out, p, clock, why):
+    if judge(out, p, clock, m.management[p.condition], why):
+        p.responding_kind = L.RESP_MANAGEMENT
+        p.responding_where = p.condition
+        return follow_up(m, R, draws, out, p, clock)
+    return classify_refractory(m, R, draws, out, p, clock)      # managed, still not responding
+
+
+@core
+def classify_refractory(m, R, draws, out, p, clock):
+    p.refractory = 1
+    if p.initial:
+        p.refractory_initial = 1
+    record(out, p, clock, E.REFRACTORY, 0, 0, 0)
+    return ladder_from(m, R, draws, out, p, clock, 0)
+
+
+# ==============================================================================================
+# Figure 3: the refractory ladder and its rescue rule
+# ==============================================================================================
+@core
+def ladder_from(m, R, draws, out, p, clock, first_step):
+    """Climb the ladder from ``first_step``."""
+    p.rescued = 0
+    p.step = first_step
+    return ladder_step(m, R, draws, out, p, clock)
+
+
+@core
+def ladder_step(m, R, draws, out, p, clock):
+    """The next step of the ladder (a rescue therapy already given in this climb is not repeated),
+    or, past the last step, supportive care."""
+    i = p.step
+    while i < m.n_ladder:
+        th = m.ladder[i]
+        if p.rescued and th == m.rescue:          # already given in this climb, after the infection
+            i += 1
+            continue
+        if i > p.highest_step:
+            p.highest_step = i
+        p.step = i
+        return give_course(m, R, draws, out, p, clock, th, L.LADDER, 0, m.ladder_assessment[i])
+    record(out, p, clock, E.LADDER_EXHAUSTED, m.ladder[m.n_ladder - 1] if m.n_ladder > 0 else -1, 0, 0)
+    return follow_up(m, R, draws, out, p, clock)
+
+
+@core
+def ladder_step_assessment(m, R, draws, out, p, clock, why):
+    """Responding: maintenance. A step a severe infection stopped may be followed by extracorporeal
+    therapy instead of intensifying at once (strategy ``after_severe_infection``; A59), once per
+    climb, and not after the extracorporeal therapy itself. Otherwise: the next step."""
+    i = p.step
+    th = m.ladder[i]
+    if judge(out, p, clock, th, why):
+        p.responding_kind = L.RESP_LADDER
+        p.responding_where = i
+        return follow_up(m, R, draws, out, p, clock)
+    if (why == L.STOPPED_BY_AE and m.rescue >= 0 and m.infection_kind >= 0 and p.stop_kind == m.infection_kind
+            and not p.rescued and th != m.rescue):
+        p.rescued = 1
+        return give_course(m, R, draws, out, p, clock, m.rescue, L.RESCUE, 0, m.rescue_assessment)
+    p.step = i + 1
+    return ladder_step(m, R, draws, out, p, clock)
+
+
+@core
+def rescue_assessment(m, R, draws, out, p, clock, why):
+    if judge(out, p, clock, m.rescue, why):
+        p.responding_kind = L.RESP_LADDER          # a later flare is re-treated at this step
+        p.responding_where = p.step
+        return follow_up(m, R, draws, out, p, clock)
+    p.step += 1
+    return ladder_step(m, R, draws, out, p, clock)
+
+
+# ==============================================================================================
+# After the response: maintenance, flares and re-entry; or active disease with no options
+# ==============================================================================================
+@core
+def follow_up(m, R, draws, out, p, clock):
+    """Maintenance for a patient in remission; supportive care for active disease with no options
+    left (until ESRD, death or the horizon)."""
+    if not in_remission(p):
+        set_therapy(out, p, clock, L.SUPPORTIVE_CARE)
+        return wait_for(m, p, clock, INF, 0, 0, L.SUPPORTIVE)
+    set_therapy(out, p, clock, m.maintenance)
+    record(out, p, clock, E.MAINTENANCE_START, m.maintenance, 0, 0)
+    if p.flare_hr_years > 0:                 # e.g. belimumab after rituximab, for 52 weeks (A37, A41)
+        p.flare_hr_until = clock + p.flare_hr_years
+    return wait_for(m, p, clock, clock + m.maintenance_years, 1, 0, L.MAINTENANCE)
+
+
+@core
+def maintenance_over(m, R, draws, out, p, clock, why):
+    if why == L.UNTIL:                       # maintenance stops after maintenance_years
+        record(out, p, clock, E.MAINTENANCE_END, m.maintenance, 0, 0)
+        set_therapy(out, p, clock, L.NO_THERAPY)
+        return wait_for(m, p, clock, INF, 1, 0, L.OFF_TREATMENT)
+    return renal_flare(m, R, draws, out, p, clock)
+
+
+@core
+def renal_flare(m, R, draws, out, p, clock):
+    """A renal flare: nephritis is active again; severe with the share in force."""
+    flares = draws[2]
+    k = p.n_flares
+    severe = 1 if flares[p.row, k, 1] < p.severe_p else 0
+    p.n_flares = k + 1
+    record(out, p, clock, E.RENAL_FLARE, k + 1, severe, 0)
+    p.pending_cr = INF
+    set_state(m, out, p, clock, L.ACTIVE)
+    p.flare_left = flares[p.row, k + 1, 0]
+    return reenter_after_flare(m, R, draws, out, p, clock)
+
+
+@core
+def reenter_after_flare(m, R, draws, out, p, clock):
+    """Re-treat a flare at the step the strategy sets (default: the step that worked)."""
+    p.initial = 0
+    rule = m.reentry_rule
+    kind = p.responding_kind
+    where = p.responding_where
+    if kind == L.RESP_NONE:
+        kind = L.RESP_INDUCTION
+        where = p.first_agent
+    if kind == L.RESP_MANAGEMENT:                # a look-alike flares: its own management again
+        return manage_lookalike(m, R, draws, out, p, clock, where)
+    if rule == L.RULE_SAME_STEP and kind == L.RESP_INDUCTION:
+        return start_induction(m, R, draws, out, p, clock, where, 0)
+    if rule == L.RULE_INDUCTION:
+        return start_induction(m, R, draws, out, p, clock, p.first_agent, 0)
+    if rule == L.RULE_SAME_STEP:
+        return ladder_from(m, R, draws, out, p, clock, where)
+    if rule == L.RULE_LADDER:
+        return ladder_from(m, R, draws, out, p, clock, 0)
+    return ladder_from(m, R, draws, out, p, clock, m.reentry_step)
+
+
+# ==============================================================================================
+# The step function the drivers call
+# ==============================================================================================
+@core
+def draws_ready(m, draws, p):
+    """Are the random numbers this step may read drawn (the next course of every stream, the next
+    flare)? If not, the driver draws the next chunk and calls again; nothing has changed."""
+    have = draws[3]
+    for s in range(m.n_streams):
+        if p.courses[s] >= have[0]:
+            return False
+    return p.n_flares + 1 < have[1]
+
+
+@core
+def records_full(out):
+    """Could this step overflow the record buffers? (the driver then flushes them and calls again)"""
+    return (out[0].shape[0] - out[2][0] < L.RECORDS_MARGIN
+            or out[1].shape[0] - out[2][1] < L.RECORDS_MARGIN)
+
+
+@core
+def after_wait(m, R, draws, out, p, clock, why):
+    """The phase's wait ended (its time came, a flare, or a severe adverse event stopped the course)."""
+    ph = p.phase
+    if ph == L.FIRST_ASSESSMENT:
+        return first_assessment(m, R, draws, out, p, clock, why)
+    if ph == L.REASSESSMENT:
+        return reassessment(m, R, draws, out, p, clock, why)
+    if ph == L.MANAGEMENT_ASSESSMENT:
+        return management_assessment(m, R, draws, out, p, clock, why)
+    if ph == L.LADDER_ASSESSMENT:
+        return ladder_step_assessment(m, R, draws, out, p, clock, why)
+    if ph == L.RESCUE_ASSESSMENT:
+        return rescue_assessment(m, R, draws, out, p, clock, why)
+    if ph == L.MANUFACTURE:
+        return start_and_wait(m, R, draws, out, p, clock)
+    if ph == L.MAINTENANCE:
+        return maintenance_over(m, R, draws, out, p, clock, why)
+    return renal_flare(m, R, draws, out, p, clock)     # OFF_TREATMENT: waits for a flare only
+
+
+@core
+def advance(p, m):
+    """The patient's clock moves on by the wait the core asked for, with the floating-point
+    operation a SimPy timeout makes (``now + delay``, on the simulation clock); returns the time
+    since the patient started induction."""
+    if p.w_delay > 0.0:
+        p.now = p.now + p.w_delay
+        p.w_delay = 0.0
+    return p.now - p.t0
+
+
+@core
+def step(P, i, M, s, R, draws, out):
+    """Patient ``i`` of strategy ``s`` has waited as long as the core asked (``P[i].w_delay``): do
+    what happens then, and every decision that follows at that instant. Biology that needs no
+    decision (a response, an adverse event that stops nothing, a transplant) is taken in its stride
+    unless the scenario has limited capacity (then the driver sees every event, so its clock and the
+    patient's stay one). Returns WAIT (for ``P[i].w_delay`` years, possibly 0), DONE_STATUS,
+    NEED_DRAWS, RECORDS_FULL (nothing done: the driver acts, then calls again) or ASK_SERVICE."""
+    p = P[i]
+    m = M[s]
+    if not draws_ready(m, draws, p):
+        return L.NEED_DRAWS
+    if records_full(out):
+        return L.RECORDS_FULL
+    clock = advance(p, m)
+    if p.phase == L.START:
+        return start_induction(m, R, draws, out, p, clock, p.first_agent, 1)
+    why = finish_wait(m, out, p, clock)
+    while why == GOES_ON:
+        plan_wait(m, p, clock)
+        if m.capacity or records_full(out):
+            return L.WAIT
+        clock = advance(p, m)
+        why = finish_wait(m, out, p, clock)
+    if why == DIED or why == HORIZON:
+        return L.DONE_STATUS
+    if why == REACHED_ESRD:                     # renal replacement: dialysis, transplant, graft failure
+        return wait_for(m, p, clock, INF, 0, 0, L.RENAL_REPLACEMENT)
+    return after_wait(m, R, draws, out, p, clock, why)
+
+
+# ==============================================================================================
+# Limited services (scenarios with capacity): the driver queues, the core keeps the clocks
+# ==============================================================================================
+@core
+def queue_started(P, i, out, service):
+    """The patient queues for ``service`` before the course ``course_next`` (nephritis stays active)."""
+    p = P[i]
+    clock = p.now - p.t0
+    set_therapy(out, p, clock, L.WAITING - p.course_next)
+    record(out, p, clock, E.QUEUE, service, p.course_next, 0)
+
+
+@core
+def queue_deadline(P, i, M, s):
+    """While queueing, death, ESRD and the horizon still compete: the earliest of them."""
+    p = P[i]
+    m = M[s]
+    return min(death_time(p, m.n_bps), esrd_time(p), m.horizon)
+
+
+@core
+def queue_left(P, i, M, s, out, now, t):
+    """The patient left the queue at simulation time ``now``, at the deadline ``t`` (:func:`queue_deadline`)."""
+    p = P[i]
+    m = M[s]
+    p.now = now
+    clock = now - p.t0
+    if t == death_time(p, m.n_bps):
+        close(out, p, clock, True)
+        return L.DONE_STATUS
+    if t == esrd_time(p):
+        reach_esrd(m, out, p, clock)
+        return wait_for(m, p, clock, INF, 0, 0, L.RENAL_REPLACEMENT)
+    close(out, p, m.horizon, False)
+    return L.DONE_STATUS
+
+
+@core
+def service_found(P, i, M, s, R, draws, out, now, hold):
+    """The course may start (simulation time ``now``): at once, or after ``hold`` years (MSC manufacturing)."""
+    p = P[i]
+    m = M[s]
+    if not draws_ready(m, draws, p):
+        return L.NEED_DRAWS
+    if records_full(out):
+        return L.RECORDS_FULL
+    p.now = now
+    clock = now - p.t0
+    if hold > 0.0:
+        return wait_for(m, p, clock, clock + hold, 0, 0, L.MANUFACTURE)
+    return start_and_wait(m, R, draws, out, p, clock)
