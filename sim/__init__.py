@@ -29,7 +29,7 @@ _LAZY = {"Scenario": "sim.scenarios", "load_scenario": "sim.scenarios", "Simulat
          "simulate": "sim.simulation", "write_outputs": "sim.simulation"}
 # submodules that ``import sim`` used to import, still reachable as attributes (``sim.scenarios.build``)
 _SUBMODULES = frozenset({"capacity", "cea", "cohort", "economics", "errors", "hazards", "outcomes", "outputs",
-                         "parameters", "pathway", "psa", "scenarios", "simulation", "streams", "therapies"})
+                         "parameters", "psa", "scenarios", "simulation", "streams", "therapies"})
 
 if _TYPE_CHECKING:
     from sim.scenarios import Scenario, load_scenario
