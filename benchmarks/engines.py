@@ -60,6 +60,7 @@ def measure(kind: str, a) -> dict:
     """One measurement, in this process (called in a child process)."""
     import sim
     from sim import fast_engine as fe
+    from sim.engine import rng
     model = _model(a.scenario)
     ns = len(model.scenario.strategies)
     out: dict = {"kind": kind}
@@ -132,9 +133,9 @@ def measure(kind: str, a) -> dict:
         eng = fe.FastEngine(model)
         pop = model.scenario.cohort
         n = 20000
-        fe.sample_cohort(pop, 1, 0, 256, weight=eng.needs_weight, height=eng.needs_bsa, other=False)
+        rng.sample_cohort(pop, 1, 0, 256, weight=eng.needs_weight, height=eng.needs_bsa, other=False)
         t = time.perf_counter()
-        fe.sample_cohort(pop, 1, 0, n, weight=eng.needs_weight, height=eng.needs_bsa, other=False)
+        rng.sample_cohort(pop, 1, 0, n, weight=eng.needs_weight, height=eng.needs_bsa, other=False)
         out["fast_cohort_us_per_patient"] = (time.perf_counter() - t) / n * 1e6
         from sim.economics import resolve_tables
         _, costs, utils = resolve_tables(model.scenario)

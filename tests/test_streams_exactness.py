@@ -9,7 +9,7 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from sim import fast_engine as fe
+from sim.engine import rng as fe
 from sim import streams
 
 SHAPE = (4096,)                          # 256 x 4096 = 1,048,576 draws per stream

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from sim import streams
-from sim.engine.block import Block
+from sim.engine.block import Block, block_rows, draw_cohort
 from sim.engine.records import Records, patients_frame
 from sim.model import layout as L
 from sim.model.jit import core
@@ -55,15 +55,16 @@ def run_batch(model, n: int, seed: int, draw: int = 0, progress=None):
     from sim.engine.run import _tables
     from sim.model.build import compile_model
     cm = compile_model(model)
+    cohort = draw_cohort(cm, seed, draw, n)
     out = {}
     for k in range(len(cm.strategies)):
         out[k] = ([], Records())
     for b in streams.blocks(n):
-        block = Block(cm, seed, draw, b)
+        block = Block(cm, seed, draw, b, block_rows(cohort, b))
         n_rows = min(streams.BLOCK_SIZE, n - b * streams.BLOCK_SIZE)
         for k in range(len(cm.strategies)):
             P = run_block(cm, k, block, n_rows, out[k][1])
-            out[k][0].append(patients_frame(cm, k, P, block.cohort, n_rows))
+            out[k][0].append(patients_frame(cm, k, P, block.cohort))
             if progress is not None:
                 progress(n_rows)
     per = {}
@@ -92,8 +93,9 @@ def aggregate(model, patients: int, seed: int, draw: int = 0, econ=None, cost_ta
     used_th = np.zeros(max(len(cm.therapies), 1), dtype=np.int64)
     used_kind = np.zeros(max(len(cm.kinds), 1), dtype=np.int64)
     rec = Records()
+    cohort = draw_cohort(cm, seed, draw, n, tables=False)
     for b in streams.blocks(n):
-        block = Block(cm, seed, draw, b)
+        block = Block(cm, seed, draw, b, block_rows(cohort, b))
         lo = b * streams.BLOCK_SIZE
         n_rows = min(streams.BLOCK_SIZE, n - lo)
         c = block.cohort

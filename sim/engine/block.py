@@ -10,10 +10,13 @@ asks: ``NEED_DRAWS``); a patient's numbers never depend on which chunks were dra
 """
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from sim import streams
-from sim.cohort import ANCESTRIES, CHRONICITY, LOOKALIKES, sample_block
+from sim.cohort import CHRONICITY
+from sim.engine.rng import Cohort, exponentials, sample_cohort, uniforms
 from sim.hazards import HEALTH_STATES, PRE_ESRD, death_tables, esrd_multiplier, esrd_tables
 from sim.model import layout as L
 from sim.model.jit import records
@@ -28,28 +31,54 @@ def _chunk_name(base: str, c: int) -> str:
     return base + (f"#{c}" if c else "")
 
 
-class Block:
-    """Everything random or patient-specific about one block, shared by all strategies."""
+def draw_cohort(cm, seed: int, draw: int, n: int, tables: bool = True) -> Cohort:
+    """The patients of a draw (all blocks at once; :func:`sim.engine.rng.sample_cohort`). Without
+    ``tables`` only what costing needs besides the pathway (weight, body-surface area) is sampled."""
+    return sample_cohort(cm.model.scenario.cohort, seed, draw, n, other=tables)
 
-    def __init__(self, cm, seed: int, draw: int, block: int):
+
+def block_rows(c: Cohort, block: int) -> Cohort:
+    """The patients of one block of a draw's cohort."""
+    lo = block * streams.BLOCK_SIZE
+    hi = min(lo + streams.BLOCK_SIZE, c.n)
+    return dataclasses.replace(c, n=hi - lo, **{f.name: getattr(c, f.name)[lo:hi] for f in dataclasses.fields(c)
+                                                if f.name != "n" and getattr(c, f.name) is not None})
+
+
+def _padded(a: np.ndarray, n: int) -> np.ndarray:
+    """A block's rows, padded to a full block (rows beyond the run are never simulated)."""
+    if len(a) == n:
+        return a
+    out = np.resize(a, n) if len(a) else np.zeros(n, dtype=a.dtype)
+    return out
+
+
+class Block:
+    """Everything random or patient-specific about one block, shared by all strategies (``cohort``:
+    the block's rows of :func:`draw_cohort`)."""
+
+    def __init__(self, cm, seed: int, draw: int, block: int, cohort: Cohort):
         self.cm, self.seed, self.draw, self.block = cm, seed, draw, block
         model = cm.model
         sc = model.scenario
-        self.cohort = c = sample_block(sc.cohort, seed, draw, block)
+        self.cohort = c = cohort
         n = streams.BLOCK_SIZE
         lt = model.life_table
-        d_bps, d_tab = death_tables(c.age, c.female, lt.female, lt.male, model.params, sc.horizon_years)
-        e_bps, e_tab = esrd_tables(c.isn_class, model.params, esrd_multiplier(model.params, c.chronicity))
-        clocks = {name: streams.exponentials(seed, draw, block, f"clock:{name}")
+        age, female = _padded(c.age, n), _padded(c.female, n)
+        cls, chron = _padded(c.isn_class, n), _padded(c.chronicity, n)
+        d_bps, d_tab = death_tables(age, female, lt.female, lt.male, model.params, sc.horizon_years)
+        e_bps, e_tab = esrd_tables(np.asarray(ISN_CLASSES, dtype=object)[cls], model.params,
+                                   esrd_multiplier(model.params, np.asarray(CHRONICITY, dtype=object)[chron]))
+        clocks = {name: exponentials(seed, draw, block, f"clock:{name}")
                   for name in ("death", "esrd", "transplant", "graft_failure")}
         t = np.zeros(n, dtype=L.PATIENT)
         t["pid"] = block * n + np.arange(n)
         t["row"] = np.arange(n)
-        t["isn_class"] = [ISN_CLASSES.index(x) for x in c.isn_class]
-        t["ancestry"] = [ANCESTRIES.index(x) for x in c.ancestry]
-        t["nonadherent"] = c.nonadherent
-        t["chronicity"] = [CHRONICITY.index(x) for x in c.chronicity]
-        t["lookalike"] = [LOOKALIKES.index(x) for x in c.lookalike]
+        t["isn_class"] = cls
+        t["ancestry"] = _padded(c.ancestry, n)
+        t["nonadherent"] = _padded(c.nonadherent, n)
+        t["chronicity"] = chron
+        t["lookalike"] = _padded(c.lookalike, n)
         t["e_death"], t["e_esrd"] = clocks["death"], clocks["esrd"]
         t["tx_left"], t["graft_left"] = clocks["transplant"], clocks["graft_failure"]
         nb = d_bps.shape[1]
@@ -64,7 +93,7 @@ class Block:
             t["e_cum"][:, s, :] = cum
             t["e_rates"][:, s, :2] = rates
         if any(s.workup.active for s in cm.strategies):
-            t["workup_u"] = streams.uniforms(seed, draw, block, "workup", (3,))
+            t["workup_u"] = uniforms(seed, draw, block, "workup", (3,))
         # the trajectory's starting values
         t["state"], t["therapy"], t["course_therapy"] = L.ACTIVE, L.NO_THERAPY, L.NO_THERAPY
         t["esrd_k"] = 1.0
@@ -97,11 +126,11 @@ class Block:
         cm, n = self.cm, streams.BLOCK_SIZE
         cu = np.zeros((n, len(cm.streams), K_COURSES, 5))
         for s, name in enumerate(cm.streams):
-            cu[:, s] = streams.uniforms(self.seed, self.draw, self.block, _chunk_name(f"course:{name}", c), (K_COURSES, 5))
+            cu[:, s] = uniforms(self.seed, self.draw, self.block, _chunk_name(f"course:{name}", c), (K_COURSES, 5))
         au = np.zeros((n, len(cm.streams), self.ae_u.shape[2], K_COURSES, 2))
         for s, k in cm.ae_pairs:
             name = f"adverse_event:{cm.streams[s]}:{cm.kinds[k]}"
-            au[:, s, k] = streams.uniforms(self.seed, self.draw, self.block, _chunk_name(name, c), (K_COURSES, 2))
+            au[:, s, k] = uniforms(self.seed, self.draw, self.block, _chunk_name(name, c), (K_COURSES, 2))
         self.course_u = np.concatenate([self.course_u, cu], axis=2)
         self.ae_u = np.concatenate([self.ae_u, au], axis=3)
         self._course_chunks = c + 1
@@ -112,8 +141,8 @@ class Block:
         """Draw the next chunk of flare thresholds and severities."""
         c = self._flare_chunks
         fl = np.empty((streams.BLOCK_SIZE, K_FLARES, 2))
-        fl[:, :, 0] = streams.exponentials(self.seed, self.draw, self.block, _chunk_name("clock:flare", c), (K_FLARES,))
-        fl[:, :, 1] = streams.uniforms(self.seed, self.draw, self.block, _chunk_name("flare_severity", c), (K_FLARES,))
+        fl[:, :, 0] = exponentials(self.seed, self.draw, self.block, _chunk_name("clock:flare", c), (K_FLARES,))
+        fl[:, :, 1] = uniforms(self.seed, self.draw, self.block, _chunk_name("flare_severity", c), (K_FLARES,))
         self.flares = np.concatenate([self.flares, fl], axis=1)
         self._flare_chunks = c + 1
         self.have[1] = (c + 1) * K_FLARES
@@ -135,7 +164,7 @@ class Block:
             P["first_agent"] = m["induction_agent"][0]
         else:
             if self._induction_u is None:
-                self._induction_u = streams.uniforms(self.seed, self.draw, self.block, "induction_choice", ())
+                self._induction_u = uniforms(self.seed, self.draw, self.block, "induction_choice", ())
             rec = records(self.cm.records)
             P["first_agent"] = [induction_agent(rec[k], float(u)) for u in self._induction_u[:n_rows]]
         P["flare_left"] = self.flares[:n_rows, 0, 0]

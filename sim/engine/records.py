@@ -78,8 +78,9 @@ def _labels(codes: np.ndarray, names) -> np.ndarray:
     return np.asarray(names, dtype=object)[codes]
 
 
-def patients_frame(cm, k: int, P: np.ndarray, cohort, n_rows: int) -> pd.DataFrame:
-    """The patients table of one block under strategy ``k`` (columns :data:`PATIENT_COLUMNS`)."""
+def patients_frame(cm, k: int, P: np.ndarray, cohort) -> pd.DataFrame:
+    """The patients table of one block under strategy ``k`` (columns :data:`PATIENT_COLUMNS`;
+    ``cohort``: the block's rows of the draw's cohort)."""
     P = np.asarray(P)
     c = cohort
     therapies = np.asarray(cm.therapies, dtype=object)
@@ -92,18 +93,17 @@ def patients_frame(cm, k: int, P: np.ndarray, cohort, n_rows: int) -> pd.DataFra
     cause = np.array([nonresponse_cause(a, b, bool(x)) if f else "" for a, b, x, f in zip(look, chron, nonadh, failed)],
                      dtype=object)
     high = np.array([ladder[h] if h >= 0 else "induction" for h in P["highest_step"].tolist()], dtype=object)
-    r = slice(0, n_rows)
     df = pd.DataFrame({
         "patient": P["pid"],
         "isn_class": _labels(P["isn_class"], ISN_CLASSES),
         "ancestry": _labels(P["ancestry"], ANCESTRIES),
-        "age": np.asarray(c.age[r], dtype=np.float64),
-        "sex": np.where(c.female[r], "female", "male").astype(object),
-        "weight_kg": np.asarray(c.weight_kg[r], dtype=np.float64),
-        "height_cm": np.asarray(c.height_cm[r], dtype=np.float64),
-        "bsa_m2": np.asarray(c.bsa_m2[r], dtype=np.float64),
-        "proteinuria_g_day": np.asarray(c.proteinuria_g_day[r], dtype=np.float64),
-        "egfr_ml_min": np.asarray(c.egfr_ml_min[r], dtype=np.float64),
+        "age": np.asarray(c.age, dtype=np.float64),
+        "sex": np.where(c.female, "female", "male").astype(object),
+        "weight_kg": np.asarray(c.weight_kg, dtype=np.float64),
+        "height_cm": np.asarray(c.height_cm, dtype=np.float64),
+        "bsa_m2": np.asarray(c.bsa_m2, dtype=np.float64),
+        "proteinuria_g_day": np.asarray(c.proteinuria_g_day, dtype=np.float64),
+        "egfr_ml_min": np.asarray(c.egfr_ml_min, dtype=np.float64),
         "nonadherent": nonadh,
         "chronicity": chron,
         "lookalike": look,

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from sim import streams
-from sim.engine.block import Block
+from sim.engine.block import Block, block_rows, draw_cohort
 from sim.engine.records import events_frame, patients_frame, states_frame
 from sim.engine.simpy_driver import SimpyDriver
 from sim.model.build import compile_model
@@ -38,9 +38,10 @@ def _tables(cm, per_strategy: dict) -> tuple[pd.DataFrame, pd.DataFrame, pd.Data
 def run_simpy(model, n: int, seed: int, draw: int = 0, progress=None):
     """Every strategy for ``n`` patients, one SimPy environment per block and strategy."""
     cm = compile_model(model)
+    cohort = draw_cohort(cm, seed, draw, n)
     out = {k: ([], [], []) for k in range(len(cm.strategies))}
     for b in streams.blocks(n):
-        block = Block(cm, seed, draw, b)
+        block = Block(cm, seed, draw, b, block_rows(cohort, b))
         n_rows = min(streams.BLOCK_SIZE, n - b * streams.BLOCK_SIZE)
         for k in range(len(cm.strategies)):
             P = block.patients(k, n_rows)
@@ -49,7 +50,7 @@ def run_simpy(model, n: int, seed: int, draw: int = 0, progress=None):
             drv.env.run()
             ev, sg = drv.records.arrays()
             acc = out[k]
-            acc[0].append(patients_frame(cm, k, P, block.cohort, n_rows))
+            acc[0].append(patients_frame(cm, k, P, block.cohort))
             acc[1].append(ev)
             acc[2].append(sg)
             if progress is not None:
@@ -65,7 +66,8 @@ def run_simpy_capacity(model, n: int, seed: int, draw: int, arrivals):
     from sim.capacity import Services
     sc = model.scenario
     cm = compile_model(model, capacity=True)
-    blocks = [Block(cm, seed, draw, b) for b in streams.blocks(n)]
+    cohort = draw_cohort(cm, seed, draw, n)
+    blocks = [Block(cm, seed, draw, b, block_rows(cohort, b)) for b in streams.blocks(n)]
     out, service_rows = {}, {}
     for k in range(len(cm.strategies)):
         env = simpy.Environment()
@@ -79,6 +81,6 @@ def run_simpy_capacity(model, n: int, seed: int, draw: int, arrivals):
             runs.append((block, P, n_rows))
         env.run()
         ev, sg = drv.records.arrays()
-        out[k] = ([patients_frame(cm, k, P, block.cohort, n_rows) for block, P, n_rows in runs], ev, sg)
+        out[k] = ([patients_frame(cm, k, P, block.cohort) for block, P, n_rows in runs], ev, sg)
         service_rows[k] = services.table(env.now)
     return _tables(cm, out), service_rows
