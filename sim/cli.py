@@ -6,6 +6,7 @@
     lnsim events
     lnsim validate [SCENARIO.yaml] --out DIR [--patients N] [--seed S] [--set ...] [--calibrated FILE]
     lnsim report SCENARIO.yaml --out DIR [--patients N] [--seed S] [--set ...] [--lang en|es] [--psa DIR]
+    lnsim pathway SCENARIO.yaml [--strategy NAME] [--out DIR] [--format svg|png] [--set ...]
 
 Bad input (a missing file, an unknown key, a value out of range) prints one message per problem
 naming the file, the field, the value and what is allowed, and exits with status 2, without a
@@ -115,6 +116,14 @@ def _parser() -> argparse.ArgumentParser:
     rep.add_argument("--overwrite", action="store_true",
                      help="replace report.html and figures/ in a non-empty output folder (other files are kept)")
     rep.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    pw = sub.add_parser("pathway", help="print each strategy's pathway (Figure 2 timing, work-up, Figure 3 ladder, "
+                        "rescue, maintenance, flare re-entry) and draw it")
+    common(pw)
+    pw.add_argument("--strategy", default=None, metavar="NAME", help="only this strategy (default: every strategy)")
+    pw.add_argument("--out", default=None, help="output folder for pathway_<strategy>.<format> "
+                    "(default: results/<scenario>_pathway)")
+    pw.add_argument("--format", default="svg", metavar="svg|png", help="figure format: svg (default) or png")
     return ap
 
 
@@ -308,6 +317,36 @@ def cmd_validate_outcomes(args) -> int:
     return 0
 
 
+def cmd_pathway(args) -> int:
+    from sim.pathway_figure import FORMATS
+    if args.format not in FORMATS:
+        raise InputError("unknown figure format", file="command line", field="--format", value=args.format,
+                         allowed=", ".join(FORMATS))
+    model = _load(args)
+    sc = model.scenario
+    names = [s.name for s in sc.strategies]
+    if args.strategy is not None and args.strategy not in names:
+        from sim.scenarios import _suggest
+        raise InputError(f"no strategy of this name in scenario '{sc.name}'", file="command line",
+                         field="--strategy", value=args.strategy, allowed=_suggest(args.strategy, names))
+    out = Path(args.out) if args.out else Path("results") / f"{sc.name}_pathway"
+    if out.exists() and not out.is_dir():
+        raise InputError("output path is a file, not a folder", file=str(out), field="--out",
+                         allowed="a folder (created if missing)")
+    from sim.model.build import compile_model
+    from sim.model.phases import strategy_pathway
+    from sim.pathway_figure import describe, draw
+    cm = compile_model(model, capacity=sc.capacity is not None)
+    chosen = [k for k, name in enumerate(names) if args.strategy in (None, name)]
+    written = []
+    for k in chosen:
+        sp = strategy_pathway(cm, k)
+        print(describe(sp) + "\n")
+        written.append(draw(sp, out / f"pathway_{sp.name}.{args.format}", args.format))
+    print("wrote " + ", ".join(str(p) for p in written))
+    return 0
+
+
 def cmd_events(args) -> int:
     from sim.model.events import EVENTS
     for k, v in EVENTS.items():
@@ -320,7 +359,8 @@ def main(argv: list[str] | None = None) -> int:
     handlers = {"run": cmd_run, "parameters": cmd_parameters, "validate-scenario": cmd_validate, "psa": cmd_psa, "sensitivity": cmd_sensitivity,
                 "report": cmd_report,
                 "validate": cmd_validate_outcomes,
-                "events": cmd_events}
+                "events": cmd_events,
+                "pathway": cmd_pathway}
     try:
         return handlers[args.command](args)
     except InputError as e:

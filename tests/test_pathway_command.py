@@ -1,0 +1,74 @@
+"""``lnsim pathway``: each strategy's pathway as text and as a figure (as a user runs it)."""
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import SCENARIOS, run_lnsim
+
+RESCUE = "strategies.screen_and_biopsy.after_severe_infection=immunoadsorption"
+
+
+@pytest.fixture(scope="module")
+def workup_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("pathway") / "figures"
+    r = run_lnsim("pathway", SCENARIOS / "workup.yaml", "--set", RESCUE, "--out", out)
+    assert r.returncode == 0, r.stderr
+    return out, r
+
+
+def test_writes_an_svg_per_strategy_naming_each_ladder_therapy(workup_run):
+    out, _ = workup_run
+    ladder = ["rituximab_belimumab", "tacrolimus_multitarget", "msc", "immunoadsorption"]   # scenarios/workup.yaml
+    for name in ("escalate_directly", "screen_only", "screen_and_biopsy"):
+        svg = (out / f"pathway_{name}.svg").read_text(encoding="utf-8")
+        assert svg.lstrip().startswith("<?xml") and "<svg" in svg
+        for therapy in ladder:
+            assert therapy in svg, (name, therapy)
+    biopsy = (out / "pathway_screen_and_biopsy.svg").read_text(encoding="utf-8")
+    assert "plasma_exchange_tma" in biopsy and "Rescue after a severe infection" in biopsy
+    assert "Rescue" not in (out / "pathway_escalate_directly.svg").read_text(encoding="utf-8")
+
+
+def test_prints_the_pathway_with_the_strategy_timings(workup_run):
+    _, r = workup_run
+    text = r.stdout
+    for name in ("escalate_directly", "screen_only", "screen_and_biopsy"):
+        assert f"\n{name}: " in "\n" + text
+    assert "first assessment at 3 months" in text and "reassessment at 6 months" in text
+    steps = [line.split()[:2] for line in text.splitlines() if line.strip()[:2] in ("1.", "2.", "3.", "4.")]
+    assert steps[:4] == [["1.", "rituximab_belimumab"], ["2.", "tacrolimus_multitarget"], ["3.", "msc"],
+                         ["4.", "immunoadsorption"]]
+    assert "1. rituximab_belimumab    assessed at 12 months" in text
+    assert "immunoadsorption, assessed at 6 months, once per climb" in text            # the rescue rule
+    assert "repeat biopsy" in text and "plasma_exchange_tma" in text                   # the work-up
+    assert "mmf_maintenance for 3 years" in text and "renal flare" in text and "same_step" in text
+    assert "wrote " in text and "pathway_screen_and_biopsy.svg" in text
+
+
+def test_one_strategy_as_png(tmp_path):
+    out = tmp_path / "one"
+    r = run_lnsim("pathway", SCENARIOS / "capacity.yaml", "--strategy", "msc_second", "--format", "png",
+                  "--out", out)
+    assert r.returncode == 0, r.stderr
+    assert [p.name for p in out.iterdir()] == ["pathway_msc_second.png"]
+    assert (out / "pathway_msc_second.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "cells made first: 1 month" in r.stdout and "figure3" not in r.stdout.split("\n")[0]
+
+
+@pytest.mark.parametrize("args, field, allowed", [
+    (("--strategy", "no_such_strategy"), "--strategy", "rtx_belimumab, rtx_alone"),
+    (("--format", "jpg"), "--format", "svg, png"),
+    (("--set", "strategies.0.ladder=[no_such_therapy]"), "strategies.0.ladder.0", "rituximab"),
+])
+def test_bad_input_is_exit_2_naming_the_field(tmp_path, args, field, allowed):
+    out = tmp_path / "figures"
+    r = run_lnsim("pathway", SCENARIOS / "base.yaml", *args, "--out", out)
+    assert r.returncode == 2, r.stderr
+    assert "Traceback" not in r.stderr and r.stderr.startswith("lnsim: error:")
+    assert f"field '{field}'" in r.stderr and "allowed: " in r.stderr and allowed in r.stderr
+    assert not out.exists()                           # nothing written
+
+
+def test_missing_scenario_is_exit_2(tmp_path):
+    r = run_lnsim("pathway", tmp_path / "nope.yaml")
+    assert r.returncode == 2 and "Traceback" not in r.stderr and "scenario file not found" in r.stderr
