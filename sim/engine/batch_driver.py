@@ -59,8 +59,9 @@ def run_batch(model, n: int, seed: int, draw: int = 0, progress=None):
     out = {}
     for k in range(len(cm.strategies)):
         out[k] = ([], Records())
+    block = None
     for b in streams.blocks(n):
-        block = Block(cm, seed, draw, b, block_rows(cohort, b))
+        block = Block(cm, seed, draw, b, block_rows(cohort, b), reuse=block)
         n_rows = min(streams.BLOCK_SIZE, n - b * streams.BLOCK_SIZE)
         for k in range(len(cm.strategies)):
             P = run_block(cm, k, block, n_rows, out[k][1])
@@ -94,8 +95,9 @@ def aggregate(model, patients: int, seed: int, draw: int = 0, econ=None, cost_ta
     used_kind = np.zeros(max(len(cm.kinds), 1), dtype=np.int64)
     rec = Records()
     cohort = draw_cohort(cm, seed, draw, n, tables=False)
+    block = None
     for b in streams.blocks(n):
-        block = Block(cm, seed, draw, b, block_rows(cohort, b))
+        block = Block(cm, seed, draw, b, block_rows(cohort, b), reuse=block)
         lo = b * streams.BLOCK_SIZE
         n_rows = min(streams.BLOCK_SIZE, n - lo)
         c = block.cohort

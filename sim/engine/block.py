@@ -27,6 +27,10 @@ K_COURSES = 8     # courses of one therapy per patient per stream chunk
 K_FLARES = 16     # flare thresholds per stream chunk
 
 
+_TRAJECTORY = [f for f in L.PATIENT.names if f not in L.PATIENT_FIXED]
+_START = np.dtype([(f, L.PATIENT.fields[f][0]) for f in _TRAJECTORY])
+
+
 def _chunk_name(base: str, c: int) -> str:
     return base + (f"#{c}" if c else "")
 
@@ -55,9 +59,10 @@ def _padded(a: np.ndarray, n: int) -> np.ndarray:
 
 class Block:
     """Everything random or patient-specific about one block, shared by all strategies (``cohort``:
-    the block's rows of :func:`draw_cohort`)."""
+    the block's rows of :func:`draw_cohort`). ``reuse``: a finished block whose memory this one may
+    take (blocks run one after another)."""
 
-    def __init__(self, cm, seed: int, draw: int, block: int, cohort: Cohort):
+    def __init__(self, cm, seed: int, draw: int, block: int, cohort: Cohort, reuse: "Block | None" = None):
         self.cm, self.seed, self.draw, self.block = cm, seed, draw, block
         model = cm.model
         sc = model.scenario
@@ -71,30 +76,33 @@ class Block:
                                    esrd_multiplier(model.params, np.asarray(CHRONICITY, dtype=object)[chron]))
         clocks = {name: exponentials(seed, draw, block, f"clock:{name}")
                   for name in ("death", "esrd", "transplant", "graft_failure")}
-        t = np.zeros(n, dtype=L.PATIENT)
-        t["pid"] = block * n + np.arange(n)
-        t["row"] = np.arange(n)
-        t["isn_class"] = cls
-        t["ancestry"] = _padded(c.ancestry, n)
-        t["nonadherent"] = _padded(c.nonadherent, n)
-        t["chronicity"] = chron
-        t["lookalike"] = _padded(c.lookalike, n)
-        t["e_death"], t["e_esrd"] = clocks["death"], clocks["esrd"]
-        t["tx_left"], t["graft_left"] = clocks["transplant"], clocks["graft_failure"]
+        # who the patients are, and their clocks: written once, kept from strategy to strategy
+        P = reuse._P if reuse is not None else np.zeros(n, dtype=L.PATIENT)
+        P["pid"] = block * n + np.arange(n)
+        P["row"] = np.arange(n)
+        P["isn_class"] = cls
+        P["ancestry"] = _padded(c.ancestry, n)
+        P["nonadherent"] = _padded(c.nonadherent, n)
+        P["chronicity"] = chron
+        P["lookalike"] = _padded(c.lookalike, n)
+        P["e_death"], P["e_esrd"] = clocks["death"], clocks["esrd"]
         nb = d_bps.shape[1]
-        t["d_bps"][:, :nb] = d_bps
+        P["d_bps"][:, :nb] = d_bps
         for s, name in enumerate(HEALTH_STATES):
             cum, rates = d_tab[name]
-            t["d_cum"][:, s, :nb] = cum
-            t["d_rates"][:, s, :nb - 1] = rates
-        t["e_bps"] = e_bps
+            P["d_cum"][:, s, :nb] = cum
+            P["d_rates"][:, s, :nb - 1] = rates
+        P["e_bps"] = e_bps
         for s, name in enumerate(PRE_ESRD):
             cum, rates = e_tab[name]
-            t["e_cum"][:, s, :] = cum
-            t["e_rates"][:, s, :2] = rates
+            P["e_cum"][:, s, :] = cum
+            P["e_rates"][:, s, :2] = rates
         if any(s.workup.active for s in cm.strategies):
-            t["workup_u"] = uniforms(seed, draw, block, "workup", (3,))
-        # the trajectory's starting values
+            P["workup_u"] = uniforms(seed, draw, block, "workup", (3,))
+        # the trajectory's starting values (copied into P for each strategy)
+        t = reuse.template if reuse is not None else np.zeros(n, dtype=_START)
+        t[...] = np.zeros((), dtype=_START)
+        t["tx_left"], t["graft_left"] = clocks["transplant"], clocks["graft_failure"]
         t["state"], t["therapy"], t["course_therapy"] = L.ACTIVE, L.NO_THERAPY, L.NO_THERAPY
         t["esrd_k"] = 1.0
         t["pending_response"] = t["pending_cr"] = L.INF
@@ -105,13 +113,18 @@ class Block:
         for f in ("cr_time", "response_time", "esrd_time", "death_time", "tx_time", "end_time"):
             t[f] = np.nan
         t["phase"] = L.START
-        self.template = t
+        self.template, self._P = t, P
         self._induction_u = None
         # random numbers of courses, adverse events and flares: the first chunk now, more on demand
-        n_streams, n_kinds = len(cm.streams), max(len(cm.kinds), 1)
-        self.course_u = np.zeros((n, n_streams, 0, 5))
-        self.ae_u = np.zeros((n, n_streams, n_kinds, 0, 2))
-        self.flares = np.zeros((n, 0, 2))
+        n_pairs = max(len(cm.ae_pairs), 1)
+        if reuse is not None and reuse._course_chunks == 1 and reuse.course_u.shape[1] == len(cm.streams) \
+                and reuse.ae_u.shape[1] == n_pairs:
+            self._buffers = (reuse.course_u, reuse.ae_u)
+        else:
+            self._buffers = None
+        self.course_u = np.empty((n, len(cm.streams), 0, 5))
+        self.ae_u = np.empty((n, n_pairs, 0, 2))
+        self.flares = np.empty((n, 0, 2))
         self.have = np.zeros(2, dtype=np.int64)
         self._course_chunks = self._flare_chunks = 0
         self.more_courses()
@@ -121,18 +134,23 @@ class Block:
         self.draws = (self.course_u, self.ae_u, self.flares, self.have)
 
     def more_courses(self) -> None:
-        """Draw the next chunk of every course and adverse-event stream."""
+        """Draw the next chunk of every course stream and of its adverse events (pair (stream, kind))."""
         c = self._course_chunks
         cm, n = self.cm, streams.BLOCK_SIZE
-        cu = np.zeros((n, len(cm.streams), K_COURSES, 5))
+        k0 = c * K_COURSES
+        if c == 0 and self._buffers is not None:
+            cu, au = self._buffers
+        else:
+            cu = np.empty((n, len(cm.streams), k0 + K_COURSES, 5))
+            cu[:, :, :k0] = self.course_u
+            au = np.zeros((n, self.ae_u.shape[1], k0 + K_COURSES, 2))
+            au[:, :, :k0] = self.ae_u
         for s, name in enumerate(cm.streams):
-            cu[:, s] = uniforms(self.seed, self.draw, self.block, _chunk_name(f"course:{name}", c), (K_COURSES, 5))
-        au = np.zeros((n, len(cm.streams), self.ae_u.shape[2], K_COURSES, 2))
-        for s, k in cm.ae_pairs:
+            cu[:, s, k0:] = uniforms(self.seed, self.draw, self.block, _chunk_name(f"course:{name}", c), (K_COURSES, 5))
+        for j, (s, k) in enumerate(cm.ae_pairs):
             name = f"adverse_event:{cm.streams[s]}:{cm.kinds[k]}"
-            au[:, s, k] = uniforms(self.seed, self.draw, self.block, _chunk_name(name, c), (K_COURSES, 2))
-        self.course_u = np.concatenate([self.course_u, cu], axis=2)
-        self.ae_u = np.concatenate([self.ae_u, au], axis=3)
+            au[:, j, k0:] = uniforms(self.seed, self.draw, self.block, _chunk_name(name, c), (K_COURSES, 2))
+        self.course_u, self.ae_u = cu, au
         self._course_chunks = c + 1
         self.have[0] = (c + 1) * K_COURSES
         self._update()
@@ -140,10 +158,12 @@ class Block:
     def more_flares(self) -> None:
         """Draw the next chunk of flare thresholds and severities."""
         c = self._flare_chunks
-        fl = np.empty((streams.BLOCK_SIZE, K_FLARES, 2))
-        fl[:, :, 0] = exponentials(self.seed, self.draw, self.block, _chunk_name("clock:flare", c), (K_FLARES,))
-        fl[:, :, 1] = uniforms(self.seed, self.draw, self.block, _chunk_name("flare_severity", c), (K_FLARES,))
-        self.flares = np.concatenate([self.flares, fl], axis=1)
+        k0 = c * K_FLARES
+        fl = np.empty((streams.BLOCK_SIZE, k0 + K_FLARES, 2))
+        fl[:, :k0] = self.flares
+        fl[:, k0:, 0] = exponentials(self.seed, self.draw, self.block, _chunk_name("clock:flare", c), (K_FLARES,))
+        fl[:, k0:, 1] = uniforms(self.seed, self.draw, self.block, _chunk_name("flare_severity", c), (K_FLARES,))
+        self.flares = fl
         self._flare_chunks = c + 1
         self.have[1] = (c + 1) * K_FLARES
         self._update()
@@ -156,9 +176,14 @@ class Block:
         if int(p["n_flares"]) + 1 >= self.have[1]:
             self.more_flares()
 
-    def patients(self, k: int, n_rows: int) -> np.ndarray:
-        """Fresh records of the block's first ``n_rows`` patients for strategy ``k``."""
-        P = self.template[:n_rows].copy()
+    def patients(self, k: int, n_rows: int, fresh: bool = False) -> np.ndarray:
+        """Records of the block's first ``n_rows`` patients ready for strategy ``k``: the block's
+        records with the trajectory reset (or a new copy with ``fresh``, when the records of several
+        strategies must live together). The records of the previous strategy are overwritten."""
+        P = self._P[:n_rows].copy() if fresh else self._P[:n_rows]
+        t = self.template[:n_rows]
+        for f in _TRAJECTORY:
+            P[f] = t[f]
         m = self.cm.records[k]
         if m["n_induction"] == 1:
             P["first_agent"] = m["induction_agent"][0]

@@ -40,8 +40,9 @@ def run_simpy(model, n: int, seed: int, draw: int = 0, progress=None):
     cm = compile_model(model)
     cohort = draw_cohort(cm, seed, draw, n)
     out = {k: ([], [], []) for k in range(len(cm.strategies))}
+    block = None
     for b in streams.blocks(n):
-        block = Block(cm, seed, draw, b, block_rows(cohort, b))
+        block = Block(cm, seed, draw, b, block_rows(cohort, b), reuse=block)
         n_rows = min(streams.BLOCK_SIZE, n - b * streams.BLOCK_SIZE)
         for k in range(len(cm.strategies)):
             P = block.patients(k, n_rows)

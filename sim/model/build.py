@@ -59,6 +59,7 @@ def compile_model(model, capacity: bool = False) -> CompiledModel:
     _check(len(kinds), L.MAX_KINDS, "adverse-event kinds")
     ae_severe = p.by_prefix("adverse_event_severe_share_")
     ae_esrd_hr = p.by_prefix("adverse_event_esrd_hr_")
+    pairs = sorted({(streams.index(th.response_stream), kinds.index(k)) for th in ths for k in th.adverse_events})
     G = int(np.ceil(sc.horizon_years)) + 2
     _check(G + 1, L.MAX_BPS, "death-table breakpoints")
 
@@ -99,6 +100,7 @@ def compile_model(model, capacity: bool = False) -> CompiledModel:
         base["th_n_ae"][i] = len(th.adverse_events)
         for j, (kind, prob) in enumerate(th.adverse_events.items()):
             base["th_ae_kind"][i, j] = kinds.index(kind)
+            base["th_ae_draws"][i, j] = pairs.index((streams.index(th.response_stream), kinds.index(kind)))
             base["th_ae_p"][i, j] = prob.value
             base["th_ae_p_severe"][i, j] = prob.value * ae_severe.get(kind, 0.0)
     workup = any(s.workup.active for s in sc.strategies)
@@ -143,6 +145,5 @@ def compile_model(model, capacity: bool = False) -> CompiledModel:
         rule = s.flare_reentry
         r["reentry_rule"] = L.REENTRY_CODES.get(rule, L.RULE_STEP)
         r["reentry_step"] = s.ladder.index(rule) if rule not in L.REENTRY_CODES else 0
-    pairs = sorted({(streams.index(th.response_stream), kinds.index(k)) for th in ths for k in th.adverse_events})
     return CompiledModel(model, list(sc.strategies), names, kinds, streams, pairs, records,
                          response_table(p, ths), float(sc.horizon_years))

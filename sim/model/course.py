@@ -130,7 +130,7 @@ def start_course(m, R, draws, out, p, now, th, second_line):
     duration = m.th_duration[th]
     for j in range(m.th_n_ae[th]):
         kind = m.th_ae_kind[th, j]
-        a = ae_u[p.row, stream, kind, k]
+        a = ae_u[p.row, m.th_ae_draws[th, j], k]
         if a[0] < m.th_ae_p[th, j]:
             t = now + duration * a[1]
             severe = 1 if a[0] < m.th_ae_p_severe[th, j] else 0   # severe: stops the course

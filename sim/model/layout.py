@@ -79,6 +79,7 @@ MODEL = np.dtype([
     ("th_has_flare_hr", i8, MAX_THERAPIES), ("th_flare_hr_severe_only", i8, MAX_THERAPIES),
     ("th_stream", i8, MAX_THERAPIES), ("th_n_ae", i8, MAX_THERAPIES),
     ("th_ae_kind", i8, (MAX_THERAPIES, MAX_AE)),       # kind index (kinds sorted by name)
+    ("th_ae_draws", i8, (MAX_THERAPIES, MAX_AE)),      # its random numbers: the (stream, kind) pair
     ("th_ae_p", f8, (MAX_THERAPIES, MAX_AE)),           # P(event) per course
     ("th_ae_p_severe", f8, (MAX_THERAPIES, MAX_AE)),    # P(severe event) = p x severe share
     # -- the strategy -----------------------------------------------------------------------------------
@@ -133,6 +134,11 @@ PATIENT = np.dtype([
     ("w_death", f8), ("w_esrd", f8), ("w_resp", f8), ("w_cr", f8), ("w_ae", f8), ("w_flare", f8),
     ("w_rrt", f8), ("w_rate", f8), ("w_delay", f8),
 ])
+
+# the fields a patient's record keeps from strategy to strategy: who the patient is, the clocks'
+# thresholds and tables; the others are the trajectory, reset for each strategy
+PATIENT_FIXED = ("pid", "row", "isn_class", "ancestry", "nonadherent", "chronicity", "lookalike", "e_death",
+                 "e_esrd", "d_bps", "d_cum", "d_rates", "e_bps", "e_cum", "e_rates", "workup_u")
 
 # what the core asks of its driver
 WAIT, DONE_STATUS, NEED_DRAWS, ASK_SERVICE, RECORDS_FULL = range(5)
