@@ -9,8 +9,8 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from sim import fast_engine as fe
-from sim import streams
+from sim.engine import fast_engine as fe
+from sim.engine import streams
 
 SHAPE = (4096,)                          # 256 x 4096 = 1,048,576 draws per stream
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from sim import streams
+from sim.engine import streams
 from sim.engine.block import Block
 from sim.engine.records import Records, patients_frame
 from sim.model import layout as L
@@ -78,7 +78,7 @@ def aggregate(model, patients: int, seed: int, draw: int = 0, econ=None, cost_ta
     """Aggregate mode: per-patient discounted and undiscounted cost (also by category), QALYs and
     life years of every strategy, each trajectory priced from its records (:mod:`sim.aggregate`)
     without building tables. ``threads`` is accepted for compatibility (blocks run in turn)."""
-    from sim.aggregate import N_ACC, AggregateResult, EconomicInputs, price_records
+    from sim.economics.aggregate import N_ACC, AggregateResult, EconomicInputs, price_records
     from sim.model.build import compile_model
     from sim.model.jit import records
     cm = compile_model(model)
