@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from sim.engine import fast_engine as fe
-from sim.engine.batch_driver import aggregate
+from sim.economics.aggregate import aggregate
 from sim.inputs.build import build
 from tests.conftest import load
 from tests.test_fast_engine import SCENARIOS
