@@ -14,7 +14,7 @@ horizon; patients x strategies per run):
 * ``fast aggregate, 2 threads``: the same with each draw's patient blocks split over two threads
   (``aggregate(threads=2)``; the kernel releases the GIL);
 * ``PSA loop``: what one PSA worker does per draw with the fast engine: the draw's model and
-  sampled cost/utility tables (sim.psa.model_for_draw, tables_for_draw), then aggregate mode;
+  sampled cost/utility tables (sim.analysis.psa.model_for_draw, tables_for_draw), then aggregate mode;
   the per-draw model and table construction is counted;
 * setup costs: the SimPy engine's per-block BlockInputs (cohort sampling with scipy's truncated
   normal, SeedSequence streams) and the fast engine's cohort quantiles, per trajectory;
@@ -52,14 +52,14 @@ def _peak_mb() -> float:
 
 def _model(scenario: str):
     import sim
-    from sim.scenarios import build
+    from sim.inputs.build import build
     return build(sim.load_scenario(scenario))
 
 
 def measure(kind: str, a) -> dict:
     """One measurement, in this process (called in a child process)."""
     import sim
-    from sim import fast_engine as fe
+    from sim.engine import fast_engine as fe
     from sim.engine import rng
     model = _model(a.scenario)
     ns = len(model.scenario.strategies)
@@ -95,8 +95,8 @@ def measure(kind: str, a) -> dict:
         out.update(trajectories=n * ns * draws, seconds=dt, rss_quarter_mb=rss[0] if rss else None,
                    rss_end_mb=rss[-1] if rss else None)
     elif kind == "psa_loop":
-        from sim import psa
-        from sim.economics import resolve_tables
+        from sim.analysis import psa
+        from sim.inputs.economic_tables import resolve_tables
         _, costs, utils = resolve_tables(model.scenario)
         rows = psa.draw_table(psa.uncertainties(model, costs, utils), 1, a.draws).to_dict(orient="records")
         fe.aggregate(model, 256, 1, 0)
@@ -114,8 +114,8 @@ def measure(kind: str, a) -> dict:
         dt = time.perf_counter() - t
         out.update(trajectories=n * ns * len(rows), seconds=dt, psa_layer_seconds=t_model, engine_seconds=t_agg)
     elif kind == "setup":
-        from sim.cohort import sample_block
-        from sim.simulation import BlockInputs
+        from sim.engine.sampling import sample_block
+        from sim.analysis.simulate import BlockInputs
         blocks = 20
         t = time.perf_counter()
         for b in range(blocks):
@@ -125,7 +125,7 @@ def measure(kind: str, a) -> dict:
         for b in range(blocks):
             sample_block(model.scenario.cohort, 1, 0, b)
         out["sample_block_ms_per_block"] = (time.perf_counter() - t) / blocks * 1e3
-        from sim import streams
+        from sim.engine import streams
         t = time.perf_counter()
         for b in range(blocks * 10):
             streams.uniforms(1, 0, b, "course:mmf", (8, 5))
@@ -137,7 +137,7 @@ def measure(kind: str, a) -> dict:
         t = time.perf_counter()
         rng.sample_cohort(pop, 1, 0, n, weight=eng.needs_weight, height=eng.needs_bsa, other=False)
         out["fast_cohort_us_per_patient"] = (time.perf_counter() - t) / n * 1e6
-        from sim.economics import resolve_tables
+        from sim.inputs.economic_tables import resolve_tables
         _, costs, utils = resolve_tables(model.scenario)
         t = time.perf_counter()
         for _ in range(20):
@@ -214,7 +214,7 @@ def main() -> None:
           f"after {a.draws}")
     per = 1e6 / (pl["trajectories"])
     print(f"PSA loop per trajectory: {pl['psa_layer_seconds'] * per:.2f} us building the draw's model and "
-          f"tables (sim.psa), {pl['engine_seconds'] * per:.2f} us fast engine")
+          f"tables (sim.analysis.psa), {pl['engine_seconds'] * per:.2f} us fast engine")
     print(f"setup per block of 256 patients, SimPy engine: BlockInputs {st['blockinputs_ms_per_block']:.2f} ms "
           f"(of which cohort sampling {st['sample_block_ms_per_block']:.2f} ms; one numpy stream "
           f"{st['numpy_stream_us']:.0f} us)")

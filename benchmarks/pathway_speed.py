@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import sim
+from sim.inputs.build import build
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -25,7 +26,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=1)
     a = ap.parse_args()
     sc = sim.load_scenario(a.scenario)
-    model = sim.scenarios.build(sc)
+    model = build(sc)
     t0 = time.perf_counter()
     result = sim.simulate(model, patients=a.patients, seed=a.seed)
     dt = time.perf_counter() - t0

@@ -2,7 +2,7 @@
 
     python benchmarks/psa_throughput.py [--draws 1000] [--patients 1000] [--workers 2] [--engine fast]
 
-Runs `sim.psa.run_psa` on scenarios/base.yaml into a temporary folder and prints patient-trajectories
+Runs `sim.analysis.psa.run_psa` on scenarios/base.yaml into a temporary folder and prints patient-trajectories
 per second (draws x patients x strategies / wall time) and the peak memory of the driver process.
 Not a test: timings vary with the machine and its load.
 """
@@ -15,8 +15,8 @@ import time
 from pathlib import Path
 
 import sim
-from sim import psa
-from sim.scenarios import build
+from sim.analysis import psa
+from sim.inputs.build import build
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -30,7 +30,7 @@ if __name__ == "__main__":
     a = ap.parse_args()
     model = build(sim.load_scenario(a.scenario))
     if a.engine == "fast":
-        from sim import fast_engine
+        from sim.engine import fast_engine
         fast_engine.aggregate(model, 256, 1, 0)   # compile (or load) the kernel so its disk cache exists;
         #                                           workers still load it inside the timed run, as a real run does
     with tempfile.TemporaryDirectory() as tmp:

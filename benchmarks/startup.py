@@ -6,11 +6,11 @@ Each repeat is a new Python process, timed from just before it is started (inter
 included) by the wall clock:
 
 * ``python -c pass``: the interpreter alone;
-* ``import sim.cli``: what every ``lnsim`` command pays before it parses its arguments;
-* ``lnsim psa SCENARIO --draws 2 --patients 50 --engine ENGINE`` (``sim.cli.main`` in the child):
-  the time until the first draw begins (``sim.psa.run_draw`` is entered: arguments parsed, the
+* ``import sim.reporting.cli``: what every ``lnsim`` command pays before it parses its arguments;
+* ``lnsim psa SCENARIO --draws 2 --patients 50 --engine ENGINE`` (``sim.reporting.cli.main`` in the child):
+  the time until the first draw begins (``sim.analysis.psa.run_draw`` is entered: arguments parsed, the
   scenario loaded and validated, the draws sampled and written), then, reported separately,
-  the import of the engine's module for the first draw (``sim.fast_engine``: numba, llvmlite) and
+  the import of the engine's module for the first draw (``sim.engine.fast_engine``: numba, llvmlite) and
   the first draw, which with the fast engine loads the compiled code from numba's cache
   (``cache=True``; the first run on a machine compiles instead, for about 25 s of CPU: run this
   script twice), against the second draw, which does not. The child stops after its second draw.
@@ -39,7 +39,7 @@ HEAVY = ("matplotlib", "pygam", "SALib", "lifelines", "distributed", "dask", "tq
 # Runs in the child: times the first two draws of ``lnsim psa`` and exits after the second.
 CHILD = r"""
 import json, os, sys, time
-import sim.psa as psa
+import sim.analysis.psa as psa
 original, marks = psa.run_draw, {}
 HEAVY = %(heavy)r
 
@@ -51,7 +51,7 @@ def timed_draw(*a, **k):
         marks["loaded"] = [m for m in HEAVY if m in sys.modules]
         t = time.perf_counter()
         if k.get("engine", a[6] if len(a) > 6 else "simpy") == "fast":
-            import sim.fast_engine
+            import sim.engine.fast_engine
         marks["engine_import"] = time.perf_counter() - t
     t = time.perf_counter()
     out = original(*a, **k)
@@ -62,8 +62,8 @@ def timed_draw(*a, **k):
     return out
 
 psa.run_draw = timed_draw
-import sim.cli
-sim.cli.main(sys.argv[1:])
+import sim.reporting.cli
+sim.reporting.cli.main(sys.argv[1:])
 """
 
 
@@ -88,7 +88,7 @@ def main() -> None:
     a = ap.parse_args()
     py = sys.executable
     bare = [_time([py, "-c", "pass"])[0] for _ in range(a.repeats)]
-    imp = [_time([py, "-c", "import sim.cli"])[0] for _ in range(a.repeats)]
+    imp = [_time([py, "-c", "import sim.reporting.cli"])[0] for _ in range(a.repeats)]
     first, cpu, eng, d1, d2, loaded = [], [], [], [], [], set()
     child = CHILD % {"heavy": HEAVY}
     for _ in range(a.repeats):
@@ -105,7 +105,7 @@ def main() -> None:
     print(f"lnsim start-up, {a.repeats} repeats, median (range); load average {os.getloadavg()[0]:.2f}, "
           f"{os.cpu_count()} CPUs, Python {sys.version.split()[0]}")
     print(f"  python -c pass                     {_summary(bare)}")
-    print(f"  import sim.cli                     {_summary(imp)}")
+    print(f"  import sim.reporting.cli           {_summary(imp)}")
     print(f"  lnsim psa: start to first draw     {_summary(first)}")
     print(f"    of which CPU time of the process {_summary(cpu)}")
     print(f"  then, in the first draw:")

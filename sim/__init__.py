@@ -23,17 +23,21 @@ from typing import TYPE_CHECKING as _TYPE_CHECKING  # noqa: E402
 
 from sim.errors import InputError  # noqa: E402
 
-# Imported when first used (PEP 562), not with the package: ``import sim.cli`` (every lnsim
+# Imported when first used (PEP 562), not with the package: ``import sim.reporting.cli`` (every lnsim
 # command) does not pay for pandas, scipy.stats and pydantic before it has parsed its arguments.
-_LAZY = {"Scenario": "sim.scenarios", "load_scenario": "sim.scenarios", "SimulationResult": "sim.simulation",
-         "simulate": "sim.simulation", "write_outputs": "sim.simulation"}
-# submodules that ``import sim`` used to import, still reachable as attributes (``sim.scenarios.build``)
-_SUBMODULES = frozenset({"capacity", "cea", "cohort", "economics", "errors", "hazards", "outcomes", "outputs",
-                         "parameters", "psa", "scenarios", "simulation", "streams", "therapies"})
+_LAZY = {"Scenario": "sim.inputs.schema", "load_scenario": "sim.inputs.loading",
+         "SimulationResult": "sim.engine.simulation", "simulate": "sim.analysis.simulate",
+         "write_outputs": "sim.reporting.run_output"}
+# the layers, in the order they may import each other (tests/test_layering.py), reachable as
+# attributes (``sim.inputs``)
+_SUBMODULES = frozenset({"errors", "outputs", "inputs", "model", "engine", "economics", "analysis", "reporting"})
 
 if _TYPE_CHECKING:
-    from sim.scenarios import Scenario, load_scenario
-    from sim.simulation import SimulationResult, simulate, write_outputs
+    from sim.analysis.simulate import simulate
+    from sim.engine.simulation import SimulationResult
+    from sim.inputs.loading import load_scenario
+    from sim.inputs.schema import Scenario
+    from sim.reporting.run_output import write_outputs
 
 
 def __getattr__(name: str):

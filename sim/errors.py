@@ -1,7 +1,7 @@
 """Errors about the user's input: they name the file, the field, the value and what is allowed.
 
 The command line turns an :class:`InputError` into one readable message and exit status 2,
-without a traceback (see :mod:`sim.cli`).
+without a traceback (see :mod:`sim.reporting.cli`).
 """
 from __future__ import annotations
 

@@ -1,14 +1,14 @@
-"""Aggregate mode of the batch driver (each trajectory priced from its records, sim.aggregate) against
-the compiled kernel of sim.fast_engine, which the PSA still uses: equal bit for bit on scenarios that
+"""Aggregate mode of the batch driver (each trajectory priced from its records, sim.economics.aggregate) against
+the compiled kernel of sim.engine.fast_engine, which the PSA still uses: equal bit for bit on scenarios that
 exercise every pricing rule (courses, maintenance, flares, work-up, adverse events, renal replacement)."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from sim import fast_engine as fe
-from sim.engine.batch_driver import aggregate
-from sim.scenarios import build
+from sim.engine import fast_engine as fe
+from sim.economics.aggregate import aggregate
+from sim.inputs.build import build
 from tests.conftest import load
 from tests.test_fast_engine import SCENARIOS
 

@@ -1,4 +1,4 @@
-"""Calibration (sim/calibration.py): recovers parameter values from targets the model itself generated,
+"""Calibration (sim/analysis/calibration.py): recovers parameter values from targets the model itself generated,
 and writes/reads the calibrated parameter file; the shipped value matches its calibration record."""
 from __future__ import annotations
 
@@ -10,10 +10,12 @@ import pytest
 import yaml
 
 import sim
-from sim import calibration as cal
-from sim.calibration import CalibrationResult, FreeParameter
-from sim.parameters import ModelParameters
-from sim.validation import ModelUnderTest, evaluate, load_targets, simulate_population
+from sim.analysis import calibration as cal
+from sim.analysis.calibration import CalibrationResult, FreeParameter
+from sim.inputs.parameter_files import read_parameter_file
+from sim.inputs.parameters import ModelParameters
+from sim.analysis.validation import ModelUnderTest, load_targets, simulate_population
+from sim.analysis.validation_metrics import evaluate
 
 from tests.conftest import ROOT  # noqa: E402
 
@@ -109,13 +111,13 @@ def test_parameter_file_round_trip_and_use_in_a_scenario(tmp_path):
     data = yaml.safe_load(text)
     assert data["calibration"]["targets"][0]["id"] == "a12_refractory"
     assert data["calibration"]["common_random_numbers"] == {"seed": 2021, "patients": 20000}
-    assert cal.read_parameter_file(path) == {"second_induction_response_or": 0.4567}
+    assert read_parameter_file(path) == {"second_induction_response_or": 0.4567}
     sc = sim.load_scenario(ROOT / "scenarios" / "base.yaml", cal.overrides_from_file(path))
     assert sc.parameters["second_induction_response_or"] == pytest.approx(0.4567)
     bad = tmp_path / "bad.yaml"
     bad.write_text("parameters: {no_such_parameter: 1}\n")
     with pytest.raises(sim.InputError, match="unknown model parameter"):
-        cal.read_parameter_file(bad)
+        read_parameter_file(bad)
 
 
 def test_shipped_value_matches_its_calibration_record_and_targets_stay_apart():

@@ -1,4 +1,4 @@
-"""Tests of sim.cea: incremental analysis (vs dampack), net benefit, discounting.
+"""Tests of sim.economics.cea: incremental analysis (vs dampack), net benefit, discounting.
 
 Expected values are either read from the dampack reference file, worked out by hand
 in the test, or checked as properties (dominance, convexity of the frontier,
@@ -13,16 +13,9 @@ import pandas as pd
 import pytest
 from scipy import integrate
 
-from sim.cea import (
-    DISCOUNT_PRESETS,
-    ICER_COLUMNS,
-    discount_factor,
-    discount_rate_to_continuous,
-    discounted_duration,
-    incremental_analysis,
-    net_health_benefit,
-    net_monetary_benefit,
-)
+from sim.inputs.economic_settings import DISCOUNT_PRESETS
+from sim.economics.cea import ICER_COLUMNS, incremental_analysis, net_health_benefit, net_monetary_benefit
+from sim.economics.discounting import discount_factor, discount_rate_to_continuous, discounted_duration
 
 DAMPACK_REF = Path(__file__).parent / "data" / "dampack_cdiff_icers.csv"
 

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 import sim
+from sim.inputs.build import build
 from tests.conftest import (CLASSES_0, FIXED_REFRACTORY_PATH, FIXED_REFRACTORY_STRATEGY, NEUTRAL_MODIFIERS,
                             NO_COMPETING_EVENTS, load, metric)
 
@@ -418,7 +419,7 @@ def test_the_multitarget_ladder_carries_more_steroid_than_rituximab_first():
 # Therapies of the review as ladder steps; validation of the new inputs
 # ------------------------------------------------------------------------------------------------
 def test_remaining_therapies_are_selectable_and_exploratory_ones_say_so():
-    cat = sim.scenarios.build(load("base.yaml")).therapies
+    cat = build(load("base.yaml")).therapies
     assert "ladder" in cat["mizoribine"].roles and not cat["mizoribine"].exploratory
     for t in ("anifrolumab", "ofatumumab", "obinutuzumab"):
         assert cat[t].exploratory and "ladder" in cat[t].roles
@@ -460,4 +461,4 @@ def test_remaining_therapies_are_selectable_and_exploratory_ones_say_so():
 def test_bad_clinical_inputs_are_refused_by_name(override, field, match):
     from sim.errors import InputError
     with pytest.raises(InputError, match=f"field '{re.escape(field)}': .*{match}"):
-        sim.scenarios.build(load("base.yaml", override))
+        build(load("base.yaml", override))

@@ -17,8 +17,9 @@ from pydantic import ValidationError
 
 import sim
 from sim.errors import InputError
-from sim.economics import (CATEGORIES, Economics, evaluate, load_cost_table, load_utility_table, recost,
-                           willingness_to_pay)
+from sim.inputs.economic_tables import CATEGORIES, load_cost_table, load_utility_table
+from sim.inputs.economic_settings import Economics, willingness_to_pay
+from sim.economics.evaluate import evaluate, recost
 
 from tests.conftest import FIXED_REFRACTORY_PATH, FIXED_REFRACTORY_STRATEGY, SCENARIOS  # noqa: E402
 
@@ -31,7 +32,7 @@ UTILS = pd.read_csv(DATA / "utilities.csv")
 
 
 # ---------------------------------------------------------------------------------------------
-# Hand calculation helpers (independent of sim.cea)
+# Hand calculation helpers (independent of sim.economics.cea)
 # ---------------------------------------------------------------------------------------------
 def unit(item: str) -> float:
     rows = COSTS[COSTS["item"] == item]
@@ -541,7 +542,7 @@ def test_relative_table_paths_follow_the_scenario_folder(mmf_path, tmp_path):
 
 
 def test_default_tables_price_every_therapy_of_the_catalogue():
-    from sim.therapies import TherapyCatalogue
+    from sim.inputs.therapies import TherapyCatalogue
     costs, utils = load_cost_table(), load_utility_table()
     for th in TherapyCatalogue.default().therapies.values():
         for comp in th.dose:
@@ -554,7 +555,7 @@ def test_default_tables_price_every_therapy_of_the_catalogue():
 def test_flat_priced_product_and_drug_specific_administration(mmf_path):
     """A drug priced per administration costs the same for any weight; <drug>_administration
     replaces the default visit."""
-    from sim.therapies import TherapyCatalogue
+    from sim.inputs.therapies import TherapyCatalogue
     cat = TherapyCatalogue.default()
     assert "car_t" in cat
     comp, = cat["car_t"].dose

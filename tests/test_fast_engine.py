@@ -1,6 +1,6 @@
-"""The fast engine (sim.fast_engine) against the SimPy engine: identical trajectories, tables, costs
+"""The fast engine (sim.engine.fast_engine) against the SimPy engine: identical trajectories, tables, costs
 and QALYs; aggregate mode equal to sim.economics.evaluate; its random streams and cohort equal to
-sim.streams and sim.cohort bit for bit."""
+sim.engine.streams and sim.inputs.cohort bit for bit."""
 from __future__ import annotations
 
 import dataclasses
@@ -10,13 +10,16 @@ import pandas.testing as pdt
 import pytest
 
 import sim
-from sim import fast_engine as fe
+from sim.engine import fast_engine as fe
 from sim.engine import rng as compiled_rng
-from sim import streams
-from sim.cohort import ANCESTRIES, CHRONICITY, LOOKALIKES, sample_block
-from sim.economics import Economics, evaluate, load_cost_table, load_utility_table
-from sim.scenarios import build
-from sim.therapies import ISN_CLASSES
+from sim.engine import streams
+from sim.inputs.cohort import ANCESTRIES, CHRONICITY, LOOKALIKES
+from sim.engine.sampling import sample_block
+from sim.inputs.economic_settings import Economics
+from sim.economics.evaluate import evaluate
+from sim.inputs.economic_tables import load_cost_table, load_utility_table
+from sim.inputs.build import build
+from sim.inputs.therapies import ISN_CLASSES
 from tests.conftest import load
 
 # name -> (scenario file, overrides, patients, seed)

@@ -94,8 +94,8 @@ def test_scenario_reproduces_its_golden(name, engine):
 
 
 def _run_psa(name: str, out: Path, workers: int) -> None:
-    from sim.psa import run_psa
-    from sim.scenarios import build
+    from sim.analysis.psa import run_psa
+    from sim.inputs.build import build
     spec = MANIFEST["psa"][name]
     s = spec["settings"]
     model = build(sim.load_scenario(ROOT / spec["scenario"]))

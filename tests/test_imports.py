@@ -22,15 +22,16 @@ def _loaded(code: str, *args: str) -> dict:
 
 
 def test_import_cli_loads_no_plotting_or_evppi_library():
-    code = ("import json, sys; import sim.cli; "
+    code = ("import json, sys; import sim.reporting.cli; "
             f"print(json.dumps([m for m in {ONLY_WHEN_USED!r} if m in sys.modules]))")
     assert _loaded(code) == []
 
 
 def test_import_sim_keeps_its_names():
-    """``import sim`` is lazy but sim.simulate, sim.load_scenario, sim.scenarios... still resolve."""
-    code = ("import json, sys, sim; before = 'sim.simulation' in sys.modules; "
-            "ok = callable(sim.simulate) and callable(sim.load_scenario) and callable(sim.scenarios.build) "
+    """``import sim`` is lazy but sim.simulate, sim.load_scenario, sim.Scenario and the layers (sim.inputs...)
+    still resolve."""
+    code = ("import json, sys, sim; before = 'sim.analysis.simulate' in sys.modules; "
+            "ok = callable(sim.simulate) and callable(sim.load_scenario) and sim.inputs.__name__ == 'sim.inputs' "
             "and sim.Scenario.__name__ == 'Scenario' and 'simulate' in dir(sim); "
             "from sim import SimulationResult, write_outputs; "
             "print(json.dumps({'before': before, 'ok': ok}))")
@@ -41,15 +42,15 @@ def test_psa_loads_no_plotting_or_evppi_library_before_its_first_draw(tmp_path):
     """``lnsim psa`` up to its first draw (arguments, scenario, draw table) loads neither."""
     code = """
 import json, os, sys
-import sim.psa as psa
+import sim.analysis.psa as psa
 
 def first_draw(*a, **k):
     print(json.dumps([m for m in %r if m in sys.modules]), flush=True)
     os._exit(0)
 
 psa.run_draw = first_draw
-import sim.cli
-sim.cli.main(sys.argv[1:])
+import sim.reporting.cli
+sim.reporting.cli.main(sys.argv[1:])
 """ % (ONLY_WHEN_USED,)
     loaded = _loaded(code, "psa", str(SCENARIOS / "base.yaml"), "--draws", "2", "--patients", "20", "--workers", "1",
                      "--quiet", "--engine", "fast", "--out", str(tmp_path / "psa"))

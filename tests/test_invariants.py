@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import sim
-from sim.pathway import EVENTS
+from sim.model.events import EVENTS
 from tests.conftest import load
 
 TERMINAL = {"death", "end_of_followup"}

@@ -1,4 +1,4 @@
-"""Property tests for sim.outcomes (no numbers copied from the code's output)."""
+"""Property tests for sim.analysis.outcomes (no numbers copied from the code's output)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sim import outcomes as oc
+from sim.analysis import outcomes as oc
 
 NAN = float("nan")
 

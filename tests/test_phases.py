@@ -23,8 +23,8 @@ import numpy as np
 import pytest
 import simpy
 
-from sim import streams
-from sim.capacity import Services
+from sim.engine import streams
+from sim.engine.services import Services
 from sim.engine.block import Block, block_rows, draw_cohort
 from sim.engine.records import Records
 from sim.engine.simpy_driver import SimpyDriver
@@ -34,7 +34,7 @@ from sim.model import layout as L
 from sim.model import phases as PH
 from sim.model.build import compile_model
 from sim.model.pathway import step
-from sim.scenarios import build
+from sim.inputs.build import build
 from tests.conftest import load
 
 N_PATIENTS = 300
@@ -202,7 +202,7 @@ class InstrumentedSimpyDriver(SimpyDriver):
 
 def run_capacity_instrumented(cm, n: int, seed: int) -> list[collections.Counter]:
     """An open population with limited services (as sim.engine.run.run_simpy_capacity)."""
-    from sim.simulation import arrival_times
+    from sim.engine.simulation import arrival_times
     sc = cm.model.scenario
     arrivals = arrival_times(n, sc.capacity.arrivals_per_year, seed, 0)
     made = blocks(cm, n, seed)

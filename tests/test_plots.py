@@ -1,4 +1,4 @@
-"""Tests for sim.plots: files are written, colours are consistent, no pyplot leaks."""
+"""Tests for sim.reporting.plots: files are written, colours are consistent, no pyplot leaks."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from matplotlib.colors import to_hex
 from matplotlib.figure import Figure
 
-from sim import plots
+from sim.reporting import plots
 from tests.conftest import assert_figure_files
 
 STRATEGIES = ["EULAR early switch", "ACR late switch"]

@@ -1,4 +1,4 @@
-"""Tests for the cost-effectiveness figures of sim.plots (CE plane, CEAC/CEAF, EVPI, tornado)."""
+"""Tests for the cost-effectiveness figures of sim.reporting.plots (CE plane, CEAC/CEAF, EVPI, tornado)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import pytest
 from matplotlib.colors import to_hex
 from matplotlib.figure import Figure
 
-from sim import plots, voi
+from sim.reporting import plots
+from sim.analysis import voi
 from tests.conftest import assert_figure_files
 
 STRATEGIES = ["Base ladder", "Rituximab alone", "Rituximab then belimumab"]

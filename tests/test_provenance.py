@@ -6,9 +6,9 @@ from importlib import resources
 
 import pytest
 
-from sim.parameters import KINDS, ModelParameters
-from sim.simulation import parameter_table
-from sim.therapies import TherapyCatalogue
+from sim.inputs.parameters import KINDS, ModelParameters
+from sim.reporting.run_output import parameter_table
+from sim.inputs.therapies import TherapyCatalogue
 from tests.conftest import load
 
 
@@ -22,7 +22,7 @@ def evidence_ids() -> set[str]:
 
 @pytest.fixture(scope="module")
 def table():
-    from sim.scenarios import build
+    from sim.inputs.build import build
     return parameter_table(build(load("base.yaml")))
 
 
@@ -51,7 +51,7 @@ def _count_records(node, path=""):
 def test_counts_stay_counts():
     """Every count of the data files reaches the model as a count (k of n), with value k/n: the
     uncertainty analysis weighs it by its n."""
-    from sim.parameters import read_data_yaml
+    from sim.inputs.data_files import read_data_yaml
     th, mp = TherapyCatalogue.default(), ModelParameters.default()
     params = {**{f"therapies.{k}": v for k, v in th.params().items()}, **mp.params}
     seen = 0
@@ -99,12 +99,12 @@ def test_scenario_override_is_recorded_as_assumption():
 
 
 def test_a_scenario_can_use_a_calibrated_parameter_file(tmp_path):
-    """The calibrated set written by sim.calibration is used through the scenario's parameters_file;
+    """The calibrated set written by sim.analysis.calibration is used through the scenario's parameters_file;
     the scenario's own parameters take precedence."""
     import shutil
     import yaml
     from importlib import resources
-    from sim.scenarios import build
+    from sim.inputs.build import build
     src = resources.files("sim").joinpath("data", "calibrated_parameters.yaml")
     fitted = yaml.safe_load(src.read_text())["parameters"]
     shutil.copy(str(src), tmp_path / "fit.yaml")
@@ -133,7 +133,7 @@ def test_doses_and_course_lengths_say_which_are_assumed(table):
 
 
 def test_a_scenario_changing_one_cohort_field_keeps_the_others_provenance():
-    from sim.scenarios import build
+    from sim.inputs.build import build
     t = parameter_table(build(load("cni_first_class_iv_v.yaml")))
     cohort = t[t["parameter"].str.startswith("cohort.")].set_index("parameter")
     default = parameter_table(build(load("base.yaml")))

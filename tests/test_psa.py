@@ -12,10 +12,10 @@ import pandas as pd
 import pytest
 
 import sim
-from sim import psa
-from sim.economics import load_cost_table, load_utility_table
-from sim.parameters import Param
-from sim.scenarios import build
+from sim.analysis import psa
+from sim.inputs.economic_tables import load_cost_table, load_utility_table
+from sim.inputs.parameters import Param
+from sim.inputs.build import build
 from tests.conftest import SCENARIOS, load
 
 SMALL = ["horizon_years=5"]
@@ -119,7 +119,7 @@ def test_killed_run_resumes_to_identical_results(tmp_path):
     part = tmp_path / "part"
     # the run dies abruptly (no clean-up, no exception handling) right after its third chunk is on
     # disk: a hard kill at a fixed point, not at a time
-    killer = ("import os, sys, sim.psa as psa, sim.cli as cli\n"
+    killer = ("import os, sys, sim.analysis.psa as psa, sim.reporting.cli as cli\n"
               "real, n = psa.write_table, [0]\n"
               "def write_then_die(df, path):\n"
               "    real(df, path)\n"
@@ -173,8 +173,8 @@ def test_a_psa_with_kept_tables_is_recosted_without_resimulating(model, tmp_path
 
     def no_simulation(*a, **k):
         raise AssertionError("re-costing must not simulate")
-    monkeypatch.setattr("sim.simulation.simulate", no_simulation)
-    monkeypatch.setattr("sim.psa.run_draw", no_simulation)
+    monkeypatch.setattr("sim.analysis.simulate.simulate", no_simulation)
+    monkeypatch.setattr("sim.analysis.psa.run_draw", no_simulation)
     # the same economics: the same numbers
     same = psa.recost_psa(model, ran, tmp_path / "same")
     pd.testing.assert_frame_equal(pd.read_csv(same / "psa.csv"), original, check_exact=False, rtol=1e-12)

@@ -17,12 +17,16 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 import sim
-from sim import cli, plots
+from sim.reporting import cli, plots
 from sim.errors import InputError
-from sim.report import (CHEERS_SECTIONS, console_summary, cea_text, html_report, read_psa, strings,
-                        write_report)
-from sim.economics import load_cost_table
-from sim.simulation import parameter_table
+from sim.reporting.report_methods import CHEERS_SECTIONS
+from sim.reporting.console import console_summary, cea_text
+from sim.reporting.report import html_report, write_report
+from sim.reporting.psa_results import read_psa
+from sim.reporting.language import strings
+from sim.inputs.build import build
+from sim.inputs.economic_tables import load_cost_table
+from sim.reporting.run_output import parameter_table
 from tests.conftest import SCENARIOS, run_lnsim
 
 STRATEGIES = ["rtx_belimumab", "rtx_alone"]
@@ -162,7 +166,7 @@ def test_english_report_has_every_section(reports):
 def test_parameter_table_has_sources_and_flags_assumptions(reports):
     _, text, page = reports["en"]
     assert '<a href="#ev-B42">B42</a>' in text and 'id="ev-B42"' in text
-    model = sim.scenarios.build(sim.load_scenario(SCENARIOS / "base.yaml"))
+    model = build(sim.load_scenario(SCENARIOS / "base.yaml"))
     table = parameter_table(model)
     n_assumed = int((table["kind"] == "assumption").sum())
     rows = re.findall(r"<tr class=\"assumption\"><th scope=\"row\"><code class='pname'>", text)
@@ -288,7 +292,7 @@ def test_console_summary_and_cea_text_still_work(small_result):
 
 
 # ------------------------------------------------------------------------------------------------
-# PSA: the table always, the CE plane and CEAC when sim.plots has them
+# PSA: the table always, the CE plane and CEAC when sim.reporting.plots has them
 # ------------------------------------------------------------------------------------------------
 
 def _psa_folder(tmp_path, strategies=STRATEGIES, columns=("draw", "strategy", "cost", "qaly")):
@@ -321,7 +325,7 @@ def test_psa_table_and_notes_without_plot_functions(tmp_path, small_result, monk
     assert not page.errors
     assert "Probabilistic sensitivity analysis" in page.headings()
     assert "Probability cost-effective" in page.texts["th"]
-    assert "sim.plots has no plot_ce_plane" in text and "sim.plots has no plot_ceac" in text
+    assert "sim.reporting.plots has no plot_ce_plane" in text and "sim.reporting.plots has no plot_ceac" in text
     assert len([1 for tag, _ in page.tags if tag == "img"]) == 3
 
 
@@ -336,11 +340,11 @@ def test_psa_figures_when_plot_functions_exist(tmp_path, small_result, monkeypat
         calls.append(("ceac", type(ceac).__name__, type(ceaf).__name__))
         return _figure("Willingness to pay per QALY")
 
-    from sim.voi import ceac as real_ceac           # the report's PSA table uses it too
-    voi = types.ModuleType("sim.voi")
+    from sim.analysis.voi import ceac as real_ceac  # the report's PSA table uses it too
+    voi = types.ModuleType("sim.analysis.voi")
     voi.ceac = real_ceac
     voi.ceaf = lambda psa, grid: pd.DataFrame({"wtp": grid})
-    monkeypatch.setitem(sys.modules, "sim.voi", voi)
+    monkeypatch.setitem(sys.modules, "sim.analysis.voi", voi)
     monkeypatch.setattr(plots, "plot_ce_plane", plot_ce_plane, raising=False)
     monkeypatch.setattr(plots, "plot_ceac", plot_ceac, raising=False)
     monkeypatch.delattr(plots, "plot_evpi", raising=False)
@@ -384,7 +388,7 @@ def test_capacity_metrics_get_readable_labels(small_result):
 
 
 def test_psa_figures_with_the_real_plotting_functions(tmp_path, small_result):
-    """With sim.plots' own CE plane / CEAC / EVPI (when present): drawn, translated, no failure notes."""
+    """With sim.reporting.plots' own CE plane / CEAC / EVPI (when present): drawn, translated, no failure notes."""
     assert all(hasattr(plots, f) for f in ("plot_ce_plane", "plot_ceac", "plot_evpi"))
     psa, src = read_psa(_psa_folder(tmp_path))
     for lang, fail in (("en", "could not be drawn"), ("es", "no fue posible")):

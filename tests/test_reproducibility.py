@@ -7,7 +7,7 @@ import numpy as np
 import pandas.testing as pdt
 
 import sim
-from sim import streams
+from sim.engine import streams
 from tests.conftest import load
 
 

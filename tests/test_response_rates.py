@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import sim
-from sim.therapies import TherapyCatalogue
+from sim.inputs.therapies import TherapyCatalogue
 from tests.conftest import (NEUTRAL_MODIFIERS, NO_COMPETING_EVENTS, NO_INDUCTION_RESPONSE,
                             NO_SEVERE_ADVERSE_EVENTS, load)
 
@@ -74,7 +74,7 @@ def test_induction_response_by_class_matches_alms():
 def test_refractory_share_reproduces_a12_calibration_target():
     """The default cohort (MMF first, EULAR timing): ~35% classed refractory (A12), the calibration
     target of second_induction_response_or. Tolerance: 4 binomial SE of 4000 patients."""
-    from sim.validation import load_targets
+    from sim.analysis.validation import load_targets
     target = float(load_targets().set_index("id").loc["a12_refractory", "value"])
     sc = load("base.yaml", ["strategies=[{name: eular}]", "horizon_years=3"])
     share = sim.simulate(sc, patients=4000, seed=17).patients["refractory"].mean()

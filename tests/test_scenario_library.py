@@ -7,8 +7,8 @@ import itertools
 import pytest
 
 import sim
-from sim.scenarios import build
-from sim.therapies import TherapyCatalogue
+from sim.inputs.build import build
+from sim.inputs.therapies import TherapyCatalogue
 
 from tests.conftest import ROOT  # noqa: E402
 SCENARIO_FILES = sorted((ROOT / "scenarios").glob("*.yaml"))

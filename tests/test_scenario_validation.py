@@ -3,7 +3,7 @@
 Every file in ``tests/scenarios_bad/`` is a small valid scenario with exactly one thing wrong (the
 comment at its top says what). For each one:
 
-* ``sim.load_scenario`` + ``sim.scenarios.build`` raise :class:`InputError` whose message names the
+* ``sim.load_scenario`` + ``sim.inputs.build.build`` raise :class:`InputError` whose message names the
   file, the field path (as the user would write it in ``--set``) and the defect (the table below);
 * ``lnsim validate-scenario FILE`` exits with status 2, prints that message on stderr and no
   traceback, and ``lnsim run FILE --out DIR`` writes nothing at DIR.
@@ -24,7 +24,9 @@ import yaml
 
 import sim
 from sim.errors import InputError
-from sim.scenarios import apply_override, build, read_yaml
+from sim.inputs.loading import apply_override
+from sim.inputs.build import build
+from sim.inputs.yaml_files import read_yaml
 
 from tests.conftest import ROOT, SCENARIOS  # noqa: E402
 BAD = Path(__file__).resolve().parent / "scenarios_bad"
@@ -201,7 +203,7 @@ def lnsim(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
     without paying a Python start-up per case): exit status, stdout and stderr."""
     import contextlib
     import io
-    from sim.cli import main
+    from sim.reporting.cli import main
     out, err = io.StringIO(), io.StringIO()
     old = os.getcwd()
     try:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from sim import sensitivity
-from sim.scenarios import build
+from sim.analysis import sensitivity
+from sim.inputs.build import build
 from tests.conftest import SCENARIOS, load, run_lnsim
 
 OVR = ["horizon_years=5"]
@@ -56,7 +56,7 @@ def test_morris_ranks_named_parameters(model):
 
 
 def psa_interval(model, name):
-    from sim import psa
+    from sim.analysis import psa
     costs, utils, _ = sensitivity.priced(model)
     return next(u for u in psa.uncertainties(model, costs, utils) if u.name == name).interval()
 
@@ -72,7 +72,7 @@ def test_sensitivity_command_writes_tornado(tmp_path):
 
 def test_one_way_reprices_costs_without_resimulating(model, monkeypatch):
     """A price is varied on the base-case simulation: no new simulation for costs.* quantities."""
-    from sim import psa
+    from sim.analysis import psa
     calls = []
     real = psa.run_draw
     monkeypatch.setattr(psa, "run_draw", lambda *a, **k: calls.append(1) or real(*a, **k))

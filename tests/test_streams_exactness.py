@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from sim.engine import rng as fe
-from sim import streams
+from sim.engine import streams
 
 SHAPE = (4096,)                          # 256 x 4096 = 1,048,576 draws per stream
 

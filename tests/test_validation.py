@@ -1,4 +1,4 @@
-"""Validation (sim/validation.py, `lnsim validate`): the targets table, the study populations, the
+"""Validation (sim/analysis/validation.py, `lnsim validate`): the targets table, the study populations, the
 command end to end at small size, and a cross-check of the DES against a closed-form /
 Markov-cohort answer under constant hazards."""
 from __future__ import annotations
@@ -11,10 +11,11 @@ import pandas as pd
 import pytest
 
 import sim
-from sim import outcomes as oc
-from sim import validation as val
-from sim.parameters import ModelParameters
-from sim.plots import plot_validation_forest, save_figure
+from sim.analysis import outcomes as oc
+from sim.analysis import validation as val
+from sim.analysis.validation_metrics import evaluate
+from sim.inputs.parameters import ModelParameters
+from sim.reporting.plots import plot_validation_forest, save_figure
 
 from tests.conftest import ROOT, run_lnsim
 
@@ -89,7 +90,7 @@ def test_bad_targets_are_reported_with_file_and_field(tmp_path):
 def test_time_points_beyond_the_horizon_are_refused():
     res = val.simulate_population(STUDIES / "alms.yaml", None, 40, 1)
     with pytest.raises(sim.InputError, match="horizon"):
-        val.evaluate(res, "esrd_by", "mmf", 5.0)
+        evaluate(res, "esrd_by", "mmf", 5.0)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -133,7 +134,7 @@ def test_validate_writes_the_table_the_plot_and_a_manifest(validate_dir):
 
 
 def test_validate_refuses_a_non_empty_folder_before_simulating(validate_dir, capsys):
-    from sim.cli import main
+    from sim.reporting.cli import main
     out, _ = validate_dir
     assert main(["validate", "--patients", "300", "--out", str(out), "--quiet"]) == 2
     assert "not empty" in capsys.readouterr().err
@@ -222,6 +223,6 @@ def test_des_agrees_with_the_markov_cohort_within_monte_carlo_error(constant_haz
 def test_smr_is_one_without_excess_mortality(tmp_path):
     """With no ESRD and no excess death the simulated SMR against the (flat) life table is 1."""
     res = sim.simulate(_constant_hazard_scenario(tmp_path, 0.0), patients=2000, seed=4, costed=False)
-    est = val.evaluate(res, "smr", "no_response")
+    est = evaluate(res, "smr", "no_response")
     assert est.lower <= 1.0 <= est.upper, est
     assert abs(est.value - 1.0) < 4 * est.se

@@ -1,4 +1,4 @@
-"""Tests for sim.voi: properties of CEAC/CEAF/EVPI/EVPPI, hand-worked values, determinism."""
+"""Tests for sim.analysis.voi: properties of CEAC/CEAF/EVPI/EVPPI, hand-worked values, determinism."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sim import cea, voi
+from sim.economics import cea
+from sim.analysis import voi
 
 GRID = np.array([0.0, 1_000.0, 10_000.0, 25_000.0, 50_000.0, 100_000.0, 200_000.0])
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from sim import streams
+from sim.engine import streams
 from sim.engine.block import Block, block_rows, draw_cohort
 from sim.engine.records import Records, patients_frame
 from sim.model import layout as L
@@ -73,41 +73,3 @@ def run_batch(model, n: int, seed: int, draw: int = 0, progress=None):
         ev, sg = rec.arrays()
         per[k] = (frames, ev, sg)
     return _tables(cm, per)
-
-
-def aggregate(model, patients: int, seed: int, draw: int = 0, econ=None, cost_table=None, utility_table=None,
-              threads: int = 1):
-    """Aggregate mode: per-patient discounted and undiscounted cost (also by category), QALYs and
-    life years of every strategy, each trajectory priced from its records (:mod:`sim.aggregate`)
-    without building tables. ``threads`` is accepted for compatibility (blocks run in turn)."""
-    from sim.aggregate import N_ACC, AggregateResult, EconomicInputs, price_records
-    from sim.model.build import compile_model
-    from sim.model.jit import records
-    cm = compile_model(model)
-    ei = EconomicInputs.build(cm, econ, cost_table, utility_table)
-    e, cs = records(ei.econ)[0], records(ei.courses)[0]
-    n = int(patients)
-    ns = len(cm.strategies)
-    acc = np.zeros((ns, n, N_ACC))
-    esrd = np.full((ns, n), np.nan)
-    death = np.full((ns, n), np.nan)
-    used_th = np.zeros(max(len(cm.therapies), 1), dtype=np.int64)
-    used_kind = np.zeros(max(len(cm.kinds), 1), dtype=np.int64)
-    rec = Records()
-    cohort = draw_cohort(cm, seed, draw, n, tables=False)
-    block = None
-    for b in streams.blocks(n):
-        block = Block(cm, seed, draw, b, block_rows(cohort, b), reuse=block)
-        lo = b * streams.BLOCK_SIZE
-        n_rows = min(streams.BLOCK_SIZE, n - lo)
-        c = block.cohort
-        drate, odrug = ei.patient_arrays(c.weight_kg[:n_rows], c.bsa_m2[:n_rows])
-        for k in range(ns):
-            rec.clear()
-            P = run_block(cm, k, block, n_rows, rec, keep=True)
-            price_records(acc[k, lo:lo + n_rows], e, cs, drate, odrug, lo, rec.ev, rec.cnt[0], rec.sg, rec.cnt[1],
-                          used_th, used_kind)
-            esrd[k, lo:lo + n_rows] = P["esrd_time"]
-            death[k, lo:lo + n_rows] = P["death_time"]
-    ei.check_used(used_th, used_kind)
-    return AggregateResult.from_accumulators([s.name for s in cm.strategies], acc, esrd, death, ei.wtp)

@@ -14,14 +14,14 @@ import dataclasses
 
 import numpy as np
 
-from sim import streams
-from sim.cohort import CHRONICITY
+from sim.engine import streams
 from sim.engine.rng import Cohort, exponentials, sample_cohort, uniforms
-from sim.hazards import HEALTH_STATES, PRE_ESRD, death_tables, esrd_multiplier, esrd_tables
+from sim.inputs.cohort import CHRONICITY
+from sim.model.hazards import HEALTH_STATES, PRE_ESRD, death_tables, esrd_multiplier, esrd_tables
 from sim.model import layout as L
 from sim.model.jit import records
 from sim.model.pathway import induction_agent
-from sim.therapies import ISN_CLASSES
+from sim.inputs.therapies import ISN_CLASSES
 
 K_COURSES = 8     # courses of one therapy per patient per stream chunk
 K_FLARES = 16     # flare thresholds per stream chunk

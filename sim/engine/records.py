@@ -9,13 +9,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from sim.cohort import ANCESTRIES, CHRONICITY, LOOKALIKES
+from sim.inputs.cohort import ANCESTRIES, CHRONICITY, LOOKALIKES
+from sim.inputs.capacity import SERVICES
 from sim.model import events as E
 from sim.model import layout as L
 from sim.model.truth import nonresponse_cause
-from sim.therapies import ISN_CLASSES
+from sim.inputs.therapies import ISN_CLASSES
 
-SERVICES = ("msc_manufacturing", "apheresis", "infusion_chairs")
 
 
 class Records:

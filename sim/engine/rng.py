@@ -22,9 +22,9 @@ from llvmlite import ir
 from numba import njit, types
 from numba.extending import intrinsic
 
-from sim import streams
-from sim.cohort import ANCESTRIES, CHRONICITY, LOOKALIKES
-from sim.therapies import ISN_CLASSES
+from sim.engine import streams
+from sim.inputs.cohort import ANCESTRIES, CHRONICITY, LOOKALIKES
+from sim.inputs.therapies import ISN_CLASSES
 
 # ==============================================================================================
 # Random streams: SeedSequence + PCG64 + random() + standard_exponential(), bit for bit

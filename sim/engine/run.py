@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from sim import streams
+from sim.engine import streams
 from sim.engine.block import Block, block_rows, draw_cohort
 from sim.engine.records import events_frame, patients_frame, states_frame
 from sim.engine.simpy_driver import SimpyDriver
@@ -64,7 +64,7 @@ def run_simpy_capacity(model, n: int, seed: int, draw: int, arrivals):
     Returns the tables and, per strategy, the services' table rows."""
     import simpy
 
-    from sim.capacity import Services
+    from sim.engine.services import Services
     sc = model.scenario
     cm = compile_model(model, capacity=True)
     cohort = draw_cohort(cm, seed, draw, n)

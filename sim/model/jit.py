@@ -20,7 +20,8 @@ import numpy as np
 from numba import config, njit
 
 _SIM = Path(__file__).resolve().parent.parent
-COMPILED_SOURCES = sorted([*(_SIM / "model").glob("*.py"), *(_SIM / "engine").glob("*.py"), _SIM / "aggregate.py"])
+COMPILED_SOURCES = sorted([*(_SIM / "model").glob("*.py"), *(_SIM / "engine").glob("*.py"),
+                           _SIM / "economics" / "aggregate.py"])
 
 
 def _cache_dir() -> str:

@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from sim.cohort import ANCESTRIES, CHRONICITY, LOOKALIKES
-from sim.therapies import ISN_CLASSES
+from sim.inputs.cohort import ANCESTRIES, CHRONICITY, LOOKALIKES
+from sim.inputs.therapies import ISN_CLASSES
 
 INF = float("inf")
 FAR = 1e6                      # years: last breakpoint of a hazard table, beyond any horizon

@@ -290,12 +290,7 @@ def strategy_pathway(cm, k: int) -> StrategyPathway:
     names = cm.therapies
     sc = cm.model.scenario
     capacity = bool(m["capacity"]) and sc.capacity is not None
-    services = None
-    if capacity:
-        import simpy
-
-        from sim.capacity import Services
-        services = Services(simpy.Environment(), sc.capacity)
+    services = sc.capacity if capacity else None
 
     def course(th: int, assessment_years: float) -> Course:
         name = names[th]

@@ -21,8 +21,8 @@ import math
 
 import numpy as np
 
-from sim.cohort import ANCESTRIES, CHRONICITY, LOOKALIKES
-from sim.therapies import ISN_CLASSES
+from sim.inputs.cohort import ANCESTRIES, CHRONICITY, LOOKALIKES
+from sim.inputs.therapies import ISN_CLASSES
 
 
 def logit(p: float) -> float:

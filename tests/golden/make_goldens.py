@@ -33,9 +33,9 @@ from pathlib import Path
 import pandas as pd
 
 import sim
-from sim.psa import run_psa
-from sim.scenarios import build
-from sim.simulation import library_versions
+from sim.analysis.psa import run_psa
+from sim.inputs.build import build
+from sim.reporting.run_output import library_versions
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = Path(__file__).resolve().parent / "data"
@@ -104,7 +104,7 @@ def make_psa(out: Path) -> dict:
         for f in PSA_FILES:
             (out / f).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(run / f, out / f)
-    return {"scenario": PSA_SCENARIO, "call": "sim.psa.run_psa(build(load_scenario(scenario)), out, workers=1, "
+    return {"scenario": PSA_SCENARIO, "call": "sim.analysis.psa.run_psa(build(load_scenario(scenario)), out, workers=1, "
             "progress=False, **settings)", "settings": PSA, "files": list(PSA_FILES)}
 
 

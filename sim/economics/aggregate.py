@@ -1,0 +1,468 @@
+"""Aggregate mode: each trajectory priced from its records, without building tables (for PSA).
+
+Simulate, then cost: the batch driver runs the clinical core for a block of patients and keeps the
+records (events and health-state segments, numbered in the order they were written); then
+:func:`price_records` walks each patient's records in that order and applies the rules of
+:func:`sim.economics.evaluate.evaluate` — the same tables, loaders and dose rules (:class:`EconomicInputs`
+uses ``price_component``, ``resolve_tables`` and the vial rules of :mod:`sim.economics.pricing`):
+
+* a health-state segment: utility and state costs over its discounted duration (supportive care,
+  active nephritis after a flare, dialysis, transplant follow-up after the first year);
+* a course (opened by ``therapy_start`` / ``maintenance_start``, closed by the next therapy change
+  or the end of follow-up): monitoring, daily drug components (capped at their course length) and
+  one-off administrations while the course lasts;
+* one-off events: adverse events (cost and QALY loss), the first transplant year, a renal flare,
+  look-alike screening, a repeat biopsy;
+* life years to the end of follow-up.
+
+Discounting is exact in continuous time, as in :mod:`sim.economics.discounting`. Sums are taken in another order than
+the table route, so results equal ``evaluate`` to about 1e-12 relative.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from sim.inputs.economic_tables import CATEGORIES
+from sim.model.hazards import HEALTH_STATES
+from sim.model import events as E
+from sim.model import layout as L
+from sim.model.jit import core
+
+# cost categories (sim.inputs.economic_tables.CATEGORIES) and the accumulators of one patient: discounted costs
+# by category, undiscounted costs by category, QALYs and life years (discounted, undiscounted)
+C_DRUG, C_ADMIN, C_MONITOR, C_AE, C_FLARE, C_DIAL, C_TX, C_SUPPORT, C_STATE = range(9)
+assert CATEGORIES == ("drug", "administration", "monitoring", "adverse_event", "flare", "dialysis",
+                      "transplant", "supportive_care", "state")
+UNDISCOUNTED = 9
+A_QD, A_QU, A_LYD, A_LYU = 18, 19, 20, 21
+N_ACC = 22
+SHORT = 1e-4                   # delta * length below which a discounted duration uses expm1
+
+ECON = np.dtype([
+    ("dc", np.float64), ("do", np.float64),                 # continuous discount rates: costs, outcomes
+    ("u_state", np.float64, 5), ("u_ckd", np.float64), ("u_flare_moderate", np.float64),
+    ("u_flare_severe", np.float64),
+    ("c_state", np.float64, 3), ("c_ckd", np.float64), ("c_background", np.float64), ("c_dialysis", np.float64),
+    ("c_transplant_followup", np.float64), ("c_flare_severe", np.float64), ("c_flare_moderate", np.float64),
+    ("c_transplant_first_year", np.float64), ("c_biopsy", np.float64), ("c_labs", np.float64),
+    ("c_trough", np.float64), ("c_screen", np.float64),
+])
+
+
+# ==============================================================================================
+# Pricing rules, one trajectory at a time
+# ==============================================================================================
+@core
+def discounted_duration(t0, t1, delta, e0, e1):
+    """Discounted duration of [t0, t1] from e0 = exp(-delta t0), e1 = exp(-delta t1): their difference
+    (relative error below 1e-11 when delta * length >= SHORT), else the expm1 form of sim.economics.cea."""
+    length = t1 - t0
+    if delta <= 0.0:
+        return length
+    x = delta * length
+    if x >= SHORT:
+        return (e0 - e1) / delta
+    return e0 * (-math.expm1(-x) / delta)
+
+
+@core
+def flow(acc, cat, rate, t0, t1, dc):
+    if t1 < t0:
+        t1 = t0
+    acc[cat] += rate * discounted_duration(t0, t1, dc, math.exp(-dc * t0), math.exp(-dc * t1))
+    acc[UNDISCOUNTED + cat] += rate * (t1 - t0)
+
+
+@core
+def once(acc, e, cat, amount, qaly, t):
+    ec = math.exp(-e.dc * t)
+    acc[cat] += amount * ec
+    acc[UNDISCOUNTED + cat] += amount
+    if qaly != 0.0:
+        acc[A_QD] += qaly * (ec if e.do == e.dc else math.exp(-e.do * t))
+        acc[A_QU] += qaly
+
+
+@core
+def price_segment(acc, e, state, ther, t0, t1, n_flares, last_severe, tx_time):
+    """Costs and QALYs of one health-state segment (every flow of the segment shares its
+    discounted duration)."""
+    dc, do = e.dc, e.do
+    pre = state <= L.COMPLETE
+    supportive = pre and (ther == L.SUPPORTIVE_CARE or (state == L.ACTIVE and ther == L.NO_THERAPY))
+    if supportive:
+        u = e.u_ckd
+    elif state == L.ACTIVE and n_flares > 0:        # active nephritis after a renal flare
+        u = e.u_flare_severe if last_severe == 1 else e.u_flare_moderate
+    else:
+        u = e.u_state[state]
+    length = t1 - t0
+    ddc = discounted_duration(t0, t1, dc, math.exp(-dc * t0), math.exp(-dc * t1))
+    ddo = ddc if do == dc else discounted_duration(t0, t1, do, math.exp(-do * t0), math.exp(-do * t1))
+    acc[A_QD] += u * ddo
+    acc[A_QU] += u * length
+    if pre:
+        if supportive:
+            r = e.c_ckd
+            acc[C_SUPPORT] += r * ddc
+            acc[UNDISCOUNTED + C_SUPPORT] += r * length
+        else:
+            r = e.c_state[state]
+            acc[C_STATE] += r * ddc
+            acc[UNDISCOUNTED + C_STATE] += r * length
+        r = e.c_background
+        acc[C_SUPPORT] += r * ddc
+        acc[UNDISCOUNTED + C_SUPPORT] += r * length
+    elif state == L.DIALYSIS:
+        r = e.c_dialysis
+        acc[C_DIAL] += r * ddc
+        acc[UNDISCOUNTED + C_DIAL] += r * length
+    else:
+        a = tx_time + 1.0
+        flow(acc, C_TX, e.c_transplant_followup, t0 if t0 >= a else a, t1, dc)
+
+
+@core
+def price_course(acc, e, cs, drate, odrug, th, maint, s0, f0, t_end):
+    """A course of ``th`` opened at ``s0`` (f0 = exp(-dc s0)) and closed at ``t_end``: monitoring,
+    daily drug components and one-off administrations (the rules of sim.economics.evaluate._courses)."""
+    dc = e.dc
+    s1 = t_end if t_end > s0 else s0
+    length = s1 - s0
+    dd = discounted_duration(s0, s1, dc, f0, math.exp(-dc * s1))
+    r = e.c_labs
+    if cs.cni[th] == 1:
+        r2 = e.c_trough
+        acc[C_MONITOR] += r * dd + r2 * dd
+        acc[UNDISCOUNTED + C_MONITOR] += r * length + r2 * length
+    else:
+        acc[C_MONITOR] += r * dd
+        acc[UNDISCOUNTED + C_MONITOR] += r * length
+    for c in range(cs.daily_start[th], cs.daily_start[th + 1]):
+        rate = drate[c]
+        if maint == 1:
+            stop = s1
+        else:
+            cap = s0 + cs.daily_cap[c]
+            stop = s1 if s1 < cap else cap
+        if stop == s1:
+            acc[C_DRUG] += rate * dd
+            acc[UNDISCOUNTED + C_DRUG] += rate * length
+        else:
+            flow(acc, C_DRUG, rate, s0, stop, dc)
+    duration = cs.duration[th]
+    for c in range(cs.once_start[th], cs.once_start[th + 1]):
+        times = cs.once_times[c]
+        step = duration / times
+        drug = odrug[c]
+        admin = cs.once_admin[c]
+        ratio = cs.once_ratio[c]          # exp(-dc * step)
+        f = f0
+        n = 0
+        for k in range(times):            # administered at s0 + k * step while the course lasts
+            if s0 + np.float64(k) * step < s1:
+                acc[C_DRUG] += drug * f
+                acc[C_ADMIN] += admin * f
+                n += 1
+            f *= ratio
+        acc[UNDISCOUNTED + C_DRUG] += drug * n
+        acc[UNDISCOUNTED + C_ADMIN] += admin * n
+
+
+@core
+def price_patient(acc, e, cs, drate, odrug, ev, e0, e1, sg, g0, g1, used_th, used_kind):
+    """One patient's records (events ev[e0:e1], segments sg[g0:g1]) in the order they were written."""
+    n_flares = 0
+    last_severe = 0
+    tx_time = np.nan
+    open_th = -1
+    maint = 0
+    s0 = 0.0
+    f0 = 1.0
+    i, j = e0, g0
+    while i < e1 or j < g1:
+        if j < g1 and (i >= e1 or sg[j, L.SG_SEQ] < ev[i, L.EV_SEQ]):
+            price_segment(acc, e, np.int64(sg[j, L.SG_STATE]), np.int64(sg[j, L.SG_THERAPY]), sg[j, L.SG_START],
+                          sg[j, L.SG_STOP], n_flares, last_severe, tx_time)
+            j += 1
+            continue
+        code = np.int64(ev[i, L.EV_CODE])
+        t = ev[i, L.EV_TIME]
+        if code == E.THERAPY_CHANGE or code == E.THERAPY_START or code == E.MAINTENANCE_START \
+                or code == E.DEATH or code == E.END_OF_FOLLOWUP:
+            if open_th >= 0:                  # a course never outlasts the next therapy
+                price_course(acc, e, cs, drate, odrug, open_th, maint, s0, f0, t)
+                open_th = -1
+            if code == E.THERAPY_START or code == E.MAINTENANCE_START:
+                open_th = np.int64(ev[i, L.EV_A])
+                maint = 1 if code == E.MAINTENANCE_START else 0
+                s0 = t
+                f0 = math.exp(-e.dc * t)
+                used_th[open_th] = 1
+            elif code == E.DEATH or code == E.END_OF_FOLLOWUP:
+                acc[A_LYD] += discounted_duration(0.0, t, e.do, 1.0, math.exp(-e.do * t))
+                acc[A_LYU] += t
+        elif code == E.ADVERSE_EVENT:
+            kind = np.int64(ev[i, L.EV_B])
+            used_kind[kind] = 1
+            once(acc, e, C_AE, cs.ae_cost[kind], -cs.ae_qaly_loss[kind], t)
+        elif code == E.TRANSPLANT:
+            once(acc, e, C_TX, e.c_transplant_first_year, 0.0, t)
+            tx_time = t
+        elif code == E.LOOKALIKE_SCREEN:
+            once(acc, e, C_MONITOR, e.c_screen, 0.0, t)
+        elif code == E.REPEAT_BIOPSY:
+            once(acc, e, C_MONITOR, e.c_biopsy, 0.0, t)
+        elif code == E.RENAL_FLARE:
+            n_flares = np.int64(ev[i, L.EV_A])
+            last_severe = np.int64(ev[i, L.EV_B])
+            once(acc, e, C_FLARE, e.c_flare_severe if last_severe == 1 else e.c_flare_moderate, 0.0, t)
+        i += 1
+
+
+@core
+def price_records(acc, e, cs, drate, odrug, pid0, ev, n_ev, sg, n_sg, used_th, used_kind):
+    """Price every patient of a block's records (patients in order, each patient's records together):
+    ``acc[p]`` for patient ``pid0 + p``; ``drate``/``odrug`` rows by patient of the block."""
+    i = 0
+    j = 0
+    while i < n_ev:
+        pid = np.int64(ev[i, L.EV_PATIENT])
+        e1 = i
+        while e1 < n_ev and ev[e1, L.EV_PATIENT] == pid:
+            e1 += 1
+        g1 = j
+        while g1 < n_sg and sg[g1, L.SG_PATIENT] == pid:
+            g1 += 1
+        r = pid - pid0
+        price_patient(acc[r], e, cs, drate[r], odrug[r], ev, i, e1, sg, j, g1, used_th, used_kind)
+        i = e1
+        j = g1
+
+
+# ==============================================================================================
+# The inputs, from the same tables and checks as evaluate
+# ==============================================================================================
+@dataclass
+class EconomicInputs:
+    """Cost and utility inputs of aggregate mode, from the same tables and checks as ``evaluate``.
+
+    Errors that ``evaluate`` raises only when a course or adverse event occurs (a drug the table
+    does not price, ...) are kept per therapy / kind and raised only if a trajectory used it."""
+
+    econ: np.ndarray              # ECON record
+    courses: np.ndarray           # per therapy / component arrays (a record of arrays)
+    daily: list
+    once: list
+    wtp: float
+    th_err: dict
+    kind_err: dict
+    vial_wastage: bool
+
+    @classmethod
+    def build(cls, cm, econ=None, cost_table=None, utility_table=None) -> "EconomicInputs":
+        from sim.errors import InputError
+        from sim.economics.pricing import price_component, supportive_background
+        from sim.inputs.economic_tables import resolve_tables
+        from sim.inputs.economic_settings import willingness_to_pay
+        model = cm.model
+        econ, costs, utils = resolve_tables(model.scenario, econ, cost_table, utility_table)
+        rc, ro = econ.rates()
+        e = np.zeros(1, dtype=ECON)
+        e["dc"], e["do"] = np.log1p(rc), np.log1p(ro)
+        e["u_state"][0] = [utils.utility(s) for s in HEALTH_STATES]
+        e["u_ckd"] = utils.utility("ckd")
+        e["u_flare_moderate"] = utils.utility("flare_moderate")
+        e["u_flare_severe"] = utils.utility("flare_severe")
+        e["c_state"][0] = [costs.value(f"state_{s}") for s in HEALTH_STATES[:3]]
+        e["c_ckd"] = costs.value("ckd_supportive_care")
+        e["c_background"] = supportive_background(costs)
+        share = econ.dialysis_pd_share
+        e["c_dialysis"] = (1 - share) * costs.value("haemodialysis") + share * costs.value("peritoneal_dialysis")
+        e["c_transplant_followup"] = costs.value("transplant_followup")
+        e["c_flare_severe"] = costs.value("renal_flare_severe")
+        e["c_flare_moderate"] = costs.value("renal_flare_moderate")
+        e["c_transplant_first_year"] = costs.value("transplant_first_year")
+        e["c_biopsy"] = costs.value("repeat_biopsy")
+        e["c_screen"] = costs.value("lookalike_screening")
+        e["c_labs"] = costs.value("immunosuppression_labs")
+        e["c_trough"] = costs.value("cni_trough_monitoring")
+        nk = max(len(cm.kinds), 1)
+        ae_cost, ae_qaly = np.zeros(nk), np.zeros(nk)
+        kind_err: dict[int, Exception] = {}
+        for i, kind in enumerate(cm.kinds):
+            try:
+                ae_cost[i] = costs.value(kind, "adverse_event")
+                ae_qaly[i] = utils.qaly_loss(kind)
+            except InputError as err:
+                kind_err[i] = err
+        nt = len(cm.therapies)
+        cni = np.zeros(nt, dtype=np.int64)
+        duration = np.zeros(nt)
+        th_err: dict[int, Exception] = {}
+        daily: list[tuple] = []       # (therapy, unit, amount, per_mg, cap)
+        once_: list[tuple] = []       # (therapy, kind, amount, times, price, vials, admin)
+        dstart, ostart = [0], [0]
+        infusion, msc = costs.value("infusion_visit"), costs.value("msc_infusion")
+        for ti, name in enumerate(cm.therapies):
+            th = model.therapies[name]
+            cni[ti] = th.family == "cni"
+            duration[ti] = th.duration_months / 12.0
+            d_here, o_here = [], []
+            try:
+                for comp in th.dose:
+                    pc = price_component(comp, costs, infusion, msc)       # the rules of evaluate
+                    if pc.kind == "daily":
+                        d_here.append((ti, comp.unit, comp.amount, pc.price, pc.cap_years))
+                    elif pc.kind == "session":           # no drug; the session is the administration
+                        o_here.append((ti, "fixed", 0.0, pc.times, 0.0, [], pc.amount))
+                    else:
+                        o_here.append((ti, pc.kind, pc.amount, pc.times, pc.price,
+                                       list(pc.vials) if econ.vial_wastage else [], pc.visit))
+            except InputError as err:
+                th_err[ti] = err
+                d_here, o_here = [], []
+            daily += d_here
+            once_ += o_here
+            dstart.append(len(daily))
+            ostart.append(len(once_))
+        dc = float(e["dc"][0])
+        cs = {
+            "cni": cni, "duration": duration, "daily_start": np.array(dstart, dtype=np.int64),
+            "once_start": np.array(ostart, dtype=np.int64),
+            "daily_cap": np.array([d[4] for d in daily] + [0.0]),
+            "once_times": np.array([o[3] for o in once_] + [1], dtype=np.int64),
+            "once_admin": np.array([o[6] for o in once_] + [0.0]),
+            # discount factor between two administrations of a one-off component
+            "once_ratio": np.array([math.exp(-dc * (duration[o[0]] / o[3])) for o in once_] + [1.0]),
+            "ae_cost": ae_cost, "ae_qaly_loss": ae_qaly,
+        }
+        courses = np.zeros(1, dtype=[(k, v.dtype, v.shape) for k, v in cs.items()])
+        for k, v in cs.items():
+            courses[k][0] = v
+        return cls(e, courses, daily, once_, willingness_to_pay(econ, costs.currency), th_err, kind_err,
+                   econ.vial_wastage)
+
+    def patient_arrays(self, weight: np.ndarray, bsa: np.ndarray):
+        """Per patient: annual cost of each daily component, drug cost of one administration of each
+        one-off component (the dose rules, vial rounding of ``evaluate``)."""
+        from sim.inputs.units import DAYS_PER_YEAR
+        from sim.economics.pricing import _vial_cost
+        n = len(weight)
+        drate = np.zeros((n, max(len(self.daily), 1)))
+        for c, (_, unit, amount, per_mg, _) in enumerate(self.daily):
+            per_day = {"mg/day": amount, "g/day": amount * 1000.0}.get(unit)
+            if per_day is None:                              # mg/kg/day
+                per_day = amount * weight
+            drate[:, c] = np.asarray(per_day) * DAYS_PER_YEAR * per_mg
+        odrug = np.zeros((n, max(len(self.once), 1)))
+        for c, (_, kind, amount, _, price, vials, _) in enumerate(self.once):
+            if kind == "fixed":
+                odrug[:, c] = amount
+            elif kind == "cells":
+                odrug[:, c] = amount * weight / 1e6 * price
+            else:
+                dose = {"mg": np.full(n, amount), "mg/kg": amount * weight, "mg/m2": amount * bsa}[kind]
+                odrug[:, c] = _vial_cost(dose, vials) if vials else dose * price
+        return drate, odrug
+
+    def check_used(self, used_th: np.ndarray, used_kind: np.ndarray) -> None:
+        """Raise the table's error for a therapy or adverse event that a trajectory used."""
+        for ti, err in self.th_err.items():
+            if used_th[ti]:
+                raise err
+        for k, err in self.kind_err.items():
+            if used_kind[k]:
+                raise err
+
+
+@dataclass
+class AggregateResult:
+    """Per-patient outcomes of one draw (arrays of shape strategies x patients), aggregate mode."""
+
+    strategies: list[str]
+    cost: np.ndarray
+    qaly: np.ndarray
+    life_years: np.ndarray
+    cost_undiscounted: np.ndarray
+    qaly_undiscounted: np.ndarray
+    life_years_undiscounted: np.ndarray
+    cost_by_category: np.ndarray          # strategies x patients x CATEGORIES, discounted
+    esrd_time: np.ndarray                 # NaN if none
+    death_time: np.ndarray
+    wtp: float = math.nan
+
+    @classmethod
+    def from_accumulators(cls, strategies, acc: np.ndarray, esrd: np.ndarray, death: np.ndarray, wtp: float):
+        return cls(strategies=strategies, cost=acc[:, :, :9].sum(axis=2), qaly=acc[:, :, A_QD],
+                   life_years=acc[:, :, A_LYD], cost_undiscounted=acc[:, :, 9:18].sum(axis=2),
+                   qaly_undiscounted=acc[:, :, A_QU], life_years_undiscounted=acc[:, :, A_LYU],
+                   cost_by_category=acc[:, :, :9].copy(), esrd_time=esrd, death_time=death, wtp=wtp)
+
+    def means(self) -> pd.DataFrame:
+        """Per-strategy means (what a probabilistic analysis keeps of each draw), and the share of
+        patients reaching ESRD and dying within the horizon."""
+        cols = {"strategy": list(self.strategies)}
+        for c in ("cost", "qaly", "life_years", "cost_undiscounted", "qaly_undiscounted", "life_years_undiscounted"):
+            cols[c] = getattr(self, c).mean(axis=1)
+        cols["esrd"] = (~np.isnan(self.esrd_time)).mean(axis=1)
+        cols["death"] = (~np.isnan(self.death_time)).mean(axis=1)
+        return pd.DataFrame(cols)
+
+    def frame(self) -> pd.DataFrame:
+        """The table of :func:`sim.economics.evaluate` (``.patients``): one row per strategy x patient."""
+        ns, n = self.cost.shape
+        out = pd.DataFrame({"strategy": np.repeat(np.array(self.strategies, dtype=object), n),
+                            "patient": np.tile(np.arange(n, dtype=np.int64), ns)})
+        for col in ("cost", "qaly", "life_years", "cost_undiscounted", "qaly_undiscounted",
+                    "life_years_undiscounted"):
+            out[col] = getattr(self, col).ravel()
+        for i, c in enumerate(CATEGORIES):
+            out[f"cost_{c}"] = self.cost_by_category[:, :, i].ravel()
+        return out
+
+
+def aggregate(model, patients: int, seed: int, draw: int = 0, econ=None, cost_table=None, utility_table=None,
+              threads: int = 1):
+    """Aggregate mode: per-patient discounted and undiscounted cost (also by category), QALYs and
+    life years of every strategy, each trajectory priced from its records (:func:`price_records`)
+    without building tables; the batch driver runs the patients (:func:`sim.engine.batch_driver.run_block`).
+    ``threads`` is accepted for compatibility (blocks run in turn)."""
+    from sim.engine import streams
+    from sim.engine.batch_driver import run_block
+    from sim.engine.block import Block, block_rows, draw_cohort
+    from sim.engine.records import Records
+    from sim.model.build import compile_model
+    from sim.model.jit import records
+    cm = compile_model(model)
+    ei = EconomicInputs.build(cm, econ, cost_table, utility_table)
+    e, cs = records(ei.econ)[0], records(ei.courses)[0]
+    n = int(patients)
+    ns = len(cm.strategies)
+    acc = np.zeros((ns, n, N_ACC))
+    esrd = np.full((ns, n), np.nan)
+    death = np.full((ns, n), np.nan)
+    used_th = np.zeros(max(len(cm.therapies), 1), dtype=np.int64)
+    used_kind = np.zeros(max(len(cm.kinds), 1), dtype=np.int64)
+    rec = Records()
+    cohort = draw_cohort(cm, seed, draw, n, tables=False)
+    block = None
+    for b in streams.blocks(n):
+        block = Block(cm, seed, draw, b, block_rows(cohort, b), reuse=block)
+        lo = b * streams.BLOCK_SIZE
+        n_rows = min(streams.BLOCK_SIZE, n - lo)
+        c = block.cohort
+        drate, odrug = ei.patient_arrays(c.weight_kg[:n_rows], c.bsa_m2[:n_rows])
+        for k in range(ns):
+            rec.clear()
+            P = run_block(cm, k, block, n_rows, rec, keep=True)
+            price_records(acc[k, lo:lo + n_rows], e, cs, drate, odrug, lo, rec.ev, rec.cnt[0], rec.sg, rec.cnt[1],
+                          used_th, used_kind)
+            esrd[k, lo:lo + n_rows] = P["esrd_time"]
+            death[k, lo:lo + n_rows] = P["death_time"]
+    ei.check_used(used_th, used_kind)
+    return AggregateResult.from_accumulators([s.name for s in cm.strategies], acc, esrd, death, ei.wtp)
