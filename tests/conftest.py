@@ -68,10 +68,40 @@ def load(name: str, overrides=()):
     return sim.load_scenario(SCENARIOS / name, list(overrides))
 
 
+#: The engines the behavioural, invariant and direction tests run on. Both must give the same
+#: trajectories on scenarios without a ``capacity:`` section (tests/test_engines_agree.py), so every
+#: such test checks the clinical core through each of them; a test that exercises capacity limits
+#: does not take the ``engine`` fixture (the fast engine refuses capacities) and says why.
+ENGINES = ("simpy", "fast")
+
+
+@pytest.fixture(scope="session", params=ENGINES, ids=[f"engine={e}" for e in ENGINES])
+def engine(request) -> str:
+    """The engine a test simulates with (``sim.simulate(..., engine=engine)``); session-scoped so
+    module- and session-scoped runs can be cached per engine."""
+    return request.param
+
+
+_BASE_RUNS: dict[str, sim.SimulationResult] = {}
+
+
+def base_run_on(engine: str) -> sim.SimulationResult:
+    """The base scenario, 600 patients, full horizon, on one engine (simulated once per session)."""
+    if engine not in _BASE_RUNS:
+        _BASE_RUNS[engine] = sim.simulate(load("base.yaml"), patients=600, seed=11, engine=engine)
+    return _BASE_RUNS[engine]
+
+
 @pytest.fixture(scope="session")
 def base_run():
-    """The base scenario, 600 patients, full horizon."""
-    return sim.simulate(load("base.yaml"), patients=600, seed=11)
+    """The base scenario, 600 patients, full horizon (SimPy engine)."""
+    return base_run_on("simpy")
+
+
+@pytest.fixture(scope="session")
+def engine_base_run(engine):
+    """The base scenario, 600 patients, full horizon, on each engine (the ``engine`` fixture)."""
+    return base_run_on(engine)
 
 
 def assert_figure_files(png, svg) -> None:

@@ -2,7 +2,7 @@
 work-up, adverse events with stopping rules and consequences, glucocorticoid exposure, supportive
 care. Direction checks use common random numbers (the same patients and streams in both runs), so
 they compare patient by patient where the model implies it, and otherwise with tolerances from the
-sample size."""
+sample size. Every test that simulates runs on each engine (the ``engine`` fixture of conftest)."""
 from __future__ import annotations
 
 import math
@@ -35,12 +35,13 @@ ACR_ONE = ["strategies=[{name: acr, induction: mmf, first_assessment_months: 6, 
            "therapies.mmf.adverse_events.serious_infection=0"]
 
 
-def test_first_course_response_by_chronicity_matches_its_input():
+def test_first_course_response_by_chronicity_matches_its_input(engine):
     """Simulated response to MMF by the 6-month assessment, per chronicity band, equals the input
     probability logit^-1(logit(88/156) + band log OR - centring + look-alike centring) within 4 SE."""
     neutral = [x for x in NEUTRAL_MODIFIERS if "chronicity" not in x and "lookalike" not in x]
     run = sim.simulate(load("base.yaml", NO_COMPETING_EVENTS + neutral + ACR_ONE
-                            + ["cohort.chronicity={low: 0.34, moderate: 0.33, high: 0.33}"]), patients=N, seed=3)
+                            + ["cohort.chronicity={low: 0.34, moderate: 0.33, high: 0.33}"]), patients=N, seed=3,
+                       engine=engine)
     p = run.model.params
     resp = _first_course_response(run, "acr")
     band = run.patients.set_index("patient")["chronicity"]
@@ -57,11 +58,11 @@ def test_first_course_response_by_chronicity_matches_its_input():
         assert abs(got.mean() - want) < FOUR_SE(want, len(got)), (b, got.mean(), want)
 
 
-def test_more_chronic_damage_lowers_response_and_raises_esrd():
-    few = sim.simulate(load("base.yaml", ["horizon_years=15"]), patients=N, seed=21)
+def test_more_chronic_damage_lowers_response_and_raises_esrd(engine):
+    few = sim.simulate(load("base.yaml", ["horizon_years=15"]), patients=N, seed=21, engine=engine)
     many = sim.simulate(load("base.yaml", ["horizon_years=15",
                                            "cohort.chronicity={low: 0.2, moderate: 0.3, high: 0.5}"]),
-                        patients=N, seed=21)
+                        patients=N, seed=21, engine=engine)
     s = "rtx_alone"
     r_few, r_many = _first_course_response(few, s).mean(), _first_course_response(many, s).mean()
     assert r_many < r_few - FOUR_SE(r_few, N)
@@ -72,13 +73,13 @@ def test_more_chronic_damage_lowers_response_and_raises_esrd():
     assert metric(many, s, "truly_refractory") < metric(few, s, "truly_refractory")
 
 
-def test_chronic_damage_raises_each_patients_esrd_hazard():
+def test_chronic_damage_raises_each_patients_esrd_hazard(engine):
     """With chronic damage acting on ESRD only (response odds ratios 1), the same patients follow the
     same paths: a patient moved to a higher chronicity band reaches ESRD no later, an unmoved one at
     exactly the same time."""
     only_esrd = ["horizon_years=15", "parameters.chronicity_response_or_moderate=1",
                  "parameters.chronicity_response_or_high=1"]
-    runs = [sim.simulate(load("base.yaml", only_esrd + extra), patients=1500, seed=21, costed=False)
+    runs = [sim.simulate(load("base.yaml", only_esrd + extra), patients=1500, seed=21, costed=False, engine=engine)
             for extra in ([], ["cohort.chronicity={low: 0.2, moderate: 0.3, high: 0.5}"])]
     a, b = (r.patients[r.patients["strategy"] == "rtx_alone"].set_index("patient") for r in runs)
     rank = {"low": 0, "moderate": 1, "high": 2}
@@ -89,7 +90,7 @@ def test_chronic_damage_raises_each_patients_esrd_hazard():
     assert (tb[moved] <= ta[moved]).all() and (tb[moved] < ta[moved]).sum() >= 20
 
 
-def test_a_kidney_damaging_adverse_event_raises_the_esrd_hazard_from_the_event_on():
+def test_a_kidney_damaging_adverse_event_raises_the_esrd_hazard_from_the_event_on(engine):
     """Oracle: a constant ESRD hazard λ in every pre-ESRD state, no modifiers, no deaths. Without the
     events' hazard ratio a patient reaches ESRD at T1, when the accumulated hazard λ T1 reaches the
     patient's threshold E. With ratio k from each event on (the hazard before an event is not
@@ -105,9 +106,9 @@ def test_a_kidney_damaging_adverse_event_raises_the_esrd_hazard_from_the_event_o
         "parameters.adverse_event_severe_share_cni_nephrotoxicity=0",
         "parameters.adverse_event_esrd_hr_haemolytic_uraemic_syndrome=1"]
     one = sim.simulate(load("base.yaml", ov + ["parameters.adverse_event_esrd_hr_cni_nephrotoxicity=1"]),
-                       patients=500, seed=13, costed=False)
+                       patients=500, seed=13, costed=False, engine=engine)
     hr = sim.simulate(load("base.yaml", ov + [f"parameters.adverse_event_esrd_hr_cni_nephrotoxicity={k}"]),
-                      patients=500, seed=13, costed=False)
+                      patients=500, seed=13, costed=False, engine=engine)
     ev = hr.events
     ae = ev[(ev["strategy"] == "rtx_alone") & (ev["event"] == "adverse_event")
             & ev["detail"].str.endswith(":cni_nephrotoxicity")]                  # MMF's (all) and the CNIs'
@@ -131,14 +132,14 @@ def test_a_kidney_damaging_adverse_event_raises_the_esrd_hazard_from_the_event_o
     assert checked > 100                                  # patients whose ESRD an event brought forward
 
 
-def test_esrd_hazard_ratios_move_each_patients_esrd_the_right_way():
+def test_esrd_hazard_ratios_move_each_patients_esrd_the_right_way(engine):
     """Same patients and streams: a kidney-damaging adverse event (HR 3) or worse supportive care
     (HR 2) brings each patient's ESRD earlier or leaves it; better supportive care (HR 0.5) later."""
     common = ["horizon_years=20", "parameters.adverse_event_severe_share_cni_nephrotoxicity=0",
               "therapies.tacrolimus_multitarget.adverse_events.cni_nephrotoxicity=1"]
 
     def esrd(extra):
-        r = sim.simulate(load("base.yaml", common + extra), patients=800, seed=4)
+        r = sim.simulate(load("base.yaml", common + extra), patients=800, seed=4, engine=engine)
         p = r.patients[r.patients["strategy"] == "rtx_alone"].set_index("patient")
         return p["esrd_time_years"].fillna(np.inf)
 
@@ -151,11 +152,11 @@ def test_esrd_hazard_ratios_move_each_patients_esrd_the_right_way():
     assert (better >= neutral).all() and (better > neutral).sum() >= 20
 
 
-def test_refractory_case_mix_parameters_are_what_the_model_gives():
+def test_refractory_case_mix_parameters_are_what_the_model_gives(engine):
     """The ladder evidence is centred on the case mix of refractory series, assumed to be the mix the
     model gives among those classed refractory in the A12 population: the parameters must still
     describe the model (within 4 SE of 4,000 patients' refractory group)."""
-    run = sim.simulate(load("validation/a12_refractory.yaml"), patients=4000, seed=2021, costed=False)
+    run = sim.simulate(load("validation/a12_refractory.yaml"), patients=4000, seed=2021, costed=False, engine=engine)
     p, prm = run.patients, run.model.params
     refr = p[p["refractory"]]
     n = len(refr)
@@ -169,8 +170,8 @@ def test_refractory_case_mix_parameters_are_what_the_model_gives():
 # Look-alikes and the work-up before escalation
 # ------------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def workup_run():
-    return sim.simulate(load("workup.yaml", ["horizon_years=5"]), patients=N, seed=8)
+def workup_run(engine):
+    return sim.simulate(load("workup.yaml", ["horizon_years=5"]), patients=N, seed=8, engine=engine)
 
 
 def test_workup_lowers_the_number_classed_refractory(workup_run):
@@ -233,10 +234,10 @@ def test_lookalikes_go_to_their_own_management(workup_run):
 # ------------------------------------------------------------------------------------------------
 # Adverse events: stopping rule, events, costs
 # ------------------------------------------------------------------------------------------------
-def test_a_step_whose_severe_adverse_event_is_certain_is_never_completed():
+def test_a_step_whose_severe_adverse_event_is_certain_is_never_completed(engine):
     run = sim.simulate(load("base.yaml", NO_COMPETING_EVENTS + [
         "horizon_years=6", "therapies.tacrolimus_multitarget.adverse_events.serious_infection=1",
-        "parameters.adverse_event_severe_share_serious_infection=1"]), patients=1000, seed=5)
+        "parameters.adverse_event_severe_share_serious_infection=1"]), patients=1000, seed=5, engine=engine)
     ev = run.events
     step = "tacrolimus_multitarget"
     duration = run.model.therapies[step].duration_months / 12
@@ -266,7 +267,7 @@ def test_a_step_whose_severe_adverse_event_is_certain_is_never_completed():
         + len(judged[judged["time_years"] >= run.model.scenario.horizon_years - 1e-9])
 
 
-def test_a_severe_infection_on_the_ladder_is_followed_by_extracorporeal_therapy():
+def test_a_severe_infection_on_the_ladder_is_followed_by_extracorporeal_therapy(engine):
     """A59: extracorporeal therapy when infection contraindicates intensification. Every rituximab
     course is stopped by a severe infection; with after_severe_infection the patient gets
     immunoadsorption at once, then (no response) tacrolimus, and immunoadsorption is not repeated as
@@ -275,7 +276,7 @@ def test_a_severe_infection_on_the_ladder_is_followed_by_extracorporeal_therapy(
                                     "therapies.rituximab.adverse_events.serious_infection=1",
                                     "parameters.adverse_event_severe_share_serious_infection=1"]
     run = sim.simulate(load("base.yaml", common + ["strategies.1.after_severe_infection=immunoadsorption"]),
-                       patients=600, seed=6)
+                       patients=600, seed=6, engine=engine)
     ev = run.events[run.events["strategy"] == "rtx_alone"]
     starts = ev[ev["event"] == "therapy_start"]
     ritux = starts[starts["detail"] == "rituximab"]
@@ -294,19 +295,20 @@ def test_a_severe_infection_on_the_ladder_is_followed_by_extracorporeal_therapy(
     # a severe infection on the extracorporeal step itself is not "rescued" by the same therapy
     own = sim.simulate(load("base.yaml", common + [
         "strategies.1.after_severe_infection=immunoadsorption", "strategies.1.ladder=[immunoadsorption, rituximab]",
-        "therapies.immunoadsorption.adverse_events.serious_infection=1"]), patients=300, seed=6).events
+        "therapies.immunoadsorption.adverse_events.serious_infection=1"]), patients=300, seed=6,
+        engine=engine).events
     seqs = own[(own["strategy"] == "rtx_alone") & (own["event"] == "therapy_start")].groupby("patient")["detail"].apply(list)
     seqs = [seq for seq in seqs if "immunoadsorption" in seq[:-1]]
     assert len(seqs) > 50
     assert all(seq[seq.index("immunoadsorption") + 1] == "rituximab" for seq in seqs), seqs[:5]
-    plain = sim.simulate(load("base.yaml", common), patients=600, seed=6).events
+    plain = sim.simulate(load("base.yaml", common), patients=600, seed=6, engine=engine).events
     st = plain[(plain["strategy"] == "rtx_alone") & (plain["event"] == "therapy_start")]
     for seq in st.groupby("patient")["detail"].apply(list):
         if "rituximab" in seq[:-1]:
             assert seq[seq.index("rituximab") + 1] == "tacrolimus_multitarget", seq
 
 
-def test_adverse_events_feed_costs_and_qalys():
+def test_adverse_events_feed_costs_and_qalys(engine):
     """The same patients with and without CNI adverse events (none severe, no ESRD effect): the
     difference in adverse-event costs is exactly the priced events; QALYs fall."""
     kinds = ("cni_nephrotoxicity", "hypertension", "hyperglycaemia", "haemolytic_uraemic_syndrome")
@@ -314,8 +316,8 @@ def test_adverse_events_feed_costs_and_qalys():
     keep = ([f"parameters.adverse_event_severe_share_{k}=0" for k in kinds]
             + [f"parameters.adverse_event_esrd_hr_{k}=1" for k in ("cni_nephrotoxicity", "haemolytic_uraemic_syndrome")]
             + [f"therapies.tacrolimus_multitarget.adverse_events.{k}=0.5" for k in kinds] + ["horizon_years=5"])
-    with_ae = sim.simulate(load("base.yaml", keep), patients=500, seed=9)
-    without = sim.simulate(load("base.yaml", keep + zero), patients=500, seed=9)
+    with_ae = sim.simulate(load("base.yaml", keep), patients=500, seed=9, engine=engine)
+    without = sim.simulate(load("base.yaml", keep + zero), patients=500, seed=9, engine=engine)
     a, b = with_ae.patients.set_index(["strategy", "patient"]), without.patients.set_index(["strategy", "patient"])
     assert (a["followup_years"] == b["followup_years"]).all()          # the paths are the same
     ev = with_ae.events
@@ -333,12 +335,12 @@ def test_adverse_events_feed_costs_and_qalys():
 # ------------------------------------------------------------------------------------------------
 # Glucocorticoid exposure
 # ------------------------------------------------------------------------------------------------
-def test_glucocorticoid_totals_match_a_hand_computation():
+def test_glucocorticoid_totals_match_a_hand_computation(engine):
     """Everybody: IV CYC (NIH) fails at 6 months, MMF fails at 12 months, refractory, rituximab +
     belimumab from 1 y with complete response at 2 y, maintenance to the 5-year horizon."""
     ov = NO_COMPETING_EVENTS + FIXED_REFRACTORY_PATH + [
         "horizon_years=5", "parameters.flare_rate_remission=0", f"strategies=[{FIXED_REFRACTORY_STRATEGY}}}]"]
-    run = sim.simulate(load("base.yaml", ov), patients=12, seed=5)
+    run = sim.simulate(load("base.yaml", ov), patients=12, seed=5, engine=engine)
     st = run.states
     for _, g in st.groupby("patient"):
         labels = g["therapy"].tolist()
@@ -362,7 +364,7 @@ def test_glucocorticoid_totals_match_a_hand_computation():
     assert s["mean_cumulative_glucocorticoid_mg"] == pytest.approx(2 * alms + rtx + maint, rel=1e-9)
 
 
-def test_weight_based_glucocorticoids_follow_each_patients_weight():
+def test_weight_based_glucocorticoids_follow_each_patients_weight(engine):
     """Everybody: MMF fails at 6 months, Euro-Lupus CYC at 12, tacrolimus multitarget (regimen A,
     A53) brings complete response at 18 months, maintenance to 4.5 years, nothing after, horizon 5.
     Per patient, by hand from the patient's own weight w (kg):
@@ -387,7 +389,7 @@ def test_weight_based_glucocorticoids_follow_each_patients_weight():
         ("mmf", ["serious_infection"]), ("cyc_eurolupus", ["serious_infection"]),
         ("tacrolimus_multitarget", ["serious_infection", "cni_nephrotoxicity", "hypertension", "hyperglycaemia",
                                     "haemolytic_uraemic_syndrome"])) for k in kinds]
-    run = sim.simulate(load("base.yaml", ov), patients=40, seed=3)
+    run = sim.simulate(load("base.yaml", ov), patients=40, seed=3, engine=engine)
     days = 365.25
     half = 0.5 * days
     w = run.patients.set_index("patient")["weight_kg"]
@@ -403,10 +405,10 @@ def test_weight_based_glucocorticoids_follow_each_patients_weight():
     np.testing.assert_allclose(above.loc[w.index], (half + 28 + 56 + half) / days, rtol=1e-9)
 
 
-def test_the_multitarget_ladder_carries_more_steroid_than_rituximab_first():
+def test_the_multitarget_ladder_carries_more_steroid_than_rituximab_first(engine):
     """Protocols compare on steroid burden: the CNI-first ladder (A53 pulses and 0.6 mg/kg, A51
     above 10 mg/day) carries more glucocorticoid than the rituximab-first ladder, same patients."""
-    run = sim.simulate(load("cni_first_class_iv_v.yaml", ["horizon_years=5"]), patients=800, seed=2)
+    run = sim.simulate(load("cni_first_class_iv_v.yaml", ["horizon_years=5"]), patients=800, seed=2, engine=engine)
     names = [s.name for s in run.model.scenario.strategies]
     by = {s.name: s.ladder[0] for s in run.model.scenario.strategies}
     cni = [n for n in names if by[n].startswith("tacrolimus")]
@@ -418,14 +420,14 @@ def test_the_multitarget_ladder_carries_more_steroid_than_rituximab_first():
 # ------------------------------------------------------------------------------------------------
 # Therapies of the review as ladder steps; validation of the new inputs
 # ------------------------------------------------------------------------------------------------
-def test_remaining_therapies_are_selectable_and_exploratory_ones_say_so():
+def test_remaining_therapies_are_selectable_and_exploratory_ones_say_so(engine):
     cat = build(load("base.yaml")).therapies
     assert "ladder" in cat["mizoribine"].roles and not cat["mizoribine"].exploratory
     for t in ("anifrolumab", "ofatumumab", "obinutuzumab"):
         assert cat[t].exploratory and "ladder" in cat[t].roles
         assert "EXPLORATORY" in cat[t].regimen.upper() or "exploratory" in cat[t].label.lower()
     assert "A65" in cat["mizoribine"].evidence and "A68" in cat["anifrolumab"].evidence and "A70" in cat["ofatumumab"].evidence
-    run = sim.simulate(load("no_msc.yaml", ["horizon_years=4"]), patients=300, seed=1)
+    run = sim.simulate(load("no_msc.yaml", ["horizon_years=4"]), patients=300, seed=1, engine=engine)
     assert (run.events["detail"] == "mizoribine").any()
 
 

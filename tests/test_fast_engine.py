@@ -14,7 +14,6 @@ from sim.engine import fast_engine as fe
 from sim.engine import rng as compiled_rng
 from sim.engine import streams
 from sim.inputs.cohort import ANCESTRIES, CHRONICITY, LOOKALIKES
-from sim.engine.sampling import sample_block
 from sim.inputs.economic_settings import Economics
 from sim.economics.evaluate import evaluate
 from sim.inputs.economic_tables import load_cost_table, load_utility_table
@@ -209,20 +208,36 @@ def test_jumps_reach_the_same_numbers():
             np.testing.assert_array_equal(got, full[row, j])
 
 
-def test_cohort_equals_sample_block():
+def _oracle_block(pop, seed: int, draw: int, block: int) -> dict:
+    """One block of patients sampled the plain way (numpy's generators, scipy's public quantile
+    functions), the oracle of the compiled sampler."""
+    def categorical(u, shares, order):
+        labels = [k for k in order if shares.get(k, 0) > 0]
+        cum = np.cumsum([shares[k] for k in labels])
+        idx = np.searchsorted(cum / cum[-1], u, side="right")
+        return np.asarray(labels, dtype=object)[np.minimum(idx, len(labels) - 1)]
+    u = streams.uniforms(seed, draw, block, "cohort", (9,))
+    weight, height = pop.weight_kg.ppf(u[:, 4]), pop.height_cm.ppf(u[:, 5])
+    return {"age": pop.age_years.ppf(u[:, 0]), "female": u[:, 1] < pop.female,
+            "isn_class": categorical(u[:, 2], pop.isn_class, ISN_CLASSES),
+            "ancestry": categorical(u[:, 3], pop.ancestry, ANCESTRIES), "weight_kg": weight, "height_cm": height,
+            "bsa_m2": np.sqrt(weight * height / 3600.0), "proteinuria_g_day": pop.proteinuria_g_day.ppf(u[:, 6]),
+            "egfr_ml_min": pop.egfr_ml_min.ppf(u[:, 7]), "nonadherent": u[:, 8] < pop.nonadherent,
+            "chronicity": categorical(streams.uniforms(seed, draw, block, "chronicity", ()), pop.chronicity, CHRONICITY),
+            "lookalike": categorical(streams.uniforms(seed, draw, block, "lookalike", ()), pop.lookalike, LOOKALIKES)}
+
+
+def test_cohort_equals_the_plain_sampler():
     pop = load("colombia.yaml").cohort
     c = compiled_rng.sample_cohort(pop, 8, 2, 600)
-    blocks = [sample_block(pop, 8, 2, b) for b in range(3)]
+    blocks = [_oracle_block(pop, 8, 2, b) for b in range(3)]
     for attr in ("age", "female", "nonadherent", "weight_kg", "height_cm", "bsa_m2", "proteinuria_g_day",
                  "egfr_ml_min"):
-        np.testing.assert_array_equal(getattr(c, attr), np.concatenate([getattr(b, attr) for b in blocks])[:600])
-    for attr, order in (("chronicity", CHRONICITY), ("lookalike", LOOKALIKES)):
-        labels = np.concatenate([getattr(b, attr) for b in blocks])[:600]
+        np.testing.assert_array_equal(getattr(c, attr), np.concatenate([b[attr] for b in blocks])[:600])
+    for attr, order in (("chronicity", CHRONICITY), ("lookalike", LOOKALIKES), ("isn_class", ISN_CLASSES),
+                        ("ancestry", ANCESTRIES)):
+        labels = np.concatenate([b[attr] for b in blocks])[:600]
         assert list(np.array(order, dtype=object)[getattr(c, attr)]) == list(labels)
-    labels = np.concatenate([b.isn_class for b in blocks])[:600]
-    assert list(np.array(ISN_CLASSES, dtype=object)[c.isn_class]) == list(labels)
-    labels = np.concatenate([b.ancestry for b in blocks])[:600]
-    assert list(np.array(ANCESTRIES, dtype=object)[c.ancestry]) == list(labels)
 
 
 def test_capacity_scenarios_are_refused():

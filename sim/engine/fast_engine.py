@@ -25,7 +25,7 @@ Exactness rests on three things, each checked by ``tests/test_fast_engine.py``:
   reached by one jump from precomputed tables, and kept for the patient's other strategies.
   Exponential streams (clocks, flare thresholds) are drawn in full per block, as numpy does.
   Cohort attributes use the same uniforms and the very same ``scipy`` quantile functions as
-  :func:`sim.cohort.sample_block`, called once for all blocks of a draw (they act elementwise).
+  the population's quantile functions (numpy's streams, scipy's ppf; tests/test_fast_engine.py), called once for all blocks of a draw (they act elementwise).
 * **The same floating-point operations in the same order**: ``now + (t - now)`` for SimPy's clock,
   ``bps[j] + (target - cum[j]) / rates[j]`` for the hazard clocks (``bisect_right`` and Python's
   negative indexing included), the same comparisons and tie-breaking order as ``Pathway.wait``,

@@ -8,7 +8,7 @@ numbers as :func:`sim.streams.uniforms` and :func:`sim.streams.exponentials` (te
 ``tests/test_fast_engine.py``, ``tests/test_streams_exactness.py``). PCG64 uses LLVM's native 128-bit
 integers; numpy's ziggurat tables are shipped as data (``sim/data/ziggurat_exp.npz``). An LCG step is
 affine, so a generator can also jump to any position (:func:`_jump`). :func:`sample_cohort` gives the
-attributes :func:`sim.cohort.sample_block` gives, for all blocks of a draw at once (the quantile
+attributes the population's quantile functions (numpy's streams, scipy's ppf; tests/test_fast_engine.py) gives, for all blocks of a draw at once (the quantile
 functions act elementwise).
 """
 from __future__ import annotations
@@ -318,7 +318,7 @@ def _jump_tables(specs: list[tuple[int, int]]) -> tuple[np.ndarray, dict[int, in
 
 @dataclass
 class Cohort:
-    """Patient attributes of one draw, equal to :func:`sim.cohort.sample_block` block by block."""
+    """Patient attributes of one draw, equal to the population's quantile functions (numpy's streams, scipy's ppf; tests/test_fast_engine.py) block by block."""
 
     n: int
     age: np.ndarray
@@ -404,7 +404,7 @@ def _truncnorm_ppf(tn, u: np.ndarray) -> np.ndarray:
 
 def sample_cohort(pop, seed: int, draw: int, n: int, weight: bool = True, height: bool = True,
                   other: bool = True) -> Cohort:
-    """The attributes of patients ``0..n-1`` of one draw, as :func:`sim.cohort.sample_block` samples
+    """The attributes of patients ``0..n-1`` of one draw, as the population's quantile functions (numpy's streams, scipy's ppf; tests/test_fast_engine.py) samples
     them (the same uniforms and quantile functions; these act elementwise, so one call covers all
     blocks). Attributes the caller does not need (weight, height and body-surface area,
     proteinuria and eGFR) can be skipped: the truncated-normal quantiles cost about 0.5 us each."""
@@ -424,7 +424,7 @@ def sample_cohort(pop, seed: int, draw: int, n: int, weight: bool = True, height
         c.weight_kg = _truncnorm_ppf(pop.weight_kg, u[:, 4])
     if height:
         c.height_cm = _truncnorm_ppf(pop.height_cm, u[:, 5])
-        c.bsa_m2 = np.sqrt(c.weight_kg * c.height_cm / 3600.0)   # Mosteller, as sample_block
+        c.bsa_m2 = np.sqrt(c.weight_kg * c.height_cm / 3600.0)   # Mosteller
     if other:
         c.proteinuria_g_day = pop.proteinuria_g_day.ppf(u[:, 6])
         c.egfr_ml_min = _truncnorm_ppf(pop.egfr_ml_min, u[:, 7])
