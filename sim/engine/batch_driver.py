@@ -10,8 +10,6 @@ needs more random numbers or the record buffers are full.
 """
 from __future__ import annotations
 
-import numpy as np
-
 from sim.engine import streams
 from sim.engine.block import Block, block_rows, draw_cohort
 from sim.engine.records import Records, patients_frame

@@ -1,9 +1,9 @@
 """One block of patients as the core reads them: attributes, hazard tables and random numbers.
 
-For each block of :data:`sim.streams.BLOCK_SIZE` patients the cohort, the hazard tables and the
+For each block of :data:`sim.engine.streams.BLOCK_SIZE` patients the cohort, the hazard tables and the
 random numbers are prepared once (:class:`Block`) and shared by every strategy: the same patients
 with the same random streams (common random numbers). Random numbers come from named streams
-(:mod:`sim.streams`), drawn as whole arrays: the courses of each response stream and their adverse
+(:mod:`sim.engine.streams`), drawn as whole arrays: the courses of each response stream and their adverse
 events (``K_COURSES`` courses per chunk), the renal flares (``K_FLARES`` per chunk), the work-up and
 the choice of induction agent. A chunk beyond the first is drawn when a patient needs it (the core
 asks: ``NEED_DRAWS``); a patient's numbers never depend on which chunks were drawn.

@@ -2,9 +2,9 @@
 bit for bit, so that drawing a stream costs well under a microsecond of seeding instead of about
 40-85 us for the numpy objects; and the cohort of a whole draw sampled at once.
 
-The streams are those of :mod:`sim.streams` (``SeedSequence(seed, spawn_key=(draw, block,
+The streams are those of :mod:`sim.engine.streams` (``SeedSequence(seed, spawn_key=(draw, block,
 crc32(name)))`` driving a ``PCG64``): :func:`uniforms` and :func:`exponentials` give the very same
-numbers as :func:`sim.streams.uniforms` and :func:`sim.streams.exponentials` (tests:
+numbers as :func:`sim.engine.streams.uniforms` and :func:`sim.engine.streams.exponentials` (tests:
 ``tests/test_fast_engine.py``, ``tests/test_streams_exactness.py``). PCG64 uses LLVM's native 128-bit
 integers; numpy's ziggurat tables are shipped as data (``sim/data/ziggurat_exp.npz``). An LCG step is
 affine, so a generator can also jump to any position (:func:`_jump`). :func:`sample_cohort` gives the
@@ -271,7 +271,7 @@ def seed_words(seed: int) -> np.ndarray:
 
 
 def uniforms(seed: int, draw: int, block: int, name: str, shape: tuple[int, ...]) -> np.ndarray:
-    """:func:`sim.streams.uniforms`, computed by this module's generator (for tests)."""
+    """:func:`sim.engine.streams.uniforms`, computed by this module's generator (for tests)."""
     n = streams.BLOCK_SIZE * int(np.prod(shape, dtype=np.int64))
     out = _stream_block(seed_words(seed), int(draw), int(block), streams.stream_id(name), n, False)
     return out.reshape((streams.BLOCK_SIZE, *shape))
@@ -285,7 +285,7 @@ def jump_uniforms(seed: int, draw: int, block: int, name: str, K: int, m: int, r
 
 
 def exponentials(seed: int, draw: int, block: int, name: str, shape: tuple[int, ...] = ()) -> np.ndarray:
-    """:func:`sim.streams.exponentials`, computed by this module's generator (for tests)."""
+    """:func:`sim.engine.streams.exponentials`, computed by this module's generator (for tests)."""
     n = streams.BLOCK_SIZE * int(np.prod(shape, dtype=np.int64))
     out = _stream_block(seed_words(seed), int(draw), int(block), streams.stream_id(name), n, True)
     return out.reshape((streams.BLOCK_SIZE, *shape))
@@ -323,11 +323,11 @@ class Cohort:
     n: int
     age: np.ndarray
     female: np.ndarray
-    isn_class: np.ndarray      # index into sim.therapies.ISN_CLASSES
-    ancestry: np.ndarray       # index into sim.cohort.ANCESTRIES
+    isn_class: np.ndarray      # index into sim.inputs.therapies.ISN_CLASSES
+    ancestry: np.ndarray       # index into sim.inputs.cohort.ANCESTRIES
     nonadherent: np.ndarray
-    chronicity: np.ndarray     # index into sim.cohort.CHRONICITY
-    lookalike: np.ndarray      # index into sim.cohort.LOOKALIKES
+    chronicity: np.ndarray     # index into sim.inputs.cohort.CHRONICITY
+    lookalike: np.ndarray      # index into sim.inputs.cohort.LOOKALIKES
     weight_kg: np.ndarray | None = None
     height_cm: np.ndarray | None = None
     bsa_m2: np.ndarray | None = None
@@ -336,7 +336,7 @@ class Cohort:
 
 
 def _categorical_index(u: np.ndarray, shares: dict[str, float], order: tuple[str, ...]) -> np.ndarray:
-    """sim.cohort._categorical, giving the index into ``order`` instead of the label."""
+    """sim.inputs.cohort._categorical, giving the index into ``order`` instead of the label."""
     labels = [k for k in order if shares.get(k, 0) > 0]
     cum = np.cumsum([shares[k] for k in labels])
     idx = np.searchsorted(cum / cum[-1], u, side="right")
@@ -348,7 +348,7 @@ _PPF_FAST: dict[tuple, bool] = {}
 
 
 def _truncnorm_ppf(tn, u: np.ndarray) -> np.ndarray:
-    """``tn.ppf(u)`` (sim.cohort.TruncatedNormal), computed as scipy's ``truncnorm._ppf`` computes it but
+    """``tn.ppf(u)`` (sim.inputs.cohort.TruncatedNormal), computed as scipy's ``truncnorm._ppf`` computes it but
     with its two constant terms (the normal log-CDF at a bound and the log mass between the bounds)
     evaluated once instead of once per element, and without ``rv_continuous.ppf``'s argument
     handling: 3-4 times faster. It repeats scipy's formulas with public ``scipy.special`` functions,

@@ -1,6 +1,6 @@
 """The model as the core reads it: records built once per model from the scenario's inputs.
 
-:func:`compile_model` turns a :class:`sim.scenarios.Model` (parameters, therapy records, strategies)
+:func:`compile_model` turns a :class:`sim.inputs.build.Model` (parameters, therapy records, strategies)
 into a :class:`CompiledModel`: one :data:`sim.model.layout.MODEL` record per strategy, the response
 table (:mod:`sim.model.response`), and the names behind the codes (therapies, adverse-event kinds,
 response streams) that the drivers need to draw random numbers and decode the records.
@@ -20,7 +20,7 @@ YEAR = 12.0  # months per year
 
 @dataclass
 class CompiledModel:
-    model: object                 # the sim.scenarios.Model it was built from
+    model: object                 # the sim.inputs.build.Model it was built from
     strategies: list              # the scenario's strategies, in order
     therapies: list[str]          # therapy names by code
     kinds: list[str]              # adverse-event kinds by code (sorted by name)

@@ -3,7 +3,7 @@
 Each patient has one standard-exponential threshold per clock (death, ESRD, transplant, graft
 failure, and one per renal flare), drawn in advance. An event happens when the hazard accumulated
 along the patient's history reaches its threshold. The hazards are piecewise constant in time
-(:mod:`sim.hazards` builds the tables: breakpoints, cumulative hazard at each breakpoint, rates); a
+(:mod:`sim.model.hazards` builds the tables: breakpoints, cumulative hazard at each breakpoint, rates); a
 change of health state banks the hazard used so far and restarts the clock's reference, and an
 adverse event that damages the kidney multiplies the ESRD hazard from then on (``esrd_k``).
 

@@ -42,7 +42,7 @@ CODES = tuple(EVENTS)
  RECLASSIFIED, REFRACTORY, LADDER_EXHAUSTED, MAINTENANCE_START, MAINTENANCE_END, RENAL_FLARE, ADVERSE_EVENT,
  ESRD, TRANSPLANT, GRAFT_FAILURE, QUEUE, DEATH, END_OF_FOLLOWUP) = range(len(CODES))
 #: Internal record (not in the events table): the therapy given changed (a = the new therapy code);
-#: costing per trajectory closes a course there (sim.aggregate).
+#: costing per trajectory closes a course there (sim.economics.aggregate).
 THERAPY_CHANGE = len(CODES)
 
 

@@ -4,7 +4,7 @@ The core (:mod:`sim.model.pathway`) works on three kinds of records, declared he
 
 * ``MODEL`` — one record per strategy: the model's parameters, the therapy records the strategy can
   reach, and the strategy itself (Figure 2 timing, the Figure 3 ladder, the work-up, re-entry);
-  built from a :class:`sim.scenarios.Model` by :func:`sim.model.build.model_records`;
+  built from a :class:`sim.inputs.build.Model` by :func:`sim.model.build.compile_model`;
 * ``PATIENT`` — one record per patient and strategy: who the patient is, the hazard-clock
   thresholds, and the trajectory so far (health state, the course being given, the phase of the
   pathway, what the patient is waiting for);
@@ -33,7 +33,7 @@ MAX_STREAMS = 48               # response streams of a model (variants of one dr
 MAX_INDUCTION = 8              # induction agents of a strategy's mix
 MAX_BPS = 104                  # breakpoints of a death table: ceil(horizon <= 100 years) + 3
 
-# health states, in the order of sim.hazards.HEALTH_STATES
+# health states, in the order of sim.model.hazards.HEALTH_STATES
 ACTIVE, PARTIAL, COMPLETE, DIALYSIS, TRANSPLANT = range(5)
 STATE_NAMES = ("active_nephritis", "partial_response", "complete_response", "dialysis", "transplant")
 # the therapy label of a health-state segment: >= 0 a therapy of the model, or one of these
@@ -44,7 +44,7 @@ INDUCTION, MANAGEMENT, LADDER, RESCUE = range(4)
 COURSE_KINDS = ("induction", "management", "ladder", "rescue")
 # kinds of response (what a flare re-enters from)
 RESP_NONE, RESP_INDUCTION, RESP_LADDER, RESP_MANAGEMENT = -1, 0, 1, 2
-# work-up findings: NOT_WORKED_UP, then the look-alikes in the order of sim.cohort.LOOKALIKES, then chronic damage
+# work-up findings: NOT_WORKED_UP, then the look-alikes in the order of sim.inputs.cohort.LOOKALIKES, then chronic damage
 NOT_WORKED_UP = -1
 FINDINGS = (*LOOKALIKES, "chronic_damage")
 FINDING_NONE, FINDING_CHRONIC = 0, len(LOOKALIKES)
