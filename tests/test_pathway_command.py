@@ -72,3 +72,18 @@ def test_bad_input_is_exit_2_naming_the_field(tmp_path, args, field, allowed):
 def test_missing_scenario_is_exit_2(tmp_path):
     r = run_lnsim("pathway", tmp_path / "nope.yaml")
     assert r.returncode == 2 and "Traceback" not in r.stderr and "scenario file not found" in r.stderr
+
+
+def test_an_existing_folder_is_kept_unless_overwrite(tmp_path):
+    out = tmp_path / "figures"
+    args = ("pathway", SCENARIOS / "base.yaml", "--strategy", "rtx_alone", "--format", "png", "--out", out)
+    assert run_lnsim(*args).returncode == 0
+    first = (out / "pathway_rtx_alone.png").read_bytes()
+    (out / "mine.txt").write_text("a user's file")
+    r = run_lnsim(*args)
+    assert r.returncode == 2 and "Traceback" not in r.stderr and "not empty" in r.stderr and "--overwrite" in r.stderr
+    assert (out / "mine.txt").read_text() == "a user's file"          # nothing touched
+    r = run_lnsim(*args, "--overwrite")
+    assert r.returncode == 0, r.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["pathway_rtx_alone.png"]
+    assert (out / "pathway_rtx_alone.png").read_bytes()[:8] == first[:8]

@@ -124,6 +124,7 @@ def _parser() -> argparse.ArgumentParser:
     pw.add_argument("--out", default=None, help="output folder for pathway_<strategy>.<format> "
                     "(default: results/<scenario>_pathway)")
     pw.add_argument("--format", default="svg", metavar="svg|png", help="figure format: svg (default) or png")
+    pw.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
     return ap
 
 
@@ -338,19 +339,19 @@ def cmd_pathway(args) -> int:
         raise InputError(f"no strategy of this name in scenario '{sc.name}'", file="command line",
                          field="--strategy", value=args.strategy, allowed=_suggest(args.strategy, names))
     out = Path(args.out) if args.out else Path("results") / f"{sc.name}_pathway"
-    if out.exists() and not out.is_dir():
-        raise InputError("output path is a file, not a folder", file=str(out), field="--out",
-                         allowed="a folder (created if missing)")
+    from sim.outputs import check_new_folder, staged_folder
+    check_new_folder(out, args.overwrite)
     from sim.model.build import compile_model
     from sim.model.phases import strategy_pathway
     from sim.reporting.pathway_figure import describe, draw
     cm = compile_model(model, capacity=sc.capacity is not None)
     chosen = [k for k, name in enumerate(names) if args.strategy in (None, name)]
     written = []
-    for k in chosen:
-        sp = strategy_pathway(cm, k)
-        print(describe(sp) + "\n")
-        written.append(draw(sp, out / f"pathway_{sp.name}.{args.format}", args.format))
+    with staged_folder(out) as tmp:          # all figures or none: a failed run leaves nothing half-written
+        for k in chosen:
+            sp = strategy_pathway(cm, k)
+            print(describe(sp) + "\n")
+            written.append(out / draw(sp, tmp / f"pathway_{sp.name}.{args.format}", args.format).name)
     print("wrote " + ", ".join(str(p) for p in written))
     return 0
 
