@@ -29,3 +29,26 @@ def test_aggregate_equals_the_kernel(name):
     # the prices matter: another discount rate changes the result (the comparison can fail)
     other = aggregate(model, n, seed, 3, econ=model.scenario.economics.model_copy(update={"discount_costs": 0.07}))
     assert not np.array_equal(other.cost, new.cost)
+
+
+@pytest.mark.parametrize("name", ["workup", "severe_adverse_events"])
+def test_aggregate_equals_evaluate_on_the_tables(name):
+    """The records route prices like the table route (sim.economics.evaluate), to rounding: an oracle
+    that stays when the old kernel is gone."""
+    import sim
+    file, overrides, n, seed = SCENARIOS[name]
+    model = build(load(file, overrides))
+    agg = aggregate(model, n, seed, 2)
+    ref = sim.simulate(model, patients=n, seed=seed, draw=2, engine="fast")
+    got, want = agg.frame(), ref.economics.patients.reset_index(drop=True)
+    assert list(got.columns) == list(want.columns)
+    assert got["strategy"].tolist() == want["strategy"].tolist() and got["patient"].tolist() == want["patient"].tolist()
+    for col in got.columns[2:]:
+        np.testing.assert_allclose(got[col].to_numpy(), want[col].to_numpy(), rtol=1e-9, atol=1e-9, err_msg=col)
+    assert got["cost"].sum() > 0 and got["qaly"].sum() > 0
+
+
+def test_aggregate_refuses_capacity_limits():
+    from sim.errors import InputError
+    with pytest.raises(InputError, match="capacity"):
+        aggregate(build(load("capacity.yaml")), 10, 1)

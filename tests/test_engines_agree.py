@@ -1,11 +1,12 @@
 """Property: the two engines agree patient by patient on random valid scenarios.
 
 ``sim.simulate(..., engine="simpy")`` and ``engine="fast"`` must give the same ``patients``, ``events``
-and ``states`` tables, bit for bit, on every scenario without a ``capacity:`` section, whatever code
-sits behind each engine name. tests/test_fast_engine.py checks this on a handful of hand-picked
+and ``states`` tables, bit for bit, on every scenario without a ``capacity:`` section. Both drivers
+run the same clinical core, so this checks the drivers' plumbing (waiting, random-number chunks,
+record buffers, clocks) rather than two copies of the rules. tests/test_fast_engine.py checks this on a handful of hand-picked
 scenarios; here hypothesis builds random ones from a scenario file and ``--set``-style overrides (the
 path a user takes: :func:`sim.load_scenario` with overrides, validated by the schema of
-sim/scenarios.py), and runs each on a small random cohort (sometimes more than one block of 256).
+sim/inputs/schema.py and sim/inputs/checks.py), and runs each on a small random cohort (sometimes more than one block of 256).
 
 Every generated scenario is valid by construction (the strategy follows the schema's rules: timing
 order, induction shares that sum to 1, switch partners for every agent, each ladder step at most

@@ -38,7 +38,7 @@ BASE = ("errors", "outputs")
 ENTRY = ("sim", "sim.__main__")
 MAX_LINES = 700
 #: the old compiled port of the pathway, kept until it is deleted: the one module exempt from the
-#: rules here (it imports economics and analysis, and it is 2,500 lines); remove it from this list
+#: rules here (it imports economics and analysis, and it is about 2,100 lines); remove it from this list
 #: when the module goes
 EXEMPT = {"sim.engine.fast_engine"}
 

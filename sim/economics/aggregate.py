@@ -438,6 +438,10 @@ def aggregate(model, patients: int, seed: int, draw: int = 0, econ=None, cost_ta
     from sim.engine.records import Records
     from sim.model.build import compile_model
     from sim.model.jit import records
+    if model.scenario.capacity is not None:
+        from sim.errors import InputError
+        raise InputError("aggregate mode runs the batch driver, which has no capacity limits (patients do not "
+                         "compete there)", field="capacity", allowed="a scenario without a capacity section")
     cm = compile_model(model)
     ei = EconomicInputs.build(cm, econ, cost_table, utility_table)
     e, cs = records(ei.econ)[0], records(ei.courses)[0]

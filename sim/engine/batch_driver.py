@@ -44,8 +44,10 @@ def run_block(cm, k: int, block: Block, n_rows: int, rec: Records, keep: bool = 
             return P
         if st == L.RECORDS_FULL:
             rec.grow() if keep else rec.flush()
-        else:
+        elif st == L.NEED_DRAWS:
             block.more(P, i)
+        else:
+            raise RuntimeError(f"the batch driver cannot answer status {st} (capacity limits need the SimPy driver)")
 
 
 def run_batch(model, n: int, seed: int, draw: int = 0, progress=None):

@@ -184,13 +184,11 @@ class Block:
         t = self.template[:n_rows]
         for f in _TRAJECTORY:
             P[f] = t[f]
-        m = self.cm.records[k]
-        if m["n_induction"] == 1:
-            P["first_agent"] = m["induction_agent"][0]
-        else:
-            if self._induction_u is None:
-                self._induction_u = uniforms(self.seed, self.draw, self.block, "induction_choice", ())
-            rec = records(self.cm.records)
-            P["first_agent"] = [induction_agent(rec[k], float(u)) for u in self._induction_u[:n_rows]]
+        mix = self.cm.records[k]["n_induction"] > 1         # the choice's stream is drawn only for a mix
+        if mix and self._induction_u is None:
+            self._induction_u = uniforms(self.seed, self.draw, self.block, "induction_choice", ())
+        u = self._induction_u[:n_rows] if mix else np.zeros(n_rows)
+        m = records(self.cm.records)[k]
+        P["first_agent"] = [induction_agent(m, float(x)) for x in u]
         P["flare_left"] = self.flares[:n_rows, 0, 0]
         return records(P)

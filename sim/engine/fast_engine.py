@@ -1,4 +1,17 @@
-"""A fast engine: the SimPy pathway of :mod:`sim.pathway`, compiled, for all patients of a draw at once.
+"""The old compiled port of the pathway, kept only for the PSA's aggregate mode until the batch driver
+of the clinical core (:mod:`sim.engine.batch_driver`, :mod:`sim.economics.aggregate`) is as fast.
+
+It re-implements, in one numba kernel over flat buffers, what :mod:`sim.model.pathway` now holds
+once; tests/test_batch_aggregate.py checks the two give the same costs, QALYs and life years bit for
+bit, and tests/test_golden.py pins the PSA golden. Do not change a clinical rule here: change it in
+:mod:`sim.model`, and the comparison test will show this copy is stale. It is to be deleted, with its
+exemption in tests/test_layering.py (see docs/architecture.md, "Not yet written once").
+
+What follows is the module's original description (paths as they were then: ``sim.pathway`` is now
+:mod:`sim.model.pathway`, ``sim.simulation`` :mod:`sim.engine.run`, ``sim.hazards``
+:mod:`sim.model.hazards`, ``sim.streams`` :mod:`sim.engine.streams`).
+
+A fast engine: the SimPy pathway of :mod:`sim.pathway`, compiled, for all patients of a draw at once.
 
 Why and what
 ------------
@@ -81,6 +94,7 @@ import threading
 from dataclasses import dataclass
 
 import numpy as np
+from sim.model import jit as _jit  # noqa: F401,I001  (the compiled-code cache folder, set before compiling)
 from numba import njit, types
 from numba.extending import intrinsic
 

@@ -21,10 +21,12 @@ from sim.inputs.therapies import ISN_CLASSES
 class Records:
     """Event and segment buffers of one driver run, flushed into lists of arrays."""
 
-    def __init__(self, capacity: int = 1 << 14):
-        self.cap = capacity
-        self.ev = np.empty((capacity, L.EVENT_WIDTH))
-        self.sg = np.empty((capacity, L.SEGMENT_WIDTH))
+    CAPACITY = 1 << 14           # rows of each buffer to start with
+
+    def __init__(self, capacity: int | None = None):
+        self.cap = capacity or self.CAPACITY
+        self.ev = np.empty((self.cap, L.EVENT_WIDTH))
+        self.sg = np.empty((self.cap, L.SEGMENT_WIDTH))
         self.cnt = np.zeros(3, dtype=np.int64)          # events, segments, sequence
         self.out = (self.ev, self.sg, self.cnt)
         self._ev: list[np.ndarray] = []

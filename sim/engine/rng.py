@@ -19,6 +19,7 @@ from importlib import resources
 
 import numpy as np
 from llvmlite import ir
+from sim.model import jit as _jit  # noqa: F401,I001  (the compiled-code cache folder, set before compiling)
 from numba import njit, types
 from numba.extending import intrinsic
 
@@ -271,7 +272,10 @@ def seed_words(seed: int) -> np.ndarray:
 
 
 def uniforms(seed: int, draw: int, block: int, name: str, shape: tuple[int, ...]) -> np.ndarray:
-    """:func:`sim.engine.streams.uniforms`, computed by this module's generator (for tests)."""
+    """:func:`sim.engine.streams.uniforms`, computed by this module's generator (numpy's own when the
+    compiler is switched off: ``NUMBA_DISABLE_JIT=1``; the same numbers)."""
+    if not _jit.COMPILED:
+        return streams.uniforms(seed, draw, block, name, shape)
     n = streams.BLOCK_SIZE * int(np.prod(shape, dtype=np.int64))
     out = _stream_block(seed_words(seed), int(draw), int(block), streams.stream_id(name), n, False)
     return out.reshape((streams.BLOCK_SIZE, *shape))
@@ -285,7 +289,10 @@ def jump_uniforms(seed: int, draw: int, block: int, name: str, K: int, m: int, r
 
 
 def exponentials(seed: int, draw: int, block: int, name: str, shape: tuple[int, ...] = ()) -> np.ndarray:
-    """:func:`sim.engine.streams.exponentials`, computed by this module's generator (for tests)."""
+    """:func:`sim.engine.streams.exponentials`, computed by this module's generator (numpy's own when
+    the compiler is switched off; the same numbers)."""
+    if not _jit.COMPILED:
+        return streams.exponentials(seed, draw, block, name, shape)
     n = streams.BLOCK_SIZE * int(np.prod(shape, dtype=np.int64))
     out = _stream_block(seed_words(seed), int(draw), int(block), streams.stream_id(name), n, True)
     return out.reshape((streams.BLOCK_SIZE, *shape))
@@ -402,6 +409,13 @@ def _truncnorm_ppf(tn, u: np.ndarray) -> np.ndarray:
     return fast(np.asarray(u, dtype=np.float64)) if use else tn.ppf(u)
 
 
+def _block_rows(seed: int, sw: np.ndarray, draw: int, name: str, n_blocks: int, width: int) -> np.ndarray:
+    """Uniforms (``width`` per patient) of stream ``name`` for the first ``n_blocks`` blocks, one row per patient."""
+    if not _jit.COMPILED:
+        return np.concatenate([streams.uniforms(seed, draw, b, name, (width,)) for b in range(n_blocks)])
+    return _cohort_uniforms(sw, int(draw), streams.stream_id(name), n_blocks, width)
+
+
 def sample_cohort(pop, seed: int, draw: int, n: int, weight: bool = True, height: bool = True,
                   other: bool = True) -> Cohort:
     """The attributes of patients ``0..n-1`` of one draw, as the population's quantile functions (numpy's streams, scipy's ppf; tests/test_fast_engine.py) samples
@@ -410,10 +424,10 @@ def sample_cohort(pop, seed: int, draw: int, n: int, weight: bool = True, height
     proteinuria and eGFR) can be skipped: the truncated-normal quantiles cost about 0.5 us each."""
     n_blocks = (int(n) + streams.BLOCK_SIZE - 1) // streams.BLOCK_SIZE
     sw = seed_words(seed)
-    u = _cohort_uniforms(sw, int(draw), streams.stream_id("cohort"), n_blocks, 9)[:n]
+    u = _block_rows(seed, sw, draw, "cohort", n_blocks, 9)[:n]
     # chronicity and look-alike: their own streams of one number per patient
-    uc = _cohort_uniforms(sw, int(draw), streams.stream_id("chronicity"), n_blocks, 1)[:n, 0]
-    ul = _cohort_uniforms(sw, int(draw), streams.stream_id("lookalike"), n_blocks, 1)[:n, 0]
+    uc = _block_rows(seed, sw, draw, "chronicity", n_blocks, 1)[:n, 0]
+    ul = _block_rows(seed, sw, draw, "lookalike", n_blocks, 1)[:n, 0]
     c = Cohort(n=int(n), age=_truncnorm_ppf(pop.age_years, u[:, 0]), female=u[:, 1] < pop.female,
                isn_class=_categorical_index(u[:, 2], pop.isn_class, ISN_CLASSES),
                ancestry=_categorical_index(u[:, 3], pop.ancestry, ANCESTRIES),

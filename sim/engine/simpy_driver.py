@@ -67,7 +67,8 @@ class SimpyDriver:
         env, cm, k, rec = self.env, self.cm, self.k, self.records
         M, R = cm.records_for_core, cm.response
         services = self.services
-        need = services.needs(cm.therapy(int(P[i]["course_next"])))
+        therapy = cm.therapy(int(P[i]["course_next"]))
+        need = services.needs(therapy)
         hold = 0.0
         if need is not None:
             service, held = need
@@ -88,8 +89,7 @@ class SimpyDriver:
                 return queue_left(P, i, M, k, rec.out, env.now, t)
             services.logs[service].waits.append((pid, env.now - asked))
             env.process(services.release_later(service, request, held))
-            if service == "msc_manufacturing":                    # the cells are made before the infusion
-                hold = held
+            hold = services.cap.made_before(therapy)
         while True:
             st = service_found(P, i, M, k, R, block.draws, rec.out, env.now, hold)
             if st == L.NEED_DRAWS:

@@ -4,7 +4,7 @@ For each block of 256 patients (see :mod:`sim.engine.streams`) the patients' att
 tables and random numbers are prepared once (:class:`sim.engine.block.Block`) and shared by every
 strategy: the same patients with the same random streams (common random numbers). Each strategy
 then runs the block through the clinical core (:mod:`sim.model.pathway`) with a driver
-(:mod:`sim.engine.run`, :mod:`sim.engine.batch_driver`). Records become DataFrames at the end.
+(:mod:`sim.engine.simpy_driver` through :mod:`sim.engine.run`, or :mod:`sim.engine.batch_driver`). Records become DataFrames at the end.
 Exposures, the summary and the economics are added by :func:`sim.analysis.simulate.simulate`.
 """
 from __future__ import annotations

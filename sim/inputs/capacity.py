@@ -45,6 +45,12 @@ class Capacity(BaseModel):
             out["infusion_chairs"] = self.infusion_chairs
         return out
 
+    def made_before(self, therapy) -> float:
+        """How long (years) after the service is found the course starts: the cells are made before an
+        MSC infusion; every other service is used as the course starts."""
+        need = self.needs(therapy)
+        return need[1] if need is not None and need[0] == "msc_manufacturing" else 0.0
+
     def needs(self, therapy) -> tuple[str, float] | None:
         """The service a course of ``therapy`` needs first, and how long (years) it holds it; None if
         it needs none that is limited."""

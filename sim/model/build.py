@@ -39,9 +39,11 @@ class CompiledModel:
         return self.model.therapies[self.therapies[code]]
 
 
-def _check(n: int, limit: int, what: str) -> None:
+def _check(n: int, limit: int, what: str, field: str) -> None:
     if n > limit:
-        raise ValueError(f"the model has {n} {what}; the core allows at most {limit} (sim.model.layout)")
+        from sim.errors import InputError
+        raise InputError(f"the model has {n} {what}; the core holds at most {limit} (sim/model/layout.py)",
+                         field=field, value=n, allowed=f"at most {limit}")
 
 
 def compile_model(model, capacity: bool = False) -> CompiledModel:
@@ -54,14 +56,14 @@ def compile_model(model, capacity: bool = False) -> CompiledModel:
     ths = [cat[n] for n in names]
     streams = list(dict.fromkeys(th.response_stream for th in ths))
     kinds = sorted({k for th in ths for k in th.adverse_events})
-    _check(len(names), L.MAX_THERAPIES, "therapies")
-    _check(len(streams), L.MAX_STREAMS, "response streams")
-    _check(len(kinds), L.MAX_KINDS, "adverse-event kinds")
+    _check(len(names), L.MAX_THERAPIES, "therapies reached by the strategies", "strategies")
+    _check(len(streams), L.MAX_STREAMS, "response streams", "therapies")
+    _check(len(kinds), L.MAX_KINDS, "adverse-event kinds", "therapies")
     ae_severe = p.by_prefix("adverse_event_severe_share_")
     ae_esrd_hr = p.by_prefix("adverse_event_esrd_hr_")
     pairs = sorted({(streams.index(th.response_stream), kinds.index(k)) for th in ths for k in th.adverse_events})
     G = int(np.ceil(sc.horizon_years)) + 2
-    _check(G + 1, L.MAX_BPS, "death-table breakpoints")
+    _check(G + 1, L.MAX_BPS, "death-table breakpoints", "horizon_years")
 
     base = np.zeros((), dtype=L.MODEL)
     base["horizon"] = float(sc.horizon_years)
@@ -84,7 +86,7 @@ def compile_model(model, capacity: bool = False) -> CompiledModel:
     base["capacity"] = int(capacity)
     onset = p["response_onset_months"] / YEAR
     for i, th in enumerate(ths):
-        _check(len(th.adverse_events), L.MAX_AE, f"adverse-event kinds in '{th.name}'")
+        _check(len(th.adverse_events), L.MAX_AE, "adverse-event kinds in one therapy", f"therapies.{th.name}.adverse_events")
         t_ref = th.assessment_months / YEAR
         base["th_t_ref"][i] = t_ref
         base["th_onset"][i] = min(onset, t_ref)
@@ -120,7 +122,7 @@ def compile_model(model, capacity: bool = False) -> CompiledModel:
             if a in tix and b in tix:
                 r["switch"][0, tix[a]] = tix[b]
         shares = s.induction_shares()
-        _check(len(shares), L.MAX_INDUCTION, "induction agents")
+        _check(len(shares), L.MAX_INDUCTION, "induction agents", f"strategies.{s.name}.induction")
         r["n_induction"] = len(shares)
         for j, (a, w) in enumerate(shares.items()):
             r["induction_agent"][0, j] = tix[a]
@@ -131,7 +133,7 @@ def compile_model(model, capacity: bool = False) -> CompiledModel:
         if s.workup.active:
             for condition, name in s.workup.management.items():
                 r["management"][0, L.FINDINGS.index(condition)] = tix[name]
-        _check(len(s.ladder), L.MAX_LADDER, "ladder steps")
+        _check(len(s.ladder), L.MAX_LADDER, "ladder steps", f"strategies.{s.name}.ladder")
         r["n_ladder"] = len(s.ladder)
         for i, step in enumerate(s.ladder):
             r["ladder"][0, i] = tix[step]

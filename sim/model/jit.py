@@ -5,10 +5,12 @@ prints); the results are identical, only slower. Drivers pass records as ``numpy
 then (:func:`records`), so that fields read as attributes in both modes.
 
 numba's cache checks only the source file of each compiled function, not the files of the functions
-it calls: a cached :func:`sim.model.pathway.step` would keep an old copy of a rule changed in
-:mod:`sim.model.course`. So the cache lives in a folder named by a hash of every source file of the
-compiled code (``NUMBA_CACHE_DIR``, or ``~/.cache/lnsim/numba``, then the hash): any change to any of
-them compiles afresh.
+it calls nor the constants it fixes: a cached :func:`sim.model.pathway.step` would keep an old copy
+of a rule changed in :mod:`sim.model.course`. So the cache lives in a folder named by a hash of every
+file the compiled code is made of (:data:`COMPILED_SOURCES`; ``NUMBA_CACHE_DIR``, or
+``~/.cache/lnsim/numba``, then the hash): any change to any of them compiles afresh. Every module of
+lnsim with compiled code imports this one before it compiles anything. (numba's cache folder is a
+process-wide setting: other numba code cached in the same process lands there too.)
 """
 from __future__ import annotations
 
@@ -20,8 +22,11 @@ import numpy as np
 from numba import config, njit
 
 _SIM = Path(__file__).resolve().parent.parent
+#: what the compiled code is made of: its source files, and the files whose constants it fixes at
+#: compile time (the label lists of sim.inputs.cohort and sim.inputs.therapies, numpy's ziggurat tables)
 COMPILED_SOURCES = sorted([*(_SIM / "model").glob("*.py"), *(_SIM / "engine").glob("*.py"),
-                           _SIM / "economics" / "aggregate.py"])
+                           _SIM / "economics" / "aggregate.py", _SIM / "inputs" / "cohort.py",
+                           _SIM / "inputs" / "therapies.py", _SIM / "data" / "ziggurat_exp.npz"])
 
 
 def _cache_dir() -> str:

@@ -128,7 +128,7 @@ PATIENT = np.dtype([
     # -- the phase, and the course being given ----------------------------------------------------------
     ("phase", i8), ("agent", i8), ("second_line", i8), ("initial", i8),
     ("course_kind", i8), ("course_next", i8), ("course_assessment", f8), ("course_start", f8), ("assess_at", f8),
-    ("step", i8), ("rescued", i8), ("condition", i8),
+    ("ladder_index", i8), ("rescued", i8), ("condition", i8),
     # -- the current wait ------------------------------------------------------------------------------
     ("w_until", f8), ("w_flares", i8), ("w_course", i8), ("w_reached", f8), ("w_now", f8), ("w_t", f8),
     ("w_death", f8), ("w_esrd", f8), ("w_resp", f8), ("w_cr", f8), ("w_ae", f8), ("w_flare", f8),

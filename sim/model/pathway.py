@@ -126,6 +126,7 @@ def first_assessment(m, R, draws, out, p, clock, why):
 
 @core
 def reassessment(m, R, draws, out, p, clock, why):
+    """The improving patient is judged again at reassessment_months: responding, or not."""
     return induction_judged(m, R, draws, out, p, clock, judge(out, p, clock, p.agent, why))
 
 
@@ -204,6 +205,7 @@ def manage_lookalike(m, R, draws, out, p, clock, condition):
 
 @core
 def management_assessment(m, R, draws, out, p, clock, why):
+    """The look-alike's management judged: responding (maintenance), or classed refractory."""
     if judge(out, p, clock, m.management[p.condition], why):
         p.responding_kind = L.RESP_MANAGEMENT
         p.responding_where = p.condition
@@ -227,7 +229,7 @@ def classify_refractory(m, R, draws, out, p, clock):
 def ladder_from(m, R, draws, out, p, clock, first_step):
     """Climb the ladder from ``first_step``."""
     p.rescued = 0
-    p.step = first_step
+    p.ladder_index = first_step
     return ladder_step(m, R, draws, out, p, clock)
 
 
@@ -235,7 +237,7 @@ def ladder_from(m, R, draws, out, p, clock, first_step):
 def ladder_step(m, R, draws, out, p, clock):
     """The next step of the ladder (a rescue therapy already given in this climb is not repeated),
     or, past the last step, supportive care."""
-    i = p.step
+    i = p.ladder_index
     while i < m.n_ladder:
         th = m.ladder[i]
         if p.rescued and th == m.rescue:          # already given in this climb, after the infection
@@ -243,7 +245,7 @@ def ladder_step(m, R, draws, out, p, clock):
             continue
         if i > p.highest_step:
             p.highest_step = i
-        p.step = i
+        p.ladder_index = i
         return give_course(m, R, draws, out, p, clock, th, L.LADDER, 0, m.ladder_assessment[i])
     record(out, p, clock, E.LADDER_EXHAUSTED, m.ladder[m.n_ladder - 1] if m.n_ladder > 0 else -1, 0, 0)
     return follow_up(m, R, draws, out, p, clock)
@@ -254,7 +256,7 @@ def ladder_step_assessment(m, R, draws, out, p, clock, why):
     """Responding: maintenance. A step a severe infection stopped may be followed by extracorporeal
     therapy instead of intensifying at once (strategy ``after_severe_infection``; A59), once per
     climb, and not after the extracorporeal therapy itself. Otherwise: the next step."""
-    i = p.step
+    i = p.ladder_index
     th = m.ladder[i]
     if judge(out, p, clock, th, why):
         p.responding_kind = L.RESP_LADDER
@@ -264,17 +266,18 @@ def ladder_step_assessment(m, R, draws, out, p, clock, why):
             and not p.rescued and th != m.rescue):
         p.rescued = 1
         return give_course(m, R, draws, out, p, clock, m.rescue, L.RESCUE, 0, m.rescue_assessment)
-    p.step = i + 1
+    p.ladder_index = i + 1
     return ladder_step(m, R, draws, out, p, clock)
 
 
 @core
 def rescue_assessment(m, R, draws, out, p, clock, why):
+    """The extracorporeal rescue after a severe infection judged: responding, or the next ladder step."""
     if judge(out, p, clock, m.rescue, why):
         p.responding_kind = L.RESP_LADDER          # a later flare is re-treated at this step
-        p.responding_where = p.step
+        p.responding_where = p.ladder_index
         return follow_up(m, R, draws, out, p, clock)
-    p.step += 1
+    p.ladder_index += 1
     return ladder_step(m, R, draws, out, p, clock)
 
 
@@ -380,11 +383,13 @@ def after_wait(m, R, draws, out, p, clock, why):
         return start_and_wait(m, R, draws, out, p, clock)
     if ph == L.MAINTENANCE:
         return maintenance_over(m, R, draws, out, p, clock, why)
-    return renal_flare(m, R, draws, out, p, clock)     # OFF_TREATMENT: waits for a flare only
+    if ph == L.OFF_TREATMENT:                            # waits for a flare only
+        return renal_flare(m, R, draws, out, p, clock)
+    raise RuntimeError("a wait without an end ended (supportive care, renal replacement)")
 
 
 @core
-def advance(p, m):
+def advance(p):
     """The patient's clock moves on by the wait the core asked for, with the floating-point
     operation a SimPy timeout makes (``now + delay``, on the simulation clock); returns the time
     since the patient started induction."""
@@ -408,7 +413,7 @@ def step(P, i, M, s, R, draws, out):
         return L.NEED_DRAWS
     if records_full(out):
         return L.RECORDS_FULL
-    clock = advance(p, m)
+    clock = advance(p)
     if p.phase == L.START:
         return start_induction(m, R, draws, out, p, clock, p.first_agent, 1)
     why = finish_wait(m, out, p, clock)
@@ -416,7 +421,7 @@ def step(P, i, M, s, R, draws, out):
         plan_wait(m, p, clock)
         if m.capacity or records_full(out):
             return L.WAIT
-        clock = advance(p, m)
+        clock = advance(p)
         why = finish_wait(m, out, p, clock)
     if why == DIED or why == HORIZON:
         return L.DONE_STATUS

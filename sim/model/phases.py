@@ -17,7 +17,7 @@ every observed transition, and the decision behind it, is listed.
 ``management_assessment`` without a work-up, no ``rescue_assessment`` without
 ``after_severe_infection``, no ``manufacture`` without capacity limits and a cell therapy, ...),
 expands the ladder into its steps, and labels each transition with the strategy's timings.
-:mod:`sim.pathway_figure` prints and draws it (``lnsim pathway``).
+:mod:`sim.reporting.pathway_figure` prints and draws it (``lnsim pathway``).
 """
 from __future__ import annotations
 
@@ -294,9 +294,10 @@ def strategy_pathway(cm, k: int) -> StrategyPathway:
 
     def course(th: int, assessment_years: float) -> Course:
         name = names[th]
-        need = services.needs(cm.model.therapies[name]) if services is not None else None
+        therapy = cm.model.therapies[name]
+        need = services.needs(therapy) if services is not None else None
         service = need[0] if need else None
-        made = months(need[1]) if need and service == "msc_manufacturing" else 0.0
+        made = months(services.made_before(therapy)) if need else 0.0
         return Course(name, months(assessment_years), service, made)
 
     fa, re_ = months(m["first_assessment"]), months(m["reassessment"])

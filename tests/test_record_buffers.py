@@ -1,0 +1,41 @@
+"""The drivers' record buffers: when they fill up, the core stops before it changes anything
+(RECORDS_FULL), the driver flushes or grows them, and the tables are the same as with room to spare."""
+from __future__ import annotations
+
+import numpy as np
+import pandas.testing as pdt
+import pytest
+
+import sim
+from sim.economics.aggregate import aggregate
+from sim.engine import records
+from sim.inputs.build import build
+from tests.conftest import load
+
+OVERRIDES = ["parameters.flare_rate_remission=0.5", "horizon_years=20"]
+
+
+@pytest.fixture(scope="module")
+def model():
+    return build(load("workup.yaml", OVERRIDES))
+
+
+@pytest.mark.parametrize("engine", ["simpy", "fast"])
+def test_tiny_buffers_give_the_same_tables(model, engine, monkeypatch):
+    roomy = sim.simulate(model, patients=120, seed=4, engine=engine, costed=False)
+    monkeypatch.setattr(records.Records, "CAPACITY", 80)           # room for one step (64) and a little
+    calls = []
+    flush = records.Records.flush
+    monkeypatch.setattr(records.Records, "flush", lambda self: (calls.append(1), flush(self))[1])
+    tiny = sim.simulate(model, patients=120, seed=4, engine=engine, costed=False)
+    assert len(calls) > 50                                          # the buffers did fill, many times
+    for t in ("patients", "events", "states"):
+        pdt.assert_frame_equal(getattr(tiny, t), getattr(roomy, t), check_exact=True)
+
+
+def test_tiny_buffers_grow_in_aggregate_mode(model, monkeypatch):
+    roomy = aggregate(model, 120, 4)
+    monkeypatch.setattr(records.Records, "CAPACITY", 80)
+    tiny = aggregate(model, 120, 4)
+    for f in ("cost", "qaly", "life_years", "cost_by_category", "esrd_time", "death_time"):
+        np.testing.assert_array_equal(getattr(tiny, f), getattr(roomy, f), err_msg=f)
