@@ -91,7 +91,6 @@ from __future__ import annotations
 
 import math
 import threading
-from dataclasses import dataclass
 
 import numpy as np
 from sim.model import jit as _jit  # noqa: F401,I001  (the compiled-code cache folder, set before compiling)
@@ -1427,7 +1426,6 @@ from sim.model.events import EVENTS  # noqa: E402
 from sim.model.build import YEAR  # noqa: E402
 from sim.inputs.economic_tables import CATEGORIES  # noqa: E402
 from sim.engine.block import K_COURSES as _K_COURSES, K_FLARES as _K_FLARES  # noqa: E402
-from sim.model.response import logit as _logit  # noqa: E402
 assert CATEGORIES[C_DRUG] == "drug" and CATEGORIES[C_STATE] == "state" and len(CATEGORIES) == C_STATE + 1
 
 # event names by the kernel's event codes (EV_*); all are in sim.pathway.EVENTS
@@ -1460,158 +1458,48 @@ def has_capacity_limits(scenario) -> bool:
 # ----------------------------------------------------------------------------------------------
 
 class _Econ:
-    """Cost and utility inputs of the kernel, from the same tables and checks as ``evaluate``.
-
-    Errors that ``evaluate`` raises only when a course or adverse event occurs (a drug the table
-    does not price, ...) are kept per therapy / kind and raised only if the kernel used it."""
+    """The kernel's flat view of :class:`sim.economics.aggregate.EconomicInputs` (the same tables,
+    pricing rules and checks as ``evaluate``, written there once). Errors that ``evaluate`` raises only
+    when a course or adverse event occurs are kept per therapy / kind and raised only if used."""
 
     def __init__(self, engine: "FastEngine", econ=None, cost_table=None, utility_table=None):
-        from sim.economics.pricing import price_component, supportive_background
-        from sim.errors import InputError
-        from sim.inputs.economic_settings import willingness_to_pay
-        from sim.inputs.economic_tables import resolve_tables
-        model = engine.model
-        scenario = model.scenario
-        econ, costs, utils = resolve_tables(scenario, econ, cost_table, utility_table)
-        self.wtp = willingness_to_pay(econ, costs.currency)
-        rc, ro = econ.rates()
+        from types import SimpleNamespace
+
+        from sim.economics.aggregate import EconomicInputs
+        view = SimpleNamespace(model=engine.model, kinds=engine.ae_kinds, therapies=engine.therapy_names)
+        ei = self.inputs = EconomicInputs.build(view, econ, cost_table, utility_table)
+        e, cs = ei.econ[0], ei.courses[0]
         E = np.zeros(N_E)
-        E[E_DC], E[E_DO] = np.log1p(rc), np.log1p(ro)
-        for i, s in enumerate(HEALTH_STATES):
-            E[E_U0 + i] = utils.utility(s)
-        E[E_UCKD] = utils.utility("ckd")
-        E[E_UFM] = utils.utility("flare_moderate")
-        E[E_UFS] = utils.utility("flare_severe")
-        for i, s in enumerate(HEALTH_STATES[:3]):
-            E[E_CS0 + i] = costs.value(f"state_{s}")
-        E[E_CCKD] = costs.value("ckd_supportive_care")
-        E[E_CBG] = supportive_background(costs)
-        share = econ.dialysis_pd_share
-        E[E_CDIAL] = (1 - share) * costs.value("haemodialysis") + share * costs.value("peritoneal_dialysis")
-        E[E_CTXF] = costs.value("transplant_followup")
-        E[E_CFS] = costs.value("renal_flare_severe")
-        E[E_CFM] = costs.value("renal_flare_moderate")
-        E[E_CTX1] = costs.value("transplant_first_year")
-        E[E_CBIOP] = costs.value("repeat_biopsy")
-        E[E_CSCREEN] = costs.value("lookalike_screening")
-        E[E_LABS] = costs.value("immunosuppression_labs")
-        E[E_TROUGH] = costs.value("cni_trough_monitoring")
+        E[E_DC], E[E_DO] = e["dc"], e["do"]
+        E[E_U0:E_U0 + 5] = e["u_state"]
+        E[E_UCKD], E[E_UFM], E[E_UFS] = e["u_ckd"], e["u_flare_moderate"], e["u_flare_severe"]
+        E[E_CS0:E_CS0 + 3] = e["c_state"]
+        E[E_CCKD], E[E_CBG], E[E_CDIAL] = e["c_ckd"], e["c_background"], e["c_dialysis"]
+        E[E_CTXF], E[E_CFS], E[E_CFM] = e["c_transplant_followup"], e["c_flare_severe"], e["c_flare_moderate"]
+        E[E_CTX1], E[E_CBIOP], E[E_CSCREEN] = e["c_transplant_first_year"], e["c_biopsy"], e["c_screen"]
+        E[E_LABS], E[E_TROUGH] = e["c_labs"], e["c_trough"]
         self.E = E
-        kinds = engine.ae_kinds
-        self.akc, self.akq = np.zeros(max(len(kinds), 1)), np.zeros(max(len(kinds), 1))
-        self.kind_err: dict[int, Exception] = {}
-        for i, kind in enumerate(kinds):
-            try:
-                self.akc[i] = costs.value(kind, "adverse_event")
-                self.akq[i] = utils.qaly_loss(kind)
-            except InputError as e:
-                self.kind_err[i] = e
-        # courses: per therapy, monitoring, daily components (flows) and one-off administrations
-        names = engine.therapy_names
-        nt = len(names)
-        self.thcni = np.zeros(nt, dtype=np.int64)
-        self.thdur = np.zeros(nt)
-        self.th_err: dict[int, Exception] = {}
-        daily: list[tuple] = []       # (therapy, unit, amount, per_mg, cap)
-        once: list[tuple] = []        # (therapy, kind, amount, times, price, vials, admin)
-        dstart, ostart = [0], [0]
-        infusion, msc = costs.value("infusion_visit"), costs.value("msc_infusion")
-        for ti, name in enumerate(names):
-            th = model.therapies[name]
-            self.thcni[ti] = th.family == "cni"
-            self.thdur[ti] = th.duration_months / 12.0
-            d_here, o_here = [], []
-            try:
-                for comp in th.dose:
-                    pc = price_component(comp, costs, infusion, msc)       # the rules of evaluate
-                    if pc.kind == "daily":
-                        d_here.append((ti, comp.unit, comp.amount, pc.price, pc.cap_years))
-                    elif pc.kind == "session":           # no drug; the session is the administration
-                        o_here.append((ti, "fixed", 0.0, pc.times, 0.0, [], pc.amount))
-                    else:
-                        o_here.append((ti, pc.kind, pc.amount, pc.times, pc.price,
-                                       list(pc.vials) if econ.vial_wastage else [], pc.visit))
-            except InputError as e:
-                self.th_err[ti] = e
-                d_here, o_here = [], []
-            daily += d_here
-            once += o_here
-            dstart.append(len(daily))
-            ostart.append(len(once))
-        self.daily, self.once = daily, once
-        self.dstart = np.array(dstart, dtype=np.int64)
-        self.ostart = np.array(ostart, dtype=np.int64)
-        self.dcap = np.array([d[4] for d in daily] + [0.0])
-        self.otimes = np.array([o[3] for o in once] + [1], dtype=np.int64)
-        self.oadmin = np.array([o[6] for o in once] + [0.0])
-        # discount factor between two administrations of a one-off component
-        self.oratio = np.array([math.exp(-E[E_DC] * (self.thdur[o[0]] / o[3])) for o in once] + [1.0])
+        self.wtp = ei.wtp
+        self.akc, self.akq = cs["ae_cost"].copy(), cs["ae_qaly_loss"].copy()
+        self.kind_err, self.th_err = ei.kind_err, ei.th_err
+        self.thcni, self.thdur = cs["cni"].copy(), cs["duration"].copy()
+        self.daily, self.once = ei.daily, ei.once
+        self.dstart, self.ostart = cs["daily_start"].copy(), cs["once_start"].copy()
+        self.dcap, self.otimes = cs["daily_cap"].copy(), cs["once_times"].copy()
+        self.oadmin, self.oratio = cs["once_admin"].copy(), cs["once_ratio"].copy()
 
     def patient_arrays(self, weight: np.ndarray | None, bsa: np.ndarray | None, n: int):
         """Per patient: annual cost of each daily component, drug cost of one administration of each
-        one-off component (the dose rules, vial rounding of ``evaluate``)."""
-        from sim.economics.pricing import _vial_cost
-        from sim.inputs.units import DAYS_PER_YEAR
-        drate = np.zeros((n, max(len(self.daily), 1)))
-        for c, (_, unit, amount, per_mg, _) in enumerate(self.daily):
-            per_day = {"mg/day": amount, "g/day": amount * 1000.0}.get(unit)
-            if per_day is None:                              # mg/kg/day
-                per_day = amount * weight
-            drate[:, c] = np.asarray(per_day) * DAYS_PER_YEAR * per_mg
-        odrug = np.zeros((n, max(len(self.once), 1)))
-        for c, (_, kind, amount, _, price, vials, _) in enumerate(self.once):
-            if kind == "fixed":
-                odrug[:, c] = amount
-            elif kind == "cells":
-                odrug[:, c] = amount * weight / 1e6 * price
-            else:
-                dose = {"mg": np.full(n, amount), "mg/kg": amount * weight if weight is not None else None,
-                        "mg/m2": amount * bsa if bsa is not None else None}[kind]
-                odrug[:, c] = _vial_cost(dose, vials) if vials else dose * price
-        return drate, odrug
+        one-off component (a dimension no dose uses may be absent)."""
+        zeros = np.zeros(n)
+        return self.inputs.patient_arrays(zeros if weight is None else weight, zeros if bsa is None else bsa)
 
 
 # ----------------------------------------------------------------------------------------------
 # The engine
 # ----------------------------------------------------------------------------------------------
 
-@dataclass
-class AggregateResult:
-    """Per-patient outcomes of one draw (arrays of shape strategies x patients), aggregate mode."""
-
-    strategies: list[str]
-    cost: np.ndarray
-    qaly: np.ndarray
-    life_years: np.ndarray
-    cost_undiscounted: np.ndarray
-    qaly_undiscounted: np.ndarray
-    life_years_undiscounted: np.ndarray
-    cost_by_category: np.ndarray          # strategies x patients x CATEGORIES, discounted
-    esrd_time: np.ndarray                 # NaN if none
-    death_time: np.ndarray
-    wtp: float = math.nan
-
-    def frame(self) -> pd.DataFrame:
-        """The table of :func:`sim.economics.evaluate` (``.patients``): one row per strategy x patient."""
-        ns, n = self.cost.shape
-        out = pd.DataFrame({"strategy": np.repeat(np.array(self.strategies, dtype=object), n),
-                            "patient": np.tile(np.arange(n, dtype=np.int64), ns)})
-        for col in ("cost", "qaly", "life_years", "cost_undiscounted", "qaly_undiscounted",
-                    "life_years_undiscounted"):
-            out[col] = getattr(self, col).ravel()
-        for i, c in enumerate(CATEGORIES):
-            out[f"cost_{c}"] = self.cost_by_category[:, :, i].ravel()
-        return out
-
-    def means(self) -> pd.DataFrame:
-        """Per-strategy means (what a probabilistic analysis keeps of each draw), and the share of
-        patients reaching ESRD and dying within the horizon."""
-        cols = {"strategy": list(self.strategies)}
-        for c in ("cost", "qaly", "life_years", "cost_undiscounted", "qaly_undiscounted", "life_years_undiscounted"):
-            cols[c] = getattr(self, c).mean(axis=1)
-        cols["esrd"] = (~np.isnan(self.esrd_time)).mean(axis=1)
-        cols["death"] = (~np.isnan(self.death_time)).mean(axis=1)
-        return pd.DataFrame(cols)
+from sim.economics.aggregate import AggregateResult  # noqa: E402  (one result type for both routes)
 
 
 class FastEngine:
@@ -1678,45 +1566,10 @@ class FastEngine:
         ind = slot("induction_choice", 1, 1)
         wup = slot("workup", 1, 3) if any(s.workup.active for s in self.strategies) else -1
         self._slots = slots
-        # -- response probabilities (BlockInputs.response_probability: the same expression) ------------
+        # -- response probabilities: the clinical core's table (sim.model.response) ---------------------
         from sim.model.hazards import esrd_multiplier
-        from sim.model.response import centring, chronicity_log_or, lookalike_penalised
-        resp = np.zeros((nt, len(ISN_CLASSES), len(ANCESTRIES), 2, len(CHRONICITY), len(LOOKALIKES), 2))
-        log_chron = chronicity_log_or(p)
-        log_anc = {a: math.log(p[f"ancestry_response_or_{a}"]) for a in ANCESTRIES}
-        log_nonadh = math.log(p["nonadherent_response_or"])
-        log_asian = math.log(p["asian_evidence_transfer_or"])
-        log_second = math.log(p["second_induction_response_or"])
-        log_look = math.log(p["lookalike_response_or"])
-        # the patient's log odds, (ancestry + adherence) + chronicity, for every combination at once:
-        # numpy adds float64 exactly as BlockInputs does; only exp is left to math.exp (libm), per value
-        lo_patient = ((np.array([log_anc[a] for a in ANCESTRIES])[:, None, None]
-                       + np.array([0.0, log_nonadh])[None, :, None])
-                      + np.array([log_chron[b] for b in CHRONICITY])[None, None, :])
-        non_asian = np.array([a != "asian" for a in ANCESTRIES])
-        for i, th in enumerate(ths):
-            grp = th.class_or_group if th.class_or_group in ("b_cell", "cni") else None
-            base = np.array([th.response_probability(cls) for cls in ISN_CLASSES])
-            valid = (base > 0.0) & (base < 1.0)
-            logit = np.array([_logit(b) if v else 0.0 for b, v in zip(base, valid)])
-            lo = (logit[:, None, None, None] + lo_patient[None]) + centring(p, th)   # class, anc, adh, chron
-            # look-alike (none, tma, aps_nephropathy, membranous): less response where it is not treated
-            lo = np.stack([lo + log_look if lookalike_penalised(th, la) else lo for la in LOOKALIKES], axis=-1)
-            if grp is not None:
-                cls_lo = np.array([math.log(p[f"class_response_or_{grp}_{c}"]) if v else 0.0
-                                   for c, v in zip(ISN_CLASSES, valid)])
-                lo = lo + cls_lo[:, None, None, None, None]
-            if th.asian_evidence:
-                lo[:, non_asian] += log_asian
-            first = [1.0 / (1.0 + math.exp(-x)) for x in lo.ravel().tolist()]
-            first = np.array(first).reshape(lo.shape)
-            if "induction" in th.roles:          # second line: only induction agents are given second
-                second = np.array([1.0 / (1.0 + math.exp(-x)) for x in (lo + log_second).ravel().tolist()])
-                second = second.reshape(lo.shape)
-            else:
-                second = first
-            resp[i] = np.stack([first, second], axis=-1)
-            resp[i, ~valid] = base[~valid][:, None, None, None, None, None]     # 0 or 1: no modifiers
+        from sim.model.response import response_table
+        resp = response_table(p, ths)
         # -- strategies ------------------------------------------------------------------------------
         ns = len(self.strategies)
         maxl = max([len(s.ladder) for s in self.strategies] + [1])
@@ -2098,12 +1951,8 @@ class FastEngine:
         c = sample_cohort(self.model.scenario.cohort, seed, draw, n, weight=self.needs_weight,
                           height=self.needs_bsa, other=False)
         out_i, out_f, acc, _, _, _ = self._run(c, seed, draw, record=False, econ=e, threads=threads)
-        return AggregateResult(
-            strategies=[s.name for s in self.strategies], cost=acc[:, :, :9].sum(axis=2), qaly=acc[:, :, A_QD],
-            life_years=acc[:, :, A_LYD], cost_undiscounted=acc[:, :, 9:18].sum(axis=2),
-            qaly_undiscounted=acc[:, :, A_QU], life_years_undiscounted=acc[:, :, A_LYU],
-            cost_by_category=acc[:, :, :9].copy(), esrd_time=out_f[:, :, 2].copy(), death_time=out_f[:, :, 3].copy(),
-            wtp=e.wtp)
+        return AggregateResult.from_accumulators([s.name for s in self.strategies], acc, out_f[:, :, 2].copy(),
+                                                 out_f[:, :, 3].copy(), e.wtp)
 
 
 _POOLS: dict[int, object] = {}

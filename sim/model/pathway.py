@@ -366,6 +366,17 @@ def records_full(out):
 
 
 @core
+def driver_first(m, draws, out, p):
+    """What the driver must do before this step may change anything: draw random numbers
+    (NEED_DRAWS), make room for records (RECORDS_FULL), or nothing (WAIT)."""
+    if not draws_ready(m, draws, p):
+        return L.NEED_DRAWS
+    if records_full(out):
+        return L.RECORDS_FULL
+    return L.WAIT
+
+
+@core
 def after_wait(m, R, draws, out, p, clock, why):
     """The phase's wait ended (its time came, a flare, or a severe adverse event stopped the course)."""
     ph = p.phase
@@ -409,10 +420,9 @@ def step(P, i, M, s, R, draws, out):
     NEED_DRAWS, RECORDS_FULL (nothing done: the driver acts, then calls again) or ASK_SERVICE."""
     p = P[i]
     m = M[s]
-    if not draws_ready(m, draws, p):
-        return L.NEED_DRAWS
-    if records_full(out):
-        return L.RECORDS_FULL
+    first = driver_first(m, draws, out, p)
+    if first != L.WAIT:
+        return first
     clock = advance(p)
     if p.phase == L.START:
         return start_induction(m, R, draws, out, p, clock, p.first_agent, 1)
@@ -472,10 +482,9 @@ def service_found(P, i, M, s, R, draws, out, now, hold):
     """The course may start (simulation time ``now``): at once, or after ``hold`` years (MSC manufacturing)."""
     p = P[i]
     m = M[s]
-    if not draws_ready(m, draws, p):
-        return L.NEED_DRAWS
-    if records_full(out):
-        return L.RECORDS_FULL
+    first = driver_first(m, draws, out, p)
+    if first != L.WAIT:
+        return first
     p.now = now
     clock = now - p.t0
     if hold > 0.0:
