@@ -20,7 +20,7 @@ from sim.inputs.cohort import CHRONICITY
 from sim.model.hazards import HEALTH_STATES, PRE_ESRD, death_tables, esrd_multiplier, esrd_tables
 from sim.model import layout as L
 from sim.model.jit import records
-from sim.model.pathway import induction_agent
+from sim.model.pathway import induction_agents
 from sim.inputs.therapies import ISN_CLASSES
 
 K_COURSES = 8     # courses of one therapy per patient per stream chunk
@@ -188,7 +188,8 @@ class Block:
         if mix and self._induction_u is None:
             self._induction_u = uniforms(self.seed, self.draw, self.block, "induction_choice", ())
         u = self._induction_u[:n_rows] if mix else np.zeros(n_rows)
-        m = records(self.cm.records)[k]
-        P["first_agent"] = [induction_agent(m, float(x)) for x in u]
+        agents = np.empty(n_rows, dtype=np.int64)
+        induction_agents(self.cm.records_for_core, k, u, agents)
+        P["first_agent"] = agents
         P["flare_left"] = self.flares[:n_rows, 0, 0]
         return records(P)

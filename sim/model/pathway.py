@@ -72,6 +72,14 @@ def induction_agent(m, u):
     return m.induction_agent[n - 1]
 
 
+@core
+def induction_agents(M, s, u, out):
+    """:func:`induction_agent` for every patient of a block (``u``: their uniforms; one call)."""
+    m = M[s]
+    for i in range(len(u)):
+        out[i] = induction_agent(m, u[i])
+
+
 # ==============================================================================================
 # Courses: given as induction, as the management of a look-alike, as a ladder step or as rescue
 # ==============================================================================================
