@@ -340,11 +340,9 @@ def run_draw(model, row: dict, patients: int, seed: int, costs, utilities, engin
         # (equal to the SimPy route's to rounding: the same trajectories, sums in another order)
         from sim.engine.fast_engine import aggregate
         agg = aggregate(md, patients, seed, d, cost_table=ct, utility_table=ut, threads=threads)
-        cols = {c: getattr(agg, c).mean(axis=1) for c in OUTCOMES}
-        esrd = (~np.isnan(agg.esrd_time)).mean(axis=1)
-        death = (~np.isnan(agg.death_time)).mean(axis=1)
-        return [{"draw": d, "strategy": s, **{c: float(cols[c][i]) for c in OUTCOMES},
-                 "esrd": float(esrd[i]), "death": float(death[i])} for i, s in enumerate(agg.strategies)]
+        means = agg.means()
+        return [{"draw": d, "strategy": row["strategy"], **{c: float(row[c]) for c in (*OUTCOMES, "esrd", "death")}}
+                for row in means.to_dict(orient="records")]
     res = simulate(md, patients=patients, seed=seed, draw=d, costed=False, engine=engine)
     if keep_tables is not None:
         write_table(res.patients[TABLE_PATIENT_COLUMNS], keep_tables / f"draw_{d:07d}_patients.parquet")

@@ -100,6 +100,7 @@ from numba.extending import intrinsic
 from sim.engine import streams
 from sim.engine.rng import (  # noqa: E402  (the compiled streams)
     Cohort, _jump, _jump_tables, _next_double, _seed_pcg, _std_exponential, sample_cohort, seed_words)
+from sim.economics.aggregate import discounted_duration  # the pricing rule, written once
 from sim.inputs.cohort import ANCESTRIES, CHRONICITY, LOOKALIKES
 from sim.model.hazards import _FAR
 from sim.inputs.therapies import ISN_CLASSES
@@ -202,7 +203,6 @@ ERR_NO_SWITCH, ERR_CAPACITY = 1, 2
 (E_DC, E_DO, E_U0, E_U1, E_U2, E_U3, E_U4, E_UCKD, E_UFM, E_UFS, E_CS0, E_CS1, E_CS2, E_CCKD, E_CBG, E_CDIAL,
  E_CTXF, E_CFS, E_CFM, E_CTX1, E_CBIOP, E_LABS, E_TROUGH, E_CSCREEN) = range(24)
 N_E = E_CSCREEN + 1
-_SHORT = 1e-4                   # delta * length below which a discounted duration uses expm1
 
 
 # ==============================================================================================
@@ -389,23 +389,10 @@ def _ex(wf, wi, chain, delta, t):
 
 
 @njit(cache=True, error_model="numpy")
-def _dd2(t0, t1, delta, e0, e1):
-    """Discounted duration of [t0, t1] from e0 = exp(-delta t0), e1 = exp(-delta t1): their difference
-    (relative error below 1e-11 when delta * length >= _SHORT), else the expm1 form of sim.cea."""
-    L = t1 - t0
-    if delta <= 0.0:
-        return L
-    x = delta * L
-    if x >= _SHORT:
-        return (e0 - e1) / delta
-    return e0 * (-math.expm1(-x) / delta)
-
-
-@njit(cache=True, error_model="numpy")
 def _flow(wf, wi, cat, rate, t0, t1, dc):
     if t1 < t0:
         t1 = t0
-    wf[WO_ACC + cat] += rate * _dd2(t0, t1, dc, _ex(wf, wi, 0, dc, t0), _ex(wf, wi, 0, dc, t1))
+    wf[WO_ACC + cat] += rate * discounted_duration(t0, t1, dc, _ex(wf, wi, 0, dc, t0), _ex(wf, wi, 0, dc, t1))
     wf[WO_ACC + 9 + cat] += rate * (t1 - t0)
 
 
@@ -437,8 +424,8 @@ def _econ_segment(mf, mi, wf, wi, state, ther, t0, t1):
     else:
         u = mf[fe + E_U0 + state]
     L = t1 - t0
-    ddc = _dd2(t0, t1, dc, _ex(wf, wi, 0, dc, t0), _ex(wf, wi, 0, dc, t1))
-    ddo = ddc if do == dc else _dd2(t0, t1, do, _ex(wf, wi, 1, do, t0), _ex(wf, wi, 1, do, t1))
+    ddc = discounted_duration(t0, t1, dc, _ex(wf, wi, 0, dc, t0), _ex(wf, wi, 0, dc, t1))
+    ddo = ddc if do == dc else discounted_duration(t0, t1, do, _ex(wf, wi, 1, do, t0), _ex(wf, wi, 1, do, t1))
     wf[WO_ACC + A_QD] += u * ddo
     wf[WO_ACC + A_QU] += u * L
     if pre:
@@ -477,7 +464,7 @@ def _econ_course_end(mf, mi, wf, wi, t_end):
     pidx = wi[I_PIDX]
     L = s1 - s0
     f0 = wf[S_CE0]
-    dd = _dd2(s0, s1, dc, f0, _ex(wf, wi, 0, dc, s1))
+    dd = discounted_duration(s0, s1, dc, f0, _ex(wf, wi, 0, dc, s1))
     r = mf[fe + E_LABS]
     if mi[mi[MO_THCNI] + th] == 1:
         r2 = mf[fe + E_TROUGH]
@@ -681,7 +668,7 @@ def _close(mf, mi, wf, wi, rf, rv, t, how):
         _econ_course_end(mf, mi, wf, wi, t)
         do = mf[mi[FO_E] + E_DO]
         chain = 0 if do == mf[mi[FO_E] + E_DC] else 1
-        wf[WO_ACC + A_LYD] += _dd2(0.0, t, do, 1.0, _ex(wf, wi, chain, do, t))
+        wf[WO_ACC + A_LYD] += discounted_duration(0.0, t, do, 1.0, _ex(wf, wi, chain, do, t))
         wf[WO_ACC + A_LYU] += t
 
 
@@ -1419,7 +1406,6 @@ def _kernel(mf_, mi_, wf_, wi_, wu_, rf_, rv_, p_age, p_female, p_class, p_anc, 
 # Python side: compiling a model, sampling the cohort, building tables
 # ==============================================================================================
 
-import pandas as pd  # noqa: E402
 
 from sim.model.hazards import HEALTH_STATES  # noqa: E402
 from sim.model.events import EVENTS  # noqa: E402
@@ -1834,67 +1820,6 @@ class FastEngine:
                     raise econ.kind_err[k]
         return out_i, out_f, out_acc, n_ev, n_sg, parts[0][2]
 
-    # -- full tables ------------------------------------------------------------------------------------
-    def tables(self, patients: int, seed: int, draw: int = 0) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-        """The ``patients``, ``events`` and ``states`` tables of :func:`sim.simulation.simulate`."""
-        n = int(patients)
-        c = sample_cohort(self.model.scenario.cohort, seed, draw, n)
-        out_i, out_f, _, n_ev, n_sg, rec = self._run(c, seed, draw, record=True)
-        g_evt, g_evc, g_evd, g_sgs, g_sgt, g_sg0, g_sg1 = rec
-        ns = len(self.strategies)
-        snames = np.array([s.name for s in self.strategies], dtype=object)
-        tnames = np.array(self.therapy_names, dtype=object)
-        pid = np.arange(n, dtype=np.int64)
-        cls = np.array(ISN_CLASSES, dtype=object)[c.isn_class]
-        anc = np.array(ANCESTRIES, dtype=object)[c.ancestry]
-        sex = np.where(c.female, "female", "male").astype(object)
-        chron = np.array(CHRONICITY, dtype=object)[c.chronicity]
-        look = np.array(LOOKALIKES, dtype=object)[c.lookalike]
-        nonadh = c.nonadherent.astype(bool)
-        # sim.simulation.nonresponse_cause (of patients who failed both induction agents)
-        cause = np.where(c.lookalike != 0, look,
-                         np.where(c.chronicity == CHRON_HIGH, "chronic_damage",
-                                  np.where(nonadh, "nonadherence", "refractory_nephritis"))).astype(object)
-        findings = np.array(["", *_FINDINGS], dtype=object)
-        frames = []
-        for k, s in enumerate(self.strategies):
-            oi, of = out_i[k], out_f[k]
-            ladder = np.array(list(s.ladder) + ["induction"], dtype=object)
-            hs = oi[:, 3]
-            df = pd.DataFrame({
-                "strategy": np.full(n, s.name, dtype=object),
-                "patient": pid, "isn_class": cls, "ancestry": anc, "age": c.age, "sex": sex,
-                "weight_kg": c.weight_kg, "height_cm": c.height_cm, "bsa_m2": c.bsa_m2,
-                "proteinuria_g_day": c.proteinuria_g_day, "egfr_ml_min": c.egfr_ml_min,
-                "nonadherent": nonadh, "chronicity": chron, "lookalike": look, "induction": tnames[oi[:, 0]],
-                "refractory": oi[:, 1].astype(bool), "refractory_ever": oi[:, 2].astype(bool),
-                "failed_induction": oi[:, 5].astype(bool), "workup_finding": findings[oi[:, 6] + 1],
-                "nonresponse_cause": np.where(oi[:, 5] == 1, cause, "").astype(object),
-                "courses_stopped_by_adverse_event": oi[:, 7],
-                "highest_step": ladder[np.where(hs >= 0, hs, len(s.ladder))], "n_renal_flares": oi[:, 4],
-                **{col: of[:, j] for j, col in enumerate(_OUT_F)},
-                "end_state": np.where(np.isnan(of[:, 3]), "alive", "death").astype(object),
-            })
-            frames.append(df)
-        patients_df = pd.concat(frames, ignore_index=True)
-        # events and states: the kernel writes them patient by patient; the tables go strategy by strategy
-        counts = n_ev.T.ravel()
-        ev_s = np.repeat(np.tile(np.arange(ns), n), counts)
-        ev_p = np.repeat(np.repeat(pid, ns), counts)
-        o = np.argsort(ev_s, kind="stable")
-        events_df = pd.DataFrame({"strategy": snames[ev_s[o]], "patient": ev_p[o], "time_years": g_evt[o],
-                                  "event": np.array(EVENT_NAMES, dtype=object)[g_evc[o]],
-                                  "detail": self._details(g_evc[o], g_evd[o])})
-        counts = n_sg.T.ravel()
-        sg_s = np.repeat(np.tile(np.arange(ns), n), counts)
-        sg_p = np.repeat(np.repeat(pid, ns), counts)
-        o = np.argsort(sg_s, kind="stable")
-        labels = np.array(["supportive_care", ""] + self.therapy_names, dtype=object)
-        states_df = pd.DataFrame({"strategy": snames[sg_s[o]], "patient": sg_p[o],
-                                  "state": np.array(HEALTH_STATES, dtype=object)[g_sgs[o]],
-                                  "therapy": labels[g_sgt[o] + 2], "start": g_sg0[o], "stop": g_sg1[o]})
-        return patients_df, events_df, states_df
-
     def _details(self, ev: np.ndarray, d: np.ndarray) -> np.ndarray:
         """The ``detail`` strings of events, from their codes."""
         names = self.therapy_names
@@ -1965,18 +1890,6 @@ def _pool(threads: int):
         from concurrent.futures import ThreadPoolExecutor
         pool = _POOLS[threads] = ThreadPoolExecutor(threads, thread_name_prefix="lnsim-fast")
     return pool
-
-
-def simulate_tables(model, patients: int, seed: int, draw: int = 0):
-    """The uncosted :class:`sim.simulation.SimulationResult` of ``simulate(..., engine="fast")``:
-    the same tables and summary as the SimPy engine (``simulate`` adds the economics)."""
-    from sim.analysis.simulate import add_exposures
-    from sim.engine.simulation import SimulationResult
-    eng = model if isinstance(model, FastEngine) else FastEngine(model)
-    n = int(patients)
-    patients_df, events_df, states_df = eng.tables(n, seed, draw)
-    result = SimulationResult(eng.model, patients_df, events_df, states_df, None, int(seed), n)
-    return add_exposures(result)          # measured from the tables, and the summary, as the SimPy engine
 
 
 def aggregate(model, patients: int, seed: int, draw: int = 0, econ=None, cost_table=None,
