@@ -159,45 +159,30 @@ class InstrumentedSimpyDriver(SimpyDriver):
         self.records = Records(1 << 18)           # never flushed: a step's events stay in the buffer
         self.records.flush = self._no_flush
         self.seen: collections.Counter = collections.Counter()
+        self._asked: dict[int, tuple[int, int]] = {}
 
     @staticmethod
     def _no_flush():
         raise AssertionError("the instrumented driver's record buffer is too small")
 
-    def life(self, block, P, i: int, t0: float):        # SimpyDriver.life, noting each step
-        env, k, rec = self.env, self.k, self.records
-        M, R, out = self.cm.records_for_core, self.cm.response, rec.out
-        timeout = env.timeout
-        delay = P["w_delay"]
-        if t0:
-            yield timeout(t0)
-        while True:
-            before, n0 = int(P[i]["phase"]), int(rec.cnt[0])
-            st = step(P, i, M, k, R, block.draws, out)
-            if st == L.WAIT:
-                _note(self.seen, P, i, before, out, n0)
-                d = delay[i]
-                if d > 0.0:
-                    yield timeout(d)
-                continue
-            if st == L.NEED_DRAWS:
-                assert int(P[i]["phase"]) == before
-                block.more(P, i)
-            elif st == L.RECORDS_FULL:
-                rec.flush()
+    def step(self, block, P, i: int) -> int:             # SimpyDriver.step, noting each step
+        before, n0 = int(P[i]["phase"]), int(self.records.cnt[0])
+        st = super().step(block, P, i)
+        if st in (L.WAIT, L.DONE_STATUS):
+            _note(self.seen, P, i, before, self.records.out, n0)
+        else:                                   # the phase changes only once the driver has answered
+            assert int(P[i]["phase"]) == before
+            if st == L.NEED_DRAWS:              # nothing at all was done before asking for numbers
+                assert int(self.records.cnt[0]) == n0, "the core acted before asking"
             elif st == L.ASK_SERVICE:
-                assert int(P[i]["phase"]) == before        # the course starts once the service is found
-                st = yield from self.queue(block, P, i, t0)
-                _note(self.seen, P, i, before, out, n0)
-                if st == L.WAIT:
-                    d = delay[i]
-                    if d > 0.0:
-                        yield timeout(d)
-                elif st == L.DONE_STATUS:
-                    return
-            else:
-                _note(self.seen, P, i, before, out, n0)
-                return
+                self._asked[int(P[i]["pid"])] = (before, n0)
+        return st
+
+    def queue(self, block, P, i: int, t0: float):        # the step that asked ends when the queue does
+        st = yield from super().queue(block, P, i, t0)
+        before, n0 = self._asked.pop(int(P[i]["pid"]))
+        _note(self.seen, P, i, before, self.records.out, n0)
+        return st
 
 
 def run_capacity_instrumented(cm, n: int, seed: int) -> list[collections.Counter]:

@@ -34,33 +34,28 @@ class SimpyDriver:
             self.env.process(self.life(block, P, i, t0))
 
     def life(self, block, P, i: int, t0: float):
-        env, k, rec = self.env, self.k, self.records
-        M, R, out = self.cm.records_for_core, self.cm.response, rec.out
-        timeout = env.timeout
+        timeout = self.env.timeout
         delay = P["w_delay"]
         if t0:
             yield timeout(t0)
         while True:
-            st = step(P, i, M, k, R, block.draws, out)
+            st = self.step(block, P, i)
+            if st == L.ASK_SERVICE:
+                st = yield from self.queue(block, P, i, t0)
             if st == L.WAIT:
                 d = delay[i]
                 if d > 0.0:
                     yield timeout(d)
-                continue
-            if st == L.NEED_DRAWS:
+            elif st == L.NEED_DRAWS:
                 block.more(P, i)
             elif st == L.RECORDS_FULL:
-                rec.flush()
-            elif st == L.ASK_SERVICE:
-                st = yield from self.queue(block, P, i, t0)
-                if st == L.WAIT:
-                    d = delay[i]
-                    if d > 0.0:
-                        yield timeout(d)
-                elif st == L.DONE_STATUS:
-                    return
+                self.records.flush()
             else:
                 return
+
+    def step(self, block, P, i: int) -> int:
+        """One step of the core for patient ``i`` (:func:`sim.model.pathway.step`)."""
+        return step(P, i, self.cm.records_for_core, self.k, self.cm.response, block.draws, self.records.out)
 
     def queue(self, block, P, i: int, t0: float):
         """Find the service the course needs (queueing for it), then let the core start the course."""
