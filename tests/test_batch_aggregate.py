@@ -10,7 +10,7 @@ from sim.engine import fast_engine as fe
 from sim.economics.aggregate import aggregate
 from sim.inputs.build import build
 from tests.conftest import load
-from tests.test_fast_engine import SCENARIOS
+from tests.test_fast_engine import SCENARIOS as CASES
 
 FIELDS = ("cost", "qaly", "life_years", "cost_undiscounted", "qaly_undiscounted", "life_years_undiscounted",
           "cost_by_category", "esrd_time", "death_time")
@@ -18,7 +18,7 @@ FIELDS = ("cost", "qaly", "life_years", "cost_undiscounted", "qaly_undiscounted"
 
 @pytest.mark.parametrize("name", ["base", "renal_replacement", "stream_chunks", "workup", "severe_adverse_events"])
 def test_aggregate_equals_the_kernel(name):
-    file, overrides, n, seed = SCENARIOS[name]
+    file, overrides, n, seed = CASES[name]
     model = build(load(file, overrides))
     old = fe.aggregate(model, n, seed, 3)
     new = aggregate(model, n, seed, 3)
@@ -36,7 +36,7 @@ def test_aggregate_equals_evaluate_on_the_tables(name):
     """The records route prices like the table route (sim.economics.evaluate), to rounding: an oracle
     that stays when the old kernel is gone."""
     import sim
-    file, overrides, n, seed = SCENARIOS[name]
+    file, overrides, n, seed = CASES[name]
     model = build(load(file, overrides))
     agg = aggregate(model, n, seed, 2)
     ref = sim.simulate(model, patients=n, seed=seed, draw=2, engine="fast")

@@ -18,8 +18,8 @@ import pandas as pd
 import pytest
 
 import sim
+from tests.conftest import ROOT, SCENARIOS
 
-ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = ROOT / "tests" / "golden" / "data"
 MANIFEST = json.loads((GOLDEN / "MANIFEST.json").read_text())
 PSA_GOLDENS = sorted(MANIFEST["psa"])
@@ -32,13 +32,13 @@ CAPACITY_SKIP = "the fast engine has no capacity limits: capacity scenarios run 
 def scenario_path(name: str) -> Path:
     """The scenario file a golden folder stands for (``validation_<stem>`` -> scenarios/validation/)."""
     if name.startswith("validation_"):
-        return ROOT / "scenarios" / "validation" / f"{name[len('validation_'):]}.yaml"
-    return ROOT / "scenarios" / f"{name}.yaml"
+        return SCENARIOS / "validation" / f"{name[len('validation_'):]}.yaml"
+    return SCENARIOS / f"{name}.yaml"
 
 
 def expected_goldens() -> set[str]:
-    names = {p.stem for p in (ROOT / "scenarios").glob("*.yaml")}
-    names |= {f"validation_{p.stem}" for p in (ROOT / "scenarios" / "validation").glob("*.yaml")}
+    names = {p.stem for p in SCENARIOS.glob("*.yaml")}
+    names |= {f"validation_{p.stem}" for p in (SCENARIOS / "validation").glob("*.yaml")}
     return names
 
 
@@ -50,13 +50,9 @@ def frame_difference(got: pd.DataFrame, want: pd.DataFrame) -> str | None:
     return None
 
 
-@pytest.fixture(params=("simpy", "fast"))
-def engine(request) -> str:
-    return request.param
-
-
 def test_every_scenario_has_a_golden():
     """A new scenario or validation population must come with its golden (and a removed one's goes)."""
+    assert PSA_GOLDENS, "the PSA golden is missing from the manifest"
     have = set(SCENARIO_GOLDENS)
     want = expected_goldens()
     assert not want - have, (f"scenario files without a golden: {sorted(want - have)}; "
@@ -122,6 +118,9 @@ def _compare_psa_file(got: Path, want: Path) -> str | None:
 @pytest.mark.parametrize("name", PSA_GOLDENS)
 def test_psa_reproduces_its_golden(name, workers, tmp_path):
     """The PSA's per-draw tables (fast engine, aggregate route), identical for one or two workers."""
+    files = MANIFEST["psa"][name]["files"]
+    frozen = {str(p.relative_to(GOLDEN / name)) for p in (GOLDEN / name).rglob("*") if p.is_file()}
+    assert files and set(files) == frozen, "every frozen PSA file is compared, and only those"
     _run_psa(name, tmp_path / "psa", workers)
     problems = []
     for f in MANIFEST["psa"][name]["files"]:

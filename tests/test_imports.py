@@ -57,7 +57,7 @@ sim.reporting.cli.main(sys.argv[1:])
     assert loaded == []
 
 
-def _private_imports(path: Path) -> list[str]:
+def _private_imports(path: Path, root: Path = ROOT) -> list[str]:
     """Imports of a third-party module or name whose dotted path has a part starting with '_'."""
     found = []
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
@@ -70,7 +70,7 @@ def _private_imports(path: Path) -> list[str]:
         for name in names:
             parts = name.split(".")
             if parts[0] not in ("sim", "tests", "__future__") and any(p.startswith("_") for p in parts):
-                found.append(f"{path.relative_to(ROOT)}:{node.lineno}: {name}")
+                found.append(f"{path.relative_to(root)}:{node.lineno}: {name}")
     return found
 
 
@@ -78,3 +78,9 @@ def test_no_private_module_of_a_dependency_is_imported():
     files = sorted((ROOT / "sim").rglob("*.py")) + sorted((ROOT / "tests").rglob("*.py")) \
         + sorted((ROOT / "benchmarks").rglob("*.py"))
     assert [f for p in files for f in _private_imports(p)] == []
+
+
+def test_a_private_import_is_found(tmp_path):
+    f = tmp_path / "m.py"
+    f.write_text("from numpy._core import multiarray\nimport numpy.random\nfrom sim._x import y\n")
+    assert _private_imports(f, tmp_path) == ["m.py:1: numpy._core", "m.py:1: numpy._core.multiarray"]

@@ -99,7 +99,10 @@ def imports(path: Path, root: Path) -> list[tuple[int, str]]:
                 continue
             for a in node.names:
                 sub = f"{mod}.{a.name}"
-                out.append((node.lineno, sub if is_module(sub) else mod))
+                if mod == "sim" and not is_module(sub):
+                    out.append((node.lineno, f"sim:{a.name}"))    # a lazy top-level name: any layer behind it
+                else:
+                    out.append((node.lineno, sub if is_module(sub) else mod))
     return sorted(set(out))
 
 
@@ -112,7 +115,11 @@ def violations(root: Path) -> list[str]:
         if here in EXEMPT or layer_of(here) is None:
             continue
         for line, target in imports(path, root):
-            if target == "sim":
+            if target == "sim" or target == "sim:__version__":
+                continue
+            if target.startswith("sim:"):
+                found.append(f"{path.relative_to(root.parent)}:{line}: {here} ({layer_of(here)}) takes '{target[4:]}' from the package "
+                             f"top, which may stand for any layer: import it from the module that defines it")
                 continue
             there = layer_of(target)
             if there is None or order[there] > order[layer_of(here)]:
@@ -200,6 +207,7 @@ def _package(tmp_path: Path, files: dict[str, str]) -> Path:
     "import sim.analysis.psa as psa\n",
     "def f():\n    from sim.reporting import plots\n",             # lazy imports count
     "from ..analysis import psa\n",                                  # relative imports too
+    "from sim import simulate\n",                                   # a lazy name of the package top
 ])
 def test_an_import_up_the_chain_is_found(tmp_path, code):
     root = _package(tmp_path, {"inputs/schema.py": code})
