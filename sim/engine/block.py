@@ -50,11 +50,8 @@ def block_rows(c: Cohort, block: int) -> Cohort:
 
 
 def _padded(a: np.ndarray, n: int) -> np.ndarray:
-    """A block's rows, padded to a full block (rows beyond the run are never simulated)."""
-    if len(a) == n:
-        return a
-    out = np.resize(a, n) if len(a) else np.zeros(n, dtype=a.dtype)
-    return out
+    """A block's rows, padded to a full block with copies (rows beyond the run are never simulated)."""
+    return a if len(a) == n else np.resize(a, n)
 
 
 class Block:

@@ -16,8 +16,6 @@ from sim.model.clocks import consume, death_time, esrd_time, rebase, restart_clo
 from sim.model.jit import core
 
 INF = L.INF
-# how a wait ended (beyond layout's UNTIL, FLARE, STOPPED_BY_AE)
-GOES_ON, DIED, REACHED_ESRD, HORIZON = 3, 4, 5, 6
 
 
 # ==============================================================================================
@@ -297,8 +295,8 @@ def renal_transition(m, out, p, t):
 
 @core
 def finish_wait(m, out, p, clock):
-    """What happens at the time :func:`plan_wait` found (the clock has reached it): returns GOES_ON
-    (the wait continues), UNTIL, FLARE, STOPPED_BY_AE, DIED, REACHED_ESRD or HORIZON."""
+    """What happens at the time :func:`plan_wait` found (the clock has reached it): returns L.GOES_ON
+    (the wait continues), UNTIL, FLARE, STOPPED_BY_AE, DIED, REACHED_ESRD or HORIZON (sim.model.layout)."""
     t = p.w_t
     state = p.state
     spent = p.w_rate * (t - p.w_now)
@@ -310,13 +308,13 @@ def finish_wait(m, out, p, clock):
         p.graft_left -= spent
     if t == p.w_death:
         close(out, p, clock, True)
-        return DIED
+        return L.DIED
     if t == p.w_esrd:
         reach_esrd(m, out, p, clock)
-        return REACHED_ESRD
+        return L.REACHED_ESRD
     if t >= m.horizon:
         close(out, p, m.horizon, False)
-        return HORIZON
+        return L.HORIZON
     if t == p.w_resp:
         respond(m, out, p, clock)
     elif t == p.w_cr:
@@ -341,4 +339,4 @@ def finish_wait(m, out, p, clock):
         renal_transition(m, out, p, clock)
     if t >= p.w_until:
         return L.UNTIL
-    return GOES_ON
+    return L.GOES_ON

@@ -19,8 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from sim.inputs.cohort import ANCESTRIES, CHRONICITY, LOOKALIKES
-from sim.inputs.therapies import ISN_CLASSES
+from sim.inputs.cohort import CHRONICITY, LOOKALIKES
 
 INF = float("inf")
 FAR = 1e6                      # years: last breakpoint of a hazard table, beyond any horizon
@@ -56,8 +55,9 @@ REENTRY_CODES = {"same_step": RULE_SAME_STEP, "induction": RULE_INDUCTION, "ladd
 # verdicts of an assessment
 RESPONDING, IMPROVING, NO_RESPONSE, STOPPED = range(4)
 VERDICTS = ("responding", "improving", "no_response", "stopped")
-# why a wait ended
-UNTIL, FLARE, STOPPED_BY_AE = range(3)
+# how a wait ended: its time came (UNTIL), a renal flare, a severe adverse event stopped the course;
+# or it goes on (biology that needs no decision), or the follow-up ended or left the pathway
+UNTIL, FLARE, STOPPED_BY_AE, GOES_ON, DIED, REACHED_ESRD, HORIZON = range(7)
 
 f8, i8 = np.float64, np.int64
 
@@ -127,7 +127,7 @@ PATIENT = np.dtype([
     ("end_time", f8),
     # -- the phase, and the course being given ----------------------------------------------------------
     ("phase", i8), ("agent", i8), ("second_line", i8), ("initial", i8),
-    ("course_kind", i8), ("course_next", i8), ("course_assessment", f8), ("course_start", f8), ("assess_at", f8),
+    ("course_kind", i8), ("course_next", i8), ("course_assessment", f8), ("course_start", f8),
     ("ladder_index", i8), ("rescued", i8), ("condition", i8),
     # -- the current wait ------------------------------------------------------------------------------
     ("w_until", f8), ("w_flares", i8), ("w_course", i8), ("w_reached", f8), ("w_now", f8), ("w_t", f8),
@@ -150,5 +150,3 @@ EV_PATIENT, EV_CODE, EV_A, EV_B, EV_C, EV_TIME, EV_SEQ = range(7)
 SG_PATIENT, SG_STATE, SG_THERAPY, SG_START, SG_STOP, SG_SEQ = range(6)
 EVENT_WIDTH, SEGMENT_WIDTH = 7, 6
 
-__all__ = [n for n in dir() if n.isupper()]
-_sizes = (len(ISN_CLASSES), len(ANCESTRIES), len(CHRONICITY), len(LOOKALIKES))

@@ -42,7 +42,7 @@ from __future__ import annotations
 from sim.model import events as E
 from sim.model import layout as L
 from sim.model.clocks import death_time, esrd_time
-from sim.model.course import (DIED, GOES_ON, HORIZON, REACHED_ESRD, begin_wait, close, finish_wait, in_remission,
+from sim.model.course import (begin_wait, close, finish_wait, in_remission,
                               judge, plan_wait, reach_esrd, record, set_state, set_therapy, start_course)
 from sim.model.jit import core
 
@@ -103,8 +103,7 @@ def start_and_wait(m, R, draws, out, p, clock):
     p.course_start = clock
     kind = p.course_kind
     if kind == L.INDUCTION:
-        p.assess_at = clock + p.course_assessment
-        return wait_for(m, p, clock, p.assess_at, 0, 1, L.FIRST_ASSESSMENT)
+        return wait_for(m, p, clock, clock + p.course_assessment, 0, 1, L.FIRST_ASSESSMENT)
     phase = L.MANAGEMENT_ASSESSMENT if kind == L.MANAGEMENT else (
         L.LADDER_ASSESSMENT if kind == L.LADDER else L.RESCUE_ASSESSMENT)
     return wait_for(m, p, clock, clock + p.course_assessment, 0, 1, phase)
@@ -126,7 +125,7 @@ def first_assessment(m, R, draws, out, p, clock, why):
     """Responding, improving (partial response due within improvement_lead_months: reassess later)
     or not responding."""
     if (why == L.UNTIL and not in_remission(p)
-            and p.pending_response <= p.assess_at + m.improvement_lead):
+            and p.pending_response <= p.w_until + m.improvement_lead):
         record(out, p, clock, E.ASSESSMENT, p.agent, L.IMPROVING, 0)
         return wait_for(m, p, clock, p.course_start + m.reassessment, 0, 1, L.REASSESSMENT)
     return induction_judged(m, R, draws, out, p, clock, judge(out, p, clock, p.agent, why))
@@ -435,15 +434,15 @@ def step(P, i, M, s, R, draws, out):
     if p.phase == L.START:
         return start_induction(m, R, draws, out, p, clock, p.first_agent, 1)
     why = finish_wait(m, out, p, clock)
-    while why == GOES_ON:
+    while why == L.GOES_ON:
         plan_wait(m, p, clock)
         if m.capacity or records_full(out):
             return L.WAIT
         clock = advance(p)
         why = finish_wait(m, out, p, clock)
-    if why == DIED or why == HORIZON:
+    if why == L.DIED or why == L.HORIZON:
         return L.DONE_STATUS
-    if why == REACHED_ESRD:                     # renal replacement: dialysis, transplant, graft failure
+    if why == L.REACHED_ESRD:                     # renal replacement: dialysis, transplant, graft failure
         return wait_for(m, p, clock, INF, 0, 0, L.RENAL_REPLACEMENT)
     return after_wait(m, R, draws, out, p, clock, why)
 
