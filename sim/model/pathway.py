@@ -44,7 +44,7 @@ from sim.model import layout as L
 from sim.model.clocks import death_time, esrd_time
 from sim.model.course import (begin_wait, close, finish_wait, in_remission,
                               judge, plan_wait, reach_esrd, record, set_state, set_therapy, start_course)
-from sim.model.jit import core
+from sim.model.jit import borrowed, core
 
 INF = L.INF
 
@@ -427,6 +427,9 @@ def step(P, i, M, s, R, draws, out):
     NEED_DRAWS, RECORDS_FULL (nothing done: the driver acts, then calls again) or ASK_SERVICE."""
     p = P[i]
     m = M[s]
+    R = borrowed(R)                               # the driver keeps the arrays alive
+    draws = (borrowed(draws[0]), borrowed(draws[1]), borrowed(draws[2]), borrowed(draws[3]))
+    out = (borrowed(out[0]), borrowed(out[1]), borrowed(out[2]))
     first = driver_first(m, draws, out, p)
     if first != L.WAIT:
         return first
@@ -489,6 +492,9 @@ def service_found(P, i, M, s, R, draws, out, now, hold):
     """The course may start (simulation time ``now``): at once, or after ``hold`` years (MSC manufacturing)."""
     p = P[i]
     m = M[s]
+    R = borrowed(R)                               # the driver keeps the arrays alive
+    draws = (borrowed(draws[0]), borrowed(draws[1]), borrowed(draws[2]), borrowed(draws[3]))
+    out = (borrowed(out[0]), borrowed(out[1]), borrowed(out[2]))
     first = driver_first(m, draws, out, p)
     if first != L.WAIT:
         return first
