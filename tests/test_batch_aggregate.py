@@ -52,3 +52,42 @@ def test_aggregate_refuses_capacity_limits():
     from sim.errors import InputError
     with pytest.raises(InputError, match="capacity"):
         aggregate(build(load("capacity.yaml")), 10, 1)
+
+
+# Strategies that differ only in their ladder share each life until the ladder (the batch driver runs
+# that part once): exactly the results of running every strategy whole, whatever re-enters the ladder
+LADDER_ONLY = {
+    "base": ("base.yaml", [], 400, 4),
+    "reentry_at_a_step": ("base.yaml", [
+        "strategies.0.flare_reentry=msc", "strategies.1.flare_reentry=msc",
+        "strategies.1.ladder=[rituximab, msc, tacrolimus_multitarget]", "strategies.0.ladder=[rituximab_belimumab, msc]",
+        "parameters.flare_rate_remission=0.6"], 300, 5),
+    "reentry_at_the_ladder_with_rescue_and_workup": ("base.yaml", [
+        "strategies.0.flare_reentry=ladder", "strategies.1.flare_reentry=ladder",
+        "strategies.0.workup.repeat_biopsy=true", "strategies.1.workup.repeat_biopsy=true",
+        "strategies.1.after_severe_infection=immunoadsorption",
+        "parameters.adverse_event_severe_share_serious_infection=1", "parameters.flare_rate_remission=0.6"], 300, 6),
+    "stream_chunks": CASES["stream_chunks"],
+}
+
+
+@pytest.mark.parametrize("name", list(LADDER_ONLY))
+def test_sharing_lives_until_the_ladder_changes_nothing(name):
+    from sim.model.build import compile_model
+    file, overrides, n, seed = LADDER_ONLY[name]
+    model = build(load(file, overrides))
+    assert compile_model(model).same_until_ladder(1), "the case must exercise the sharing"
+    shared, whole = aggregate(model, n, seed, 1), aggregate(model, n, seed, 1, share=False)
+    for f in FIELDS:
+        np.testing.assert_array_equal(getattr(shared, f), getattr(whole, f), err_msg=f)
+    # the strategies do differ (a control: equal strategies would pass trivially)
+    assert not np.array_equal(shared.cost[0], shared.cost[1])
+
+
+@pytest.mark.parametrize("override", ["strategies.1.first_assessment_months=4", "strategies.1.workup.repeat_biopsy=true",
+                                      "strategies.1.flare_reentry=induction", "strategies.1.induction=cyc_nih"])
+def test_only_ladder_differences_are_shared(override):
+    """A strategy that differs before the ladder (timing, work-up, re-entry, induction agent) is run whole."""
+    from sim.model.build import compile_model
+    assert compile_model(build(load("base.yaml", []))).same_until_ladder(1)
+    assert not compile_model(build(load("base.yaml", [override]))).same_until_ladder(1)

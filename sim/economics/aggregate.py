@@ -427,13 +427,15 @@ class AggregateResult:
 
 
 def aggregate(model, patients: int, seed: int, draw: int = 0, econ=None, cost_table=None, utility_table=None,
-              threads: int = 1):
+              threads: int = 1, share: bool = True):
     """Aggregate mode: per-patient discounted and undiscounted cost (also by category), QALYs and
     life years of every strategy, each trajectory priced from its records (:func:`price_records`)
     without building tables; the batch driver runs the patients (:func:`sim.engine.batch_driver.run_block`).
-    ``threads`` is accepted for compatibility (blocks run in turn)."""
+    Strategies that differ from the first only in their ladder share each life until the ladder
+    (:func:`sim.engine.batch_driver.run_block_shared`; ``share=False`` runs every strategy whole, with
+    identical results). ``threads`` is accepted for compatibility (blocks run in turn)."""
     from sim.engine import streams
-    from sim.engine.batch_driver import run_block
+    from sim.engine.batch_driver import run_block, run_block_shared
     from sim.engine.block import Block, block_rows, draw_cohort
     from sim.engine.records import Records
     from sim.model.build import compile_model
@@ -452,21 +454,36 @@ def aggregate(model, patients: int, seed: int, draw: int = 0, econ=None, cost_ta
     death = np.full((ns, n), np.nan)
     used_th = np.zeros(max(len(cm.therapies), 1), dtype=np.int64)
     used_kind = np.zeros(max(len(cm.kinds), 1), dtype=np.int64)
-    rec = Records()
+    rec, rec0 = Records(), Records()
+    # strategies that differ from the first only in their ladder share each life until the ladder
+    shared = [k for k in range(1, ns) if share and cm.same_until_ladder(k)]
+    alone = [k for k in range(ns) if k not in shared and not (k == 0 and shared)]
     cohort = draw_cohort(cm, seed, draw, n, tables=False)
     block = None
     for b in streams.blocks(n):
         block = Block(cm, seed, draw, b, block_rows(cohort, b), reuse=block)
         lo = b * streams.BLOCK_SIZE
         n_rows = min(streams.BLOCK_SIZE, n - lo)
+        hi = lo + n_rows
         c = block.cohort
         drate, odrug = ei.patient_arrays(c.weight_kg[:n_rows], c.bsa_m2[:n_rows])
-        for k in range(ns):
+
+        def done(k, P, r, reached):
+            """Price strategy k's records; patients not ``reached`` live strategy 0's life."""
+            price_records(acc[k, lo:hi], e, cs, drate, odrug, lo, r.ev, r.cnt[0], r.sg, r.cnt[1], used_th, used_kind)
+            esrd[k, lo:hi] = P["esrd_time"]
+            death[k, lo:hi] = P["death_time"]
+            if reached is not None:
+                same = ~reached
+                acc[k, lo:hi][same] = acc[0, lo:hi][same]
+                esrd[k, lo:hi][same] = esrd[0, lo:hi][same]
+                death[k, lo:hi][same] = death[0, lo:hi][same]
+
+        if shared:
+            rec0.clear()
+            run_block_shared(cm, shared, block, n_rows, rec0, rec, done)
+        for k in alone:
             rec.clear()
-            P = run_block(cm, k, block, n_rows, rec, keep=True)
-            price_records(acc[k, lo:lo + n_rows], e, cs, drate, odrug, lo, rec.ev, rec.cnt[0], rec.sg, rec.cnt[1],
-                          used_th, used_kind)
-            esrd[k, lo:lo + n_rows] = P["esrd_time"]
-            death[k, lo:lo + n_rows] = P["death_time"]
+            done(k, run_block(cm, k, block, n_rows, rec, keep=True), rec, None)
     ei.check_used(used_th, used_kind)
     return AggregateResult.from_accumulators([s.name for s in cm.strategies], acc, esrd, death, ei.wtp)

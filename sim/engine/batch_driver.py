@@ -15,7 +15,9 @@ from sim.engine.block import Block, block_rows, draw_cohort
 from sim.engine.records import Records, patients_frame
 from sim.model import layout as L
 from sim.model.jit import core
-from sim.model.pathway import step
+import numpy as np
+
+from sim.model.pathway import resume_at_ladder, step
 
 @core
 def run_patients(P, first, M, k, R, draws, out):
@@ -23,6 +25,79 @@ def run_patients(P, first, M, k, R, draws, out):
     random numbers, room for records). Returns (status, patient) to resume from. Waiting is nothing
     here: the core keeps each patient's clock."""
     for i in range(first, len(P)):
+        while True:
+            st = step(P, i, M, k, R, draws, out)
+            if st == L.DONE_STATUS:
+                break
+            if st != L.WAIT:
+                return st, i
+    return L.DONE_STATUS, len(P)
+
+
+# Strategies that differ only in their ladder (sim.model.build.CompiledModel.same_until_ladder) share
+# each patient's life until the patient first reaches the ladder: strategy 0 is run stopping there
+# (AT_LADDER) and the patient's state and records so far are kept; the others go on from that copy.
+# marks[i]: the record counters (events, segments, sequence) when patient i started, the counters
+# (events, segments) when the patient reached the ladder, and whether it did (1) or never did (0).
+MARK_EV0, MARK_SG0, MARK_SEQ0, MARK_EV1, MARK_SG1, MARK_AT = range(6)
+
+
+@core
+def run_to_ladder(P, first, M, k, R, draws, out, S, marks):
+    """:func:`run_patients` for the shared strategy (``M``: stopping at the ladder): a patient's
+    state when first reaching the ladder is copied into ``S``, the record counters into ``marks``."""
+    cnt = out[2]
+    for i in range(first, len(P)):
+        if P[i].phase == L.START:
+            marks[i, MARK_EV0], marks[i, MARK_SG0], marks[i, MARK_SEQ0] = cnt[0], cnt[1], cnt[2]
+            marks[i, MARK_AT] = 0
+        while True:
+            st = step(P, i, M, k, R, draws, out)
+            if st == L.AT_LADDER:
+                S[i] = P[i]
+                marks[i, MARK_EV1], marks[i, MARK_SG1], marks[i, MARK_AT] = cnt[0], cnt[1], 1
+                st = resume_at_ladder(P, i, M, k, R, draws, out)
+            if st == L.DONE_STATUS:
+                break
+            if st != L.WAIT:
+                return st, i
+    return L.DONE_STATUS, len(P)
+
+
+@core
+def run_from_ladder(P, first, M, k, R, draws, out, S, marks, out0):
+    """Strategy ``k`` for the patients who reached the ladder under the shared strategy: from their
+    state there (``S``) and their records so far (copied from ``out0``, renumbered), then on as
+    :func:`run_patients`. Patients who never reached it are not run (their lives are the shared one)."""
+    ev, sg, cnt = out
+    ev0, sg0 = out0[0], out0[1]
+    for i in range(first, len(P)):
+        if marks[i, MARK_AT] == 0:
+            continue
+        if P[i].phase == L.START:
+            e0, e1 = marks[i, MARK_EV0], marks[i, MARK_EV1]
+            g0, g1 = marks[i, MARK_SG0], marks[i, MARK_SG1]
+            if (ev.shape[0] - cnt[0] < e1 - e0 + L.RECORDS_MARGIN
+                    or sg.shape[0] - cnt[1] < g1 - g0 + L.RECORDS_MARGIN):
+                return L.RECORDS_FULL, i
+            P[i] = S[i]
+            shift = cnt[2] - marks[i, MARK_SEQ0]
+            for j in range(e0, e1):
+                r = cnt[0] + j - e0
+                ev[r] = ev0[j]
+                ev[r, L.EV_SEQ] += shift
+            for j in range(g0, g1):
+                r = cnt[1] + j - g0
+                sg[r] = sg0[j]
+                sg[r, L.SG_SEQ] += shift
+            cnt[0] += e1 - e0
+            cnt[1] += g1 - g0
+            cnt[2] += e1 - e0 + g1 - g0
+            st = resume_at_ladder(P, i, M, k, R, draws, out)
+            if st == L.DONE_STATUS:
+                continue
+            if st != L.WAIT:
+                return st, i
         while True:
             st = step(P, i, M, k, R, draws, out)
             if st == L.DONE_STATUS:
@@ -48,6 +123,47 @@ def run_block(cm, k: int, block: Block, n_rows: int, rec: Records, keep: bool = 
             block.more(P, i)
         else:
             raise RuntimeError(f"the batch driver cannot answer status {st} (capacity limits need the SimPy driver)")
+
+
+def _answer(st: int, rec: Records, block: Block, P, i: int) -> None:
+    """Do what the core asked of the driver (records kept together: the buffers grow)."""
+    if st == L.RECORDS_FULL:
+        rec.grow()
+    elif st == L.NEED_DRAWS:
+        block.more(P, i)
+    else:
+        raise RuntimeError(f"the batch driver cannot answer status {st} (capacity limits need the SimPy driver)")
+
+
+def run_block_shared(cm, ks: list[int], block: Block, n_rows: int, rec0: Records, rec: Records, done):
+    """Strategy 0, then strategies ``ks`` that differ from it only in their ladder, for the first
+    ``n_rows`` patients of ``block``, sharing each life until the ladder. ``done(k, P, rec, reached)``
+    takes each strategy's patient records (``reached``: the patients whose life differs from
+    strategy 0's; the others' lives are strategy 0's) before the next strategy overwrites them."""
+    R = cm.response
+    S = np.zeros(n_rows, dtype=L.PATIENT)
+    marks = np.zeros((n_rows, 6), dtype=np.int64)
+    P = block.patients(0, n_rows)
+    M0 = cm.stopping_at_ladder()
+    i = 0
+    while True:
+        st, i = run_to_ladder(P, i, M0, 0, R, block.draws, rec0.out, S, marks)
+        if st == L.DONE_STATUS:
+            break
+        _answer(st, rec0, block, P, i)
+    reached = marks[:, MARK_AT] == 1
+    done(0, P, rec0, None)
+    M = cm.records_for_core
+    for k in ks:
+        rec.clear()
+        P = block.patients(k, n_rows)
+        i = 0
+        while True:
+            st, i = run_from_ladder(P, i, M, k, R, block.draws, rec.out, S, marks, rec0.out)
+            if st == L.DONE_STATUS:
+                break
+            _answer(st, rec, block, P, i)
+        done(k, P, rec, reached)
 
 
 def run_batch(model, n: int, seed: int, draw: int = 0, progress=None):

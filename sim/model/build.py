@@ -38,6 +38,19 @@ class CompiledModel:
     def therapy(self, code: int):
         return self.model.therapies[self.therapies[code]]
 
+    def same_until_ladder(self, k: int) -> bool:
+        """Do strategies ``k`` and 0 differ only in what the Figure 3 ladder reads
+        (:data:`sim.model.layout.LADDER_FIELDS`)? Then each patient lives the same life under both
+        until first reaching the ladder, and the batch driver simulates that part once."""
+        a, b = self.records[0], self.records[k]
+        return all(np.array_equal(a[f], b[f]) for f in L.MODEL.names if f not in L.LADDER_FIELDS)
+
+    def stopping_at_ladder(self) -> np.ndarray:
+        """The MODEL records, with strategy 0 stopping when a patient first reaches the ladder."""
+        M = self.records.copy()
+        M["stop_at_ladder"][0] = 1
+        return records(M)
+
 
 def _check(n: int, limit: int, what: str, field: str) -> None:
     if n > limit:

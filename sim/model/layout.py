@@ -90,7 +90,12 @@ MODEL = np.dtype([
     ("n_ladder", i8), ("ladder", i8, MAX_LADDER), ("ladder_assessment", f8, MAX_LADDER),
     ("rescue", i8), ("rescue_assessment", f8), ("infection_kind", i8),
     ("maintenance", i8), ("reentry_rule", i8), ("reentry_step", i8),
+    # -- for the batch driver: stop when the patient first reaches the ladder (AT_LADDER) ----------
+    ("stop_at_ladder", i8),
 ])
+# the fields of a strategy that only the Figure 3 ladder reads (strategies equal in every other field
+# live the same lives until a patient first reaches the ladder: the batch driver shares that part)
+LADDER_FIELDS = ("n_ladder", "ladder", "ladder_assessment", "rescue", "rescue_assessment", "stop_at_ladder")
 
 # The phases of the pathway: what a patient is doing (waiting for) now. The names follow Figures 2
 # and 3 of the review; sim.model.phases holds the allowed transitions between them.
@@ -128,7 +133,7 @@ PATIENT = np.dtype([
     # -- the phase, and the course being given ----------------------------------------------------------
     ("phase", i8), ("agent", i8), ("second_line", i8), ("initial", i8),
     ("course_kind", i8), ("course_next", i8), ("course_assessment", f8), ("course_start", f8),
-    ("ladder_index", i8), ("rescued", i8), ("condition", i8),
+    ("ladder_index", i8), ("rescued", i8), ("condition", i8), ("at_ladder", i8),
     # -- the current wait ------------------------------------------------------------------------------
     ("w_until", f8), ("w_flares", i8), ("w_course", i8), ("w_reached", f8), ("w_now", f8), ("w_t", f8),
     ("w_death", f8), ("w_esrd", f8), ("w_resp", f8), ("w_cr", f8), ("w_ae", f8), ("w_flare", f8),
@@ -141,7 +146,7 @@ PATIENT_FIXED = ("pid", "row", "isn_class", "ancestry", "nonadherent", "chronici
                  "e_esrd", "d_bps", "d_cum", "d_rates", "e_bps", "e_cum", "e_rates", "workup_u")
 
 # what the core asks of its driver
-WAIT, DONE_STATUS, NEED_DRAWS, ASK_SERVICE, RECORDS_FULL = range(5)
+WAIT, DONE_STATUS, NEED_DRAWS, ASK_SERVICE, RECORDS_FULL, AT_LADDER = range(6)
 RECORDS_MARGIN = 64            # records one step of the core writes, at most
 
 # records, one float64 row each, numbered in the order they were written (seq, shared by both kinds):

@@ -234,9 +234,14 @@ def classify_refractory(m, R, draws, out, p, clock):
 # ==============================================================================================
 @core
 def ladder_from(m, R, draws, out, p, clock, first_step):
-    """Climb the ladder from ``first_step``."""
+    """Climb the ladder from ``first_step``. (A strategy record may ask to stop when a patient
+    first gets here, AT_LADDER: the batch driver then shares the life so far with the strategies
+    that differ only in their ladder, and goes on with :func:`resume_at_ladder`.)"""
     p.rescued = 0
     p.ladder_index = first_step
+    if m.stop_at_ladder and not p.at_ladder:
+        p.at_ladder = 1
+        return L.AT_LADDER
     return ladder_step(m, R, draws, out, p, clock)
 
 
@@ -418,6 +423,14 @@ def advance(p):
 
 
 @core
+def borrow(R, draws, out):
+    """The driver's arrays as the core passes them on (:func:`sim.model.jit.borrowed`; the driver
+    keeps them alive)."""
+    return (borrowed(R), (borrowed(draws[0]), borrowed(draws[1]), borrowed(draws[2]), borrowed(draws[3])),
+            (borrowed(out[0]), borrowed(out[1]), borrowed(out[2])))
+
+
+@core
 def step(P, i, M, s, R, draws, out):
     """Patient ``i`` of strategy ``s`` has waited as long as the core asked (``P[i].w_delay``): do
     what happens then, and every decision that follows at that instant. Biology that needs no
@@ -427,9 +440,7 @@ def step(P, i, M, s, R, draws, out):
     NEED_DRAWS, RECORDS_FULL (nothing done: the driver acts, then calls again) or ASK_SERVICE."""
     p = P[i]
     m = M[s]
-    R = borrowed(R)                               # the driver keeps the arrays alive
-    draws = (borrowed(draws[0]), borrowed(draws[1]), borrowed(draws[2]), borrowed(draws[3]))
-    out = (borrowed(out[0]), borrowed(out[1]), borrowed(out[2]))
+    R, draws, out = borrow(R, draws, out)
     first = driver_first(m, draws, out, p)
     if first != L.WAIT:
         return first
@@ -448,6 +459,16 @@ def step(P, i, M, s, R, draws, out):
     if why == L.REACHED_ESRD:                     # renal replacement: dialysis, transplant, graft failure
         return wait_for(m, p, clock, INF, 0, 0, L.RENAL_REPLACEMENT)
     return after_wait(m, R, draws, out, p, clock, why)
+
+
+@core
+def resume_at_ladder(P, i, M, s, R, draws, out):
+    """Go on from where :func:`ladder_from` stopped (AT_LADDER), with strategy ``s``'s ladder: the
+    rest of that step. Returns as :func:`step` does."""
+    p = P[i]
+    m = M[s]
+    R, draws, out = borrow(R, draws, out)
+    return ladder_step(m, R, draws, out, p, p.now - p.t0)
 
 
 # ==============================================================================================
@@ -492,9 +513,7 @@ def service_found(P, i, M, s, R, draws, out, now, hold):
     """The course may start (simulation time ``now``): at once, or after ``hold`` years (MSC manufacturing)."""
     p = P[i]
     m = M[s]
-    R = borrowed(R)                               # the driver keeps the arrays alive
-    draws = (borrowed(draws[0]), borrowed(draws[1]), borrowed(draws[2]), borrowed(draws[3]))
-    out = (borrowed(out[0]), borrowed(out[1]), borrowed(out[2]))
+    R, draws, out = borrow(R, draws, out)
     first = driver_first(m, draws, out, p)
     if first != L.WAIT:
         return first
