@@ -79,6 +79,25 @@ def esrd_time(p):
 
 
 @core
+def clock_times(p, n_bps):
+    """(death_time, esrd_time), computed once per change of the clocks (a change of health state, a
+    kidney-damaging adverse event): every wait in between asks again."""
+    if not p.clocks_known:
+        p.t_death = death_time(p, n_bps)
+        p.t_esrd = esrd_time(p)
+        p.clocks_known = 1
+    return p.t_death, p.t_esrd
+
+
+@core
+def damage_kidney(p, n_bps, now, hr):
+    """An adverse event that damages the kidney multiplies the ESRD hazard by ``hr`` from ``now``."""
+    rebase(p, n_bps, now)
+    p.esrd_k *= hr
+    p.clocks_known = 0
+
+
+@core
 def restart_clocks(p, n_bps, now):
     """The hazard accumulated at ``now`` in the current state: the clocks' reference from now on."""
     s = p.state
@@ -90,6 +109,7 @@ def restart_clocks(p, n_bps, now):
 @core
 def consume(p, n_bps, now):
     """Bank the hazard accumulated in the current state up to ``now``."""
+    p.clocks_known = 0
     s = p.state
     p.used_death += cumulative(p.d_bps, n_bps, p.d_cum[s], p.d_rates[s], now) - p.hd_since
     if pre_esrd(s):

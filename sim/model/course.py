@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from sim.model import events as E
 from sim.model import layout as L
-from sim.model.clocks import consume, death_time, esrd_time, rebase, restart_clocks
+from sim.model.clocks import clock_times, consume, damage_kidney, restart_clocks
 from sim.model.jit import core
 
 INF = L.INF
@@ -203,8 +203,7 @@ def plan_wait(m, p, clock):
     if p.t0 != 0.0 and now < p.w_reached:     # open populations: relative time must not fall back by rounding
         now = p.w_reached
     state = p.state
-    t_death = death_time(p, m.n_bps)
-    t_esrd = esrd_time(p)
+    t_death, t_esrd = clock_times(p, m.n_bps)
     t_resp = p.pending_response if state == L.ACTIVE else INF
     t_cr = p.pending_cr if state == L.PARTIAL else INF
     t_ae = p.ae_time[p.ae_next] if p.ae_next < p.n_ae else INF
@@ -326,8 +325,7 @@ def finish_wait(m, out, p, clock):
         record(out, p, clock, E.ADVERSE_EVENT, p.course_therapy, kind, severe)
         hr = m.kind_esrd_hr[kind]
         if hr != 1.0:                       # e.g. chronic CNI nephrotoxicity (A55)
-            rebase(p, m.n_bps, clock)
-            p.esrd_k *= hr
+            damage_kidney(p, m.n_bps, clock, hr)
         if severe and p.w_course:
             stop_course(p)
             p.n_stopped += 1
