@@ -7,9 +7,7 @@ Measures, on the base scenario (2 strategies, 50-year horizon), in this one run 
 * ``psa``: the PSA loop of ``lnsim psa --engine fast`` (each draw: ``model_for_draw``,
   ``tables_for_draw``, then aggregate mode), draws x patients, for
   - ``aggregate (batch driver)``: the clinical core through the batch driver, priced from records
-    (``sim.economics.aggregate.aggregate``),
-  - ``aggregate (old kernel, this commit)``: ``sim.engine.fast_engine.aggregate``, which the PSA
-    still calls,
+    (``sim.economics.aggregate.aggregate``, what the PSA runs),
   - ``aggregate (golden commit)``: ``sim.fast_engine.aggregate`` of the commit the goldens were
     made from (``tests/golden/data/MANIFEST.json``), checked out in a temporary git worktree and
     timed in a child process, interleaved with the others;
@@ -57,9 +55,6 @@ IMPORTS = {
     "batch driver": ("from sim.economics.aggregate import aggregate\nfrom sim.analysis import psa\n"
                      "from sim.inputs.build import build\nfrom sim.inputs.loading import load_scenario\n"
                      "from sim.inputs.economic_tables import resolve_tables\n"),
-    "old kernel": ("from sim.engine.fast_engine import aggregate\nfrom sim.analysis import psa\n"
-                   "from sim.inputs.build import build\nfrom sim.inputs.loading import load_scenario\n"
-                   "from sim.inputs.economic_tables import resolve_tables\n"),
     "golden commit": ("from sim.fast_engine import aggregate\nfrom sim import psa\nfrom sim.scenarios import build\n"
                       "from sim.scenarios import load_scenario\nfrom sim.economics import resolve_tables\n"),
 }
@@ -115,9 +110,9 @@ def main() -> None:
         best_cpu = min(c for _, c in t[name])
         print(f"{name:6s} driver, full tables: {n / best_wall:10,.0f} trajectories/s wall, {n / best_cpu:10,.0f} per CPU-second")
     golden = json.loads((ROOT / "tests/golden/data/MANIFEST.json").read_text())["git_commit"]
-    labels = ["batch driver", "old kernel"] + ([] if a.no_golden else ["golden commit"])
+    labels = ["batch driver"] + ([] if a.no_golden else ["golden commit"])
     with tempfile.TemporaryDirectory() as tmp:
-        roots = {"batch driver": ROOT, "old kernel": ROOT}
+        roots = {"batch driver": ROOT}
         if not a.no_golden:
             wt = Path(tmp) / "golden"
             subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(wt), golden],

@@ -30,9 +30,9 @@ if __name__ == "__main__":
     a = ap.parse_args()
     model = build(sim.load_scenario(a.scenario))
     if a.engine == "fast":
-        from sim.engine import fast_engine
-        fast_engine.aggregate(model, 256, 1, 0)   # compile (or load) the kernel so its disk cache exists;
-        #                                           workers still load it inside the timed run, as a real run does
+        from sim.economics.aggregate import aggregate
+        aggregate(model, 256, 1, 0)   # compile (or load) the core so its disk cache exists;
+        #                               workers still load it inside the timed run, as a real run does
     with tempfile.TemporaryDirectory() as tmp:
         t = time.perf_counter()
         psa.run_psa(model, Path(tmp) / "psa", draws=a.draws, patients=a.patients, seed=1, workers=a.workers,

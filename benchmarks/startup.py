@@ -10,10 +10,11 @@ included) by the wall clock:
 * ``lnsim psa SCENARIO --draws 2 --patients 50 --engine ENGINE`` (``sim.reporting.cli.main`` in the child):
   the time until the first draw begins (``sim.analysis.psa.run_draw`` is entered: arguments parsed, the
   scenario loaded and validated, the draws sampled and written), then, reported separately,
-  the import of the engine's module for the first draw (``sim.engine.fast_engine``: numba, llvmlite) and
-  the first draw, which with the fast engine loads the compiled code from numba's cache
-  (``cache=True``; the first run on a machine compiles instead, for about 25 s of CPU: run this
-  script twice), against the second draw, which does not. The child stops after its second draw.
+  the import of the engine's modules for the first draw (``sim.economics.aggregate``, which loads the
+  clinical core and the batch driver: numba, llvmlite) and the first draw, which with the batch
+  driver loads the compiled code from numba's cache (``cache=True``; the first run on a machine
+  compiles instead, for about a minute of CPU: run this script twice), against the second draw,
+  which does not. The child stops after its second draw.
 
 It also lists the heavy libraries loaded when the first draw begins (matplotlib, pygam, SALib,
 lifelines, distributed should not be). Prints medians over the repeats (and the range). Timings
@@ -51,7 +52,7 @@ def timed_draw(*a, **k):
         marks["loaded"] = [m for m in HEAVY if m in sys.modules]
         t = time.perf_counter()
         if k.get("engine", a[6] if len(a) > 6 else "simpy") == "fast":
-            import sim.engine.fast_engine
+            import sim.economics.aggregate, sim.engine.batch_driver  # noqa: E401
         marks["engine_import"] = time.perf_counter() - t
     t = time.perf_counter()
     out = original(*a, **k)

@@ -68,6 +68,43 @@ def load(name: str, overrides=()):
     return sim.load_scenario(SCENARIOS / name, list(overrides))
 
 
+#: Hand-picked scenarios that exercise every branch of the core and every pricing rule:
+#: name -> (scenario file, overrides, patients, seed)
+CASES = {
+    "base": ("base.yaml", [], 300, 11),
+    "eular_vs_acr": ("eular_vs_acr.yaml", [], 300, 5),
+    # flare re-entry at the start of the ladder / at induction, mixed induction agents (induction_choice stream)
+    "ladder_reentry_mixed_induction": ("base.yaml", [
+        "strategies.0.flare_reentry=ladder", "strategies.0.induction={cyc_nih: 0.5, mmf: 0.5}",
+        "strategies.1.flare_reentry=induction", "strategies.1.induction={cyc_nih: 0.3, mmf: 0.7}",
+        "parameters.flare_rate_remission=0.3"], 300, 7),
+    # many flares and ESRD in a short horizon: dialysis, transplant and graft failure
+    "renal_replacement": ("base.yaml", [
+        "horizon_years=12", "parameters.flare_rate_remission=0.8", "parameters.esrd_rate_active=0.3",
+        "parameters.esrd_rate_partial=0.15", "parameters.esrd_rate_complete=0.08",
+        "parameters.transplant_rate_on_dialysis=0.5", "parameters.graft_failure_rate=0.3"], 300, 9),
+    # more than 16 flares and 8 courses of one drug per patient: the '#1', '#2' stream chunks
+    "stream_chunks": ("base.yaml", ["parameters.flare_rate_remission=3", "parameters.maintenance_years=0.5",
+                                    "horizon_years=30"], 100, 17),
+    # work-up of a non-response (screening and repeat biopsy; screening only), many look-alikes and much
+    # chronic damage: reclassification, no escalation, the look-alikes' management, also after a flare
+    "workup": ("base.yaml", [
+        "strategies.0.workup.repeat_biopsy=true", "strategies.0.workup.screen_lookalikes=true",
+        "strategies.1.workup.screen_lookalikes=true",
+        "cohort.lookalike={none: 0.4, tma: 0.2, aps_nephropathy: 0.2, membranous: 0.2}",
+        "cohort.chronicity={low: 0.3, moderate: 0.3, high: 0.4}", "parameters.flare_rate_remission=0.4"], 400, 8),
+    # every serious infection and CNI nephrotoxicity severe (stops the course), kidney-damaging adverse
+    # events with large ESRD hazard ratios (rebased hazard clocks), with a work-up; immunoadsorption after
+    # a severe infection (A59) in the strategy whose ladder also ends with it
+    "severe_adverse_events": ("base.yaml", [
+        "strategies.0.after_severe_infection=immunoadsorption",
+        "parameters.adverse_event_severe_share_serious_infection=1",
+        "parameters.adverse_event_severe_share_cni_nephrotoxicity=1",
+        "parameters.adverse_event_esrd_hr_cni_nephrotoxicity=4", "parameters.adverse_event_severe_share_hypertension=1",
+        "strategies.1.workup.repeat_biopsy=true"], 400, 12),
+}
+
+
 #: The engines the behavioural, invariant and direction tests run on. Both must give the same
 #: trajectories on scenarios without a ``capacity:`` section (tests/test_engines_agree.py), so every
 #: such test checks the clinical core through each of them; a test that exercises capacity limits
@@ -110,3 +147,16 @@ def assert_figure_files(png, svg) -> None:
     assert png.stat().st_size > 1000 and svg.stat().st_size > 1000
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "<svg" in svg.read_text()
+
+
+def assert_aggregate_equals(agg, ev) -> None:
+    """Aggregate mode's per-patient results (sim.economics.aggregate.AggregateResult) equal evaluate's
+    (``ev``: sim.economics.evaluate's result) to rounding."""
+    import numpy as np
+    import pandas.testing as pdt
+    got = agg.frame()
+    want = ev.patients.reset_index(drop=True)
+    assert list(got.columns) == list(want.columns)
+    pdt.assert_frame_equal(got[["strategy", "patient"]], want[["strategy", "patient"]])
+    for col in got.columns[2:]:
+        np.testing.assert_allclose(got[col].to_numpy(), want[col].to_numpy(), rtol=1e-9, atol=0, err_msg=col)

@@ -1,51 +1,94 @@
-"""Aggregate mode of the batch driver (each trajectory priced from its records, sim.economics.aggregate) against
-the compiled kernel of sim.engine.fast_engine, which the PSA still uses: equal bit for bit on scenarios that
-exercise every pricing rule (courses, maintenance, flares, work-up, adverse events, renal replacement)."""
+"""Aggregate mode of the batch driver (each trajectory priced from its records, sim.economics.aggregate), as
+the PSA uses it: equal to sim.economics.evaluate on the tables of the same trajectories (to rounding:
+sums in another order; tests/test_batch_driver.py checks this on every hand-picked scenario, and the
+PSA golden pins it exactly), with sampled tables and other discount rates; strategies that differ only
+in their ladder share each life until the ladder without changing any result."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from sim.engine import fast_engine as fe
+import dataclasses
+
+import sim
+from sim.inputs.economic_settings import Economics
+from sim.economics.evaluate import evaluate
+from sim.inputs.economic_tables import load_cost_table, load_utility_table
 from sim.economics.aggregate import aggregate
 from sim.inputs.build import build
-from tests.conftest import load
-from tests.test_fast_engine import SCENARIOS as CASES
+from sim.model.build import compile_model
+from tests.conftest import CASES, assert_aggregate_equals, load
 
 FIELDS = ("cost", "qaly", "life_years", "cost_undiscounted", "qaly_undiscounted", "life_years_undiscounted",
           "cost_by_category", "esrd_time", "death_time")
 
 
-@pytest.mark.parametrize("name", ["base", "renal_replacement", "stream_chunks", "workup", "severe_adverse_events"])
-def test_aggregate_equals_the_kernel(name):
-    file, overrides, n, seed = CASES[name]
-    model = build(load(file, overrides))
-    old = fe.aggregate(model, n, seed, 3)
-    new = aggregate(model, n, seed, 3)
-    assert new.strategies == old.strategies
-    for f in FIELDS:
-        np.testing.assert_array_equal(getattr(new, f), getattr(old, f), err_msg=f)
-    assert new.wtp == old.wtp
+def test_aggregate_mode_with_other_tables_and_discounting():
+    """As a probabilistic analysis uses it: sampled cost and utility tables, other discount rates."""
+    model = build(load("exploratory.yaml"))
+    ref = sim.simulate(model, patients=200, seed=3, costed=False)
+    rng = np.random.default_rng(1)
+    costs, utils = load_cost_table(), load_utility_table()
+    ct = costs.table.copy()
+    ct["value"] = ct["value"] * rng.uniform(0.5, 1.5, len(ct))
+    ut = utils.table.copy()
+    ut["value"] = np.minimum(ut["value"] * rng.uniform(0.9, 1.1, len(ut)), 1.0)
+    costs, utils = dataclasses.replace(costs, table=ct), dataclasses.replace(utils, table=ut)
+    econ = Economics(discount_costs=0.05, discount_outcomes=0.015, vial_wastage=False)
+    want = evaluate(ref, econ, cost_table=costs, utility_table=utils)
+    assert_aggregate_equals(aggregate(model, 200, 3, econ=econ, cost_table=costs, utility_table=utils), want)
+    # undiscounted
+    econ0 = Economics(discount_costs=0, discount_outcomes=0)
+    assert_aggregate_equals(aggregate(model, 200, 3, econ=econ0), evaluate(ref, econ0))
     # the prices matter: another discount rate changes the result (the comparison can fail)
-    other = aggregate(model, n, seed, 3, econ=model.scenario.economics.model_copy(update={"discount_costs": 0.07}))
-    assert not np.array_equal(other.cost, new.cost)
+    assert not np.array_equal(aggregate(model, 200, 3, econ=econ0).cost, aggregate(model, 200, 3, econ=econ).cost)
 
 
-@pytest.mark.parametrize("name", ["workup", "severe_adverse_events"])
-def test_aggregate_equals_evaluate_on_the_tables(name):
-    """The records route prices like the table route (sim.economics.evaluate), to rounding: an oracle
-    that stays when the old kernel is gone."""
-    import sim
-    file, overrides, n, seed = CASES[name]
-    model = build(load(file, overrides))
-    agg = aggregate(model, n, seed, 2)
-    ref = sim.simulate(model, patients=n, seed=seed, draw=2, engine="fast")
-    got, want = agg.frame(), ref.economics.patients.reset_index(drop=True)
-    assert list(got.columns) == list(want.columns)
-    assert got["strategy"].tolist() == want["strategy"].tolist() and got["patient"].tolist() == want["patient"].tolist()
-    for col in got.columns[2:]:
-        np.testing.assert_allclose(got[col].to_numpy(), want[col].to_numpy(), rtol=1e-9, atol=1e-9, err_msg=col)
-    assert got["cost"].sum() > 0 and got["qaly"].sum() > 0
+def test_three_strategies_sharing_with_their_own_reentry_steps():
+    """Re-entry at a strategy-specific ladder step (the same index), and a third strategy with another
+    re-entry rule, run whole; both equal evaluate on the SimPy driver's tables."""
+    sc = load("base.yaml", [
+        "strategies=[{name: a, ladder: [rituximab_belimumab, tacrolimus_multitarget, msc], "
+        "flare_reentry: tacrolimus_multitarget}, {name: b, ladder: [rituximab, msc, tacrolimus_multitarget], "
+        "flare_reentry: msc}, {name: c, ladder: [msc]}]"])
+    model = build(sc)
+    cm = compile_model(model)
+    assert [cm.same_until_ladder(k) for k in (1, 2)] == [True, False]       # c re-enters at its induction agent
+    ref = sim.simulate(model, patients=300, seed=4)
+    assert_aggregate_equals(aggregate(model, 300, 4), ref.economics)
+
+
+def test_sharing_with_a_workup_before_the_ladder():
+    """The work-up and the look-alikes' management come before the ladder: strategies that differ in
+    them are run whole; strategies with the same work-up share (also where strategy 0 first climbs the
+    ladder after a look-alike's management failed at a flare)."""
+    wk = "workup: {screen_lookalikes: true, repeat_biopsy: true}"
+    sc = load("base.yaml", [
+        f"strategies=[{{name: a, ladder: [rituximab_belimumab, tacrolimus_multitarget, msc], {wk}, "
+        f"flare_reentry: tacrolimus_multitarget}}, {{name: b, ladder: [rituximab, msc, tacrolimus_multitarget], "
+        f"{wk}, flare_reentry: msc}}, {{name: c, ladder: [rituximab_belimumab, tacrolimus_multitarget, msc], "
+        f"flare_reentry: tacrolimus_multitarget, workup: {{screen_lookalikes: true}}}}]",
+        "cohort.lookalike={none: 0.4, tma: 0.2, aps_nephropathy: 0.2, membranous: 0.2}",
+        "parameters.flare_rate_remission=0.6", "parameters.adverse_event_severe_share_serious_infection=0.8"])
+    model = build(sc)
+    cm = compile_model(model)
+    assert [cm.same_until_ladder(k) for k in (1, 2)] == [True, False]
+    ref = sim.simulate(model, patients=400, seed=4)
+    assert_aggregate_equals(aggregate(model, 400, 4), ref.economics)
+
+
+def test_unpriced_drug_raises_only_when_used():
+    """evaluate() raises for a drug without a price only if a course of it happens; so does aggregate."""
+    model = build(load("base.yaml"))
+    costs = load_cost_table()
+    ct = costs.table[costs.table["item"] != "mesenchymal_stem_cells"].reset_index(drop=True)
+    costs = dataclasses.replace(costs, table=ct)
+    with pytest.raises(sim.InputError):
+        aggregate(model, 300, 1, cost_table=costs)          # some of 300 patients reach MSC
+    ok = build(load("base.yaml", [
+        "strategies.0.ladder=[rituximab_belimumab, tacrolimus_multitarget, immunoadsorption]",
+        "strategies.1.ladder=[rituximab, tacrolimus_multitarget, immunoadsorption]"]))
+    aggregate(ok, 300, 1, cost_table=costs)
 
 
 def test_aggregate_refuses_capacity_limits():
@@ -73,7 +116,6 @@ LADDER_ONLY = {
 
 @pytest.mark.parametrize("name", list(LADDER_ONLY))
 def test_sharing_lives_until_the_ladder_changes_nothing(name):
-    from sim.model.build import compile_model
     file, overrides, n, seed = LADDER_ONLY[name]
     model = build(load(file, overrides))
     assert compile_model(model).same_until_ladder(1), "the case must exercise the sharing"
@@ -88,6 +130,5 @@ def test_sharing_lives_until_the_ladder_changes_nothing(name):
                                       "strategies.1.flare_reentry=induction", "strategies.1.induction=cyc_nih"])
 def test_only_ladder_differences_are_shared(override):
     """A strategy that differs before the ladder (timing, work-up, re-entry, induction agent) is run whole."""
-    from sim.model.build import compile_model
     assert compile_model(build(load("base.yaml", []))).same_until_ladder(1)
     assert not compile_model(build(load("base.yaml", [override]))).same_until_ladder(1)

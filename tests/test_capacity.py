@@ -67,6 +67,6 @@ def test_capacity_run_keeps_the_invariants(tight):
         assert np.all(np.diff(g["time_years"].to_numpy()) >= 0)
 
 
-def test_fast_engine_refuses_capacity():
+def test_batch_driver_refuses_capacity():
     with pytest.raises(sim.InputError, match="capacity"):
         sim.simulate(load("capacity.yaml"), patients=10, engine="fast")

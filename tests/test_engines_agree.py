@@ -3,7 +3,7 @@
 ``sim.simulate(..., engine="simpy")`` and ``engine="fast"`` must give the same ``patients``, ``events``
 and ``states`` tables, bit for bit, on every scenario without a ``capacity:`` section. Both drivers
 run the same clinical core, so this checks the drivers' plumbing (waiting, random-number chunks,
-record buffers, clocks) rather than two copies of the rules. tests/test_fast_engine.py checks this on a handful of hand-picked
+record buffers, clocks) rather than two copies of the rules. tests/test_batch_driver.py checks this on a handful of hand-picked
 scenarios; here hypothesis builds random ones from a scenario file and ``--set``-style overrides (the
 path a user takes: :func:`sim.load_scenario` with overrides, validated by the schema of
 sim/inputs/schema.py and sim/inputs/checks.py), and runs each on a small random cohort (sometimes more than one block of 256).

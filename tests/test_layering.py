@@ -37,10 +37,6 @@ LAYERS = ("base", "inputs", "model", "engine", "economics", "analysis", "reporti
 BASE = ("errors", "outputs")
 ENTRY = ("sim", "sim.__main__")
 MAX_LINES = 700
-#: the old compiled port of the pathway, kept until it is deleted: the one module exempt from the
-#: rules here (it imports economics and analysis, and it is about 2,100 lines); remove it from this list
-#: when the module goes
-EXEMPT = {"sim.engine.fast_engine"}
 
 
 def module_name(path: Path, root: Path) -> str:
@@ -112,7 +108,7 @@ def violations(root: Path) -> list[str]:
     found = []
     for path in sorted(root.rglob("*.py")):
         here = module_name(path, root)
-        if here in EXEMPT or layer_of(here) is None:
+        if layer_of(here) is None:
             continue
         for line, target in imports(path, root):
             if target == "sim" or target == "sim:__version__":
@@ -132,7 +128,7 @@ def long_modules(root: Path) -> list[str]:
     out = []
     for path in sorted(root.rglob("*.py")):
         n = len(path.read_text(encoding="utf-8").splitlines())
-        if n > MAX_LINES and module_name(path, root) not in EXEMPT:
+        if n > MAX_LINES:
             out.append(f"{path.relative_to(root.parent)}: {n} lines (at most {MAX_LINES}: split it by job)")
     return out
 
@@ -183,11 +179,6 @@ def test_every_sub_package_has_an_init():
                if d.is_dir() and any(d.glob("*.py")) and not (d / "__init__.py").is_file()]
     assert missing == []
 
-
-def test_the_exemptions_still_exist():
-    """An exemption for a module that is gone must go too."""
-    for module in EXEMPT:
-        assert (ROOT / Path(*module.split("."))).with_suffix(".py").is_file(), f"{module} is gone: drop it from EXEMPT"
 
 
 # -- the checks themselves fail on a violation ------------------------------------------------------

@@ -150,8 +150,8 @@ def test_dask_cluster_gives_the_serial_results(model, tmp_path):
     assert filecmp.cmp(serial / "psa.csv", remote / "psa.csv", shallow=False)
 
 
-def test_fast_engine_psa_equals_simpy_psa_to_rounding(model, tmp_path):
-    """Aggregate mode prices the same trajectories inside the kernel: equal to rounding."""
+def test_batch_driver_psa_equals_simpy_psa_to_rounding(model, tmp_path):
+    """Aggregate mode prices the same trajectories from their records: equal to rounding."""
     pytest.importorskip("numba")
     a = pd.read_csv(_run(model, tmp_path / "simpy", workers=1) / "psa.csv")
     b = pd.read_csv(_run(model, tmp_path / "fast", workers=1, engine="fast") / "psa.csv")
@@ -160,7 +160,7 @@ def test_fast_engine_psa_equals_simpy_psa_to_rounding(model, tmp_path):
         np.testing.assert_allclose(b[c], a[c], rtol=1e-9, atol=1e-9)
 
 
-def test_fast_engine_psa_is_identical_for_any_workers(model, tmp_path):
+def test_batch_driver_psa_is_identical_for_any_workers(model, tmp_path):
     pytest.importorskip("numba")
     a = _run(model, tmp_path / "f1", workers=1, chunk_size=6, engine="fast")
     b = _run(model, tmp_path / "f2", workers=2, chunk_size=2, engine="fast")

@@ -6,7 +6,7 @@ Run once, by a developer; the package reads the file it writes and never runs th
 
 What the tables are
 -------------------
-``sim.engine.fast_engine`` re-implements ``numpy.random.Generator.standard_exponential`` (numpy's
+``sim.engine.rng`` re-implements ``numpy.random.Generator.standard_exponential`` (numpy's
 ``random_standard_exponential`` in ``numpy/random/src/distributions/distributions.c``) bit for bit,
 so it needs numpy's own constants, from ``numpy/random/src/distributions/ziggurat_constants.h``:
 

@@ -336,9 +336,10 @@ def run_draw(model, row: dict, patients: int, seed: int, costs, utilities, engin
     md = model_for_draw(model, row)
     ct, ut = tables_for_draw(costs, utilities, row)
     if engine == "fast" and keep_tables is None:
-        # aggregate mode: costs and QALYs priced inside the compiled kernel, no event tables
-        # (equal to the SimPy route's to rounding: the same trajectories, sums in another order)
-        from sim.engine.fast_engine import aggregate
+        # aggregate mode: the batch driver runs the clinical core and each trajectory is priced from
+        # its records, no event tables (equal to the SimPy route's to rounding: the same
+        # trajectories, sums in another order)
+        from sim.economics.aggregate import aggregate
         agg = aggregate(md, patients, seed, d, cost_table=ct, utility_table=ut, threads=threads)
         means = agg.means()
         return [{"draw": d, "strategy": row["strategy"], **{c: float(row[c]) for c in (*OUTCOMES, "esrd", "death")}}

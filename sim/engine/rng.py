@@ -5,10 +5,10 @@ bit for bit, so that drawing a stream costs well under a microsecond of seeding 
 The streams are those of :mod:`sim.engine.streams` (``SeedSequence(seed, spawn_key=(draw, block,
 crc32(name)))`` driving a ``PCG64``): :func:`uniforms` and :func:`exponentials` give the very same
 numbers as :func:`sim.engine.streams.uniforms` and :func:`sim.engine.streams.exponentials` (tests:
-``tests/test_fast_engine.py``, ``tests/test_streams_exactness.py``). PCG64 uses LLVM's native 128-bit
+``tests/test_batch_driver.py``, ``tests/test_streams_exactness.py``). PCG64 uses LLVM's native 128-bit
 integers; numpy's ziggurat tables are shipped as data (``sim/data/ziggurat_exp.npz``). An LCG step is
 affine, so a generator can also jump to any position (:func:`_jump`). :func:`sample_cohort` gives the
-attributes the population's quantile functions (numpy's streams, scipy's ppf; tests/test_fast_engine.py) gives, for all blocks of a draw at once (the quantile
+attributes the population's quantile functions (numpy's streams, scipy's ppf; tests/test_batch_driver.py) gives, for all blocks of a draw at once (the quantile
 functions act elementwise).
 """
 from __future__ import annotations
@@ -325,7 +325,7 @@ def _jump_tables(specs: list[tuple[int, int]]) -> tuple[np.ndarray, dict[int, in
 
 @dataclass
 class Cohort:
-    """Patient attributes of one draw, equal to the population's quantile functions (numpy's streams, scipy's ppf; tests/test_fast_engine.py) block by block."""
+    """Patient attributes of one draw, equal to the population's quantile functions (numpy's streams, scipy's ppf; tests/test_batch_driver.py) block by block."""
 
     n: int
     age: np.ndarray
@@ -418,7 +418,7 @@ def _block_rows(seed: int, sw: np.ndarray, draw: int, name: str, n_blocks: int, 
 
 def sample_cohort(pop, seed: int, draw: int, n: int, weight: bool = True, height: bool = True,
                   other: bool = True) -> Cohort:
-    """The attributes of patients ``0..n-1`` of one draw, as the population's quantile functions (numpy's streams, scipy's ppf; tests/test_fast_engine.py) samples
+    """The attributes of patients ``0..n-1`` of one draw, as the population's quantile functions (numpy's streams, scipy's ppf; tests/test_batch_driver.py) samples
     them (the same uniforms and quantile functions; these act elementwise, so one call covers all
     blocks). Attributes the caller does not need (weight, height and body-surface area,
     proteinuria and eGFR) can be skipped: the truncated-normal quantiles cost about 0.5 us each."""
