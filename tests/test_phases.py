@@ -133,7 +133,7 @@ def run_batch_instrumented(cm, k: int, n: int, seed: int) -> collections.Counter
         for i in range(n_rows):
             while True:
                 before, n0 = int(P[i]["phase"]), int(rec.cnt[0])
-                st = step(P, i, M, k, R, block.draws, rec.out)
+                st = step(P, i, M, k, rec.work, R, block.draws, rec.out)
                 if st == L.WAIT or st == L.DONE_STATUS:
                     _note(seen, P, i, before, rec.out, n0)
                     if st == L.DONE_STATUS:

@@ -17,16 +17,18 @@ from sim.model import layout as L
 from sim.model.jit import core
 import numpy as np
 
-from sim.model.pathway import resume_at_ladder, step
+from sim.model.pathway import resume_at_ladder, take_step
+from sim.model.work import attach
 
 @core
-def run_patients(P, first, M, k, R, draws, out):
+def run_patients(P, first, M, k, W, R, draws, out):
     """Run patients ``first..`` of ``P`` until they are all done, or the core needs the driver (more
     random numbers, room for records). Returns (status, patient) to resume from. Waiting is nothing
     here: the core keeps each patient's clock."""
+    m, w = M[k], attach(W, R, draws, out)
     for i in range(first, len(P)):
         while True:
-            st = step(P, i, M, k, R, draws, out)
+            st = take_step(m, w, P[i])
             if st == L.DONE_STATUS:
                 break
             if st != L.WAIT:
@@ -43,20 +45,21 @@ MARK_EV0, MARK_SG0, MARK_SEQ0, MARK_EV1, MARK_SG1, MARK_AT = range(6)
 
 
 @core
-def run_to_ladder(P, first, M, k, R, draws, out, S, marks):
+def run_to_ladder(P, first, M, k, W, R, draws, out, S, marks):
     """:func:`run_patients` for the shared strategy (``M``: stopping at the ladder): a patient's
     state when first reaching the ladder is copied into ``S``, the record counters into ``marks``."""
     cnt = out[2]
+    m, w = M[k], attach(W, R, draws, out)
     for i in range(first, len(P)):
         if P[i].phase == L.START:
             marks[i, MARK_EV0], marks[i, MARK_SG0], marks[i, MARK_SEQ0] = cnt[0], cnt[1], cnt[2]
             marks[i, MARK_AT] = 0
         while True:
-            st = step(P, i, M, k, R, draws, out)
+            st = take_step(m, w, P[i])
             if st == L.AT_LADDER:
                 S[i] = P[i]
                 marks[i, MARK_EV1], marks[i, MARK_SG1], marks[i, MARK_AT] = cnt[0], cnt[1], 1
-                st = resume_at_ladder(P, i, M, k, R, draws, out)
+                st = resume_at_ladder(m, w, P[i])
             if st == L.DONE_STATUS:
                 break
             if st != L.WAIT:
@@ -65,12 +68,13 @@ def run_to_ladder(P, first, M, k, R, draws, out, S, marks):
 
 
 @core
-def run_from_ladder(P, first, M, k, R, draws, out, S, marks, out0):
+def run_from_ladder(P, first, M, k, W, R, draws, out, S, marks, out0):
     """Strategy ``k`` for the patients who reached the ladder under the shared strategy: from their
     state there (``S``) and their records so far (copied from ``out0``, renumbered), then on as
     :func:`run_patients`. Patients who never reached it are not run (their lives are the shared one)."""
     ev, sg, cnt = out
     ev0, sg0 = out0[0], out0[1]
+    m, w = M[k], attach(W, R, draws, out)
     for i in range(first, len(P)):
         if marks[i, MARK_AT] == 0:
             continue
@@ -93,13 +97,13 @@ def run_from_ladder(P, first, M, k, R, draws, out, S, marks, out0):
             cnt[0] += e1 - e0
             cnt[1] += g1 - g0
             cnt[2] += e1 - e0 + g1 - g0
-            st = resume_at_ladder(P, i, M, k, R, draws, out)
+            st = resume_at_ladder(m, w, P[i])
             if st == L.DONE_STATUS:
                 continue
             if st != L.WAIT:
                 return st, i
         while True:
-            st = step(P, i, M, k, R, draws, out)
+            st = take_step(m, w, P[i])
             if st == L.DONE_STATUS:
                 break
             if st != L.WAIT:
@@ -114,7 +118,7 @@ def run_block(cm, k: int, block: Block, n_rows: int, rec: Records, keep: bool = 
     M, R = cm.records_for_core, cm.response
     i = 0
     while True:
-        st, i = run_patients(P, i, M, k, R, block.draws, rec.out)
+        st, i = run_patients(P, i, M, k, rec.work, R, block.draws, rec.out)
         if st == L.DONE_STATUS:
             return P
         if st == L.RECORDS_FULL:
@@ -147,7 +151,7 @@ def run_block_shared(cm, ks: list[int], block: Block, n_rows: int, rec0: Records
     M0 = cm.stopping_at_ladder()
     i = 0
     while True:
-        st, i = run_to_ladder(P, i, M0, 0, R, block.draws, rec0.out, S, marks)
+        st, i = run_to_ladder(P, i, M0, 0, rec0.work, R, block.draws, rec0.out, S, marks)
         if st == L.DONE_STATUS:
             break
         _answer(st, rec0, block, P, i)
@@ -159,7 +163,7 @@ def run_block_shared(cm, ks: list[int], block: Block, n_rows: int, rec0: Records
         P = block.patients(k, n_rows)
         i = 0
         while True:
-            st, i = run_from_ladder(P, i, M, k, R, block.draws, rec.out, S, marks, rec0.out)
+            st, i = run_from_ladder(P, i, M, k, rec.work, R, block.draws, rec.out, S, marks, rec0.out)
             if st == L.DONE_STATUS:
                 break
             _answer(st, rec, block, P, i)

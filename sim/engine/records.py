@@ -13,6 +13,7 @@ from sim.inputs.cohort import ANCESTRIES, CHRONICITY, LOOKALIKES
 from sim.inputs.capacity import SERVICES
 from sim.model import events as E
 from sim.model import layout as L
+from sim.model.jit import records
 from sim.model.truth import nonresponse_cause
 from sim.inputs.therapies import ISN_CLASSES
 
@@ -29,6 +30,7 @@ class Records:
         self.sg = np.empty((self.cap, L.SEGMENT_WIDTH))
         self.cnt = np.zeros(3, dtype=np.int64)          # events, segments, sequence
         self.out = (self.ev, self.sg, self.cnt)
+        self.work = records(np.zeros(1, dtype=L.WORK))   # where the core finds the arrays (sim.model.work)
         self._ev: list[np.ndarray] = []
         self._sg: list[np.ndarray] = []
 

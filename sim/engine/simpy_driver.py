@@ -55,7 +55,8 @@ class SimpyDriver:
 
     def step(self, block, P, i: int) -> int:
         """One step of the core for patient ``i`` (:func:`sim.model.pathway.step`)."""
-        return step(P, i, self.cm.records_for_core, self.k, self.cm.response, block.draws, self.records.out)
+        rec = self.records
+        return step(P, i, self.cm.records_for_core, self.k, rec.work, self.cm.response, block.draws, rec.out)
 
     def queue(self, block, P, i: int, t0: float):
         """Find the service the course needs (queueing for it), then let the core start the course."""
@@ -70,7 +71,7 @@ class SimpyDriver:
             request = services.resources[service].request()
             asked = env.now
             rec.room()
-            queue_started(P, i, rec.out, SERVICES.index(service))
+            queue_started(P, i, rec.work, rec.out, SERVICES.index(service))
             pid = int(P[i]["pid"])
             while not request.triggered:
                 now = env.now - t0
@@ -81,12 +82,12 @@ class SimpyDriver:
                 request.cancel()                                  # leaves the queue
                 services.logs[service].waits.append((pid, env.now - asked))
                 rec.room()
-                return queue_left(P, i, M, k, rec.out, env.now, t)
+                return queue_left(P, i, M, k, rec.work, rec.out, env.now, t)
             services.logs[service].waits.append((pid, env.now - asked))
             env.process(services.release_later(service, request, held))
             hold = services.cap.made_before(therapy)
         while True:
-            st = service_found(P, i, M, k, R, block.draws, rec.out, env.now, hold)
+            st = service_found(P, i, M, k, rec.work, R, block.draws, rec.out, env.now, hold)
             if st == L.NEED_DRAWS:
                 block.more(P, i)
             elif st == L.RECORDS_FULL:

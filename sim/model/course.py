@@ -14,6 +14,7 @@ from sim.model import events as E
 from sim.model import layout as L
 from sim.model.clocks import clock_times, consume, damage_kidney, restart_clocks
 from sim.model.jit import core
+from sim.model.work import ae_uniforms, counts, course_uniforms, events, response, segments
 
 INF = L.INF
 
@@ -22,9 +23,9 @@ INF = L.INF
 # Records
 # ==============================================================================================
 @core
-def record(out, p, t, code, a, b, c):
-    """An event (``out`` = event rows, segment rows, counters: events, segments, sequence)."""
-    ev, cnt = out[0], out[2]
+def record(w, p, t, code, a, b, c):
+    """An event (``w``: where the record buffers are, :mod:`sim.model.work`)."""
+    ev, cnt = events(w), counts(w)
     n = cnt[0]
     ev[n, L.EV_PATIENT] = p.pid
     ev[n, L.EV_CODE] = code
@@ -38,10 +39,10 @@ def record(out, p, t, code, a, b, c):
 
 
 @core
-def segment(out, p, now):
+def segment(w, p, now):
     """Close the current health-state segment at ``now``."""
     if now > p.seg_start:
-        sg, cnt = out[1], out[2]
+        sg, cnt = segments(w), counts(w)
         n = cnt[1]
         sg[n, L.SG_PATIENT] = p.pid
         sg[n, L.SG_STATE] = p.state
@@ -55,21 +56,21 @@ def segment(out, p, now):
 
 
 @core
-def set_state(m, out, p, now, state):
+def set_state(m, w, p, now, state):
     if state == p.state:
         return
     consume(p, m.n_bps, now)
-    segment(out, p, now)
+    segment(w, p, now)
     p.state = state
     restart_clocks(p, m.n_bps, now)
 
 
 @core
-def set_therapy(out, p, now, therapy):
+def set_therapy(w, p, now, therapy):
     if therapy != p.therapy:
-        segment(out, p, now)
+        segment(w, p, now)
         p.therapy = therapy
-        record(out, p, now, E.THERAPY_CHANGE, therapy, 0, 0)
+        record(w, p, now, E.THERAPY_CHANGE, therapy, 0, 0)
 
 
 @core
@@ -78,13 +79,13 @@ def in_remission(p):
 
 
 @core
-def close(out, p, t, died):
+def close(w, p, t, died):
     """The end of the patient's follow-up: death, or alive at the horizon."""
-    segment(out, p, t)
+    segment(w, p, t)
     p.end_time = t
     if died:
         p.death_time = t
-    record(out, p, t, E.DEATH if died else E.END_OF_FOLLOWUP, p.state, 0, 0)
+    record(w, p, t, E.DEATH if died else E.END_OF_FOLLOWUP, p.state, 0, 0)
     p.phase = L.DONE
 
 
@@ -92,12 +93,12 @@ def close(out, p, t, died):
 # Courses of therapy: response and adverse events, decided when the course starts
 # ==============================================================================================
 @core
-def start_course(m, R, draws, out, p, now, th, second_line):
+def start_course(m, w, p, now, th, second_line):
     """Start a course: its (pre-drawn) response times and adverse events. The probability of
     response comes from the response table (:mod:`sim.model.response`); the response happens
     uniformly between the onset and the evidence time point; partial responders may reach complete
     response later (up to max_time_to_cr, A18), and some non-responders respond late (A15, A20)."""
-    course_u, ae_u = draws[0], draws[1]
+    course_u, ae_u, R = course_uniforms(w), ae_uniforms(w), response(w)
     stream = m.th_stream[th]
     k = p.courses[stream]
     p.courses[stream] = k + 1
@@ -152,8 +153,8 @@ def start_course(m, R, draws, out, p, now, th, second_line):
         p.flare_hr = m.th_flare_hr[th]
         p.flare_hr_years = m.th_flare_hr_years[th]
         p.flare_hr_severe_only = m.th_flare_hr_severe_only[th]
-    set_therapy(out, p, now, th)
-    record(out, p, now, E.THERAPY_START, th, 0, 0)
+    set_therapy(w, p, now, th)
+    record(w, p, now, E.THERAPY_START, th, 0, 0)
 
 
 @core
@@ -169,14 +170,14 @@ def stop_course(p):
 
 
 @core
-def judge(out, p, now, th, why):
+def judge(w, p, now, th, why):
     """The assessment of a course: responding, or not (the course stops). A course a severe adverse
     event stopped is judged then: a patient already in remission goes on to maintenance."""
     stopped = why == L.STOPPED_BY_AE
     if in_remission(p):
-        record(out, p, now, E.ASSESSMENT, th, L.STOPPED if stopped else L.RESPONDING, 0)
+        record(w, p, now, E.ASSESSMENT, th, L.STOPPED if stopped else L.RESPONDING, 0)
         return True
-    record(out, p, now, E.ASSESSMENT, th, L.STOPPED if stopped else L.NO_RESPONSE, 0)
+    record(w, p, now, E.ASSESSMENT, th, L.STOPPED if stopped else L.NO_RESPONSE, 0)
     stop_course(p)
     return False
 
@@ -249,51 +250,51 @@ def plan_wait(m, p, clock):
 
 
 @core
-def reach_esrd(m, out, p, t):
-    record(out, p, t, E.ESRD, 0, 0, 0)
+def reach_esrd(m, w, p, t):
+    record(w, p, t, E.ESRD, 0, 0, 0)
     p.esrd_time = t
     p.pending_response = INF
     p.pending_cr = INF
     p.n_ae = 0
     p.ae_next = 0
-    set_therapy(out, p, t, L.NO_THERAPY)
-    set_state(m, out, p, t, L.DIALYSIS)
+    set_therapy(w, p, t, L.NO_THERAPY)
+    set_state(m, w, p, t, L.DIALYSIS)
 
 
 @core
-def respond(m, out, p, t):
+def respond(m, w, p, t):
     p.pending_response = INF
-    set_state(m, out, p, t, L.PARTIAL)
-    record(out, p, t, E.PARTIAL_RESPONSE, p.course_therapy, 0, 0)
+    set_state(m, w, p, t, L.PARTIAL)
+    record(w, p, t, E.PARTIAL_RESPONSE, p.course_therapy, 0, 0)
     if p.response_time != p.response_time:   # NaN: the first response
         p.response_time = t
     if p.pending_cr <= t:
-        complete(m, out, p, t)
+        complete(m, w, p, t)
 
 
 @core
-def complete(m, out, p, t):
+def complete(m, w, p, t):
     p.pending_cr = INF
-    set_state(m, out, p, t, L.COMPLETE)
-    record(out, p, t, E.COMPLETE_RESPONSE, p.course_therapy, 0, 0)
+    set_state(m, w, p, t, L.COMPLETE)
+    record(w, p, t, E.COMPLETE_RESPONSE, p.course_therapy, 0, 0)
     if p.cr_time != p.cr_time:
         p.cr_time = t
 
 
 @core
-def renal_transition(m, out, p, t):
+def renal_transition(m, w, p, t):
     if p.state == L.DIALYSIS:
-        record(out, p, t, E.TRANSPLANT, 0, 0, 0)
+        record(w, p, t, E.TRANSPLANT, 0, 0, 0)
         p.tx_time = t
         p.tx_left = INF                      # one transplant per patient (assumption)
-        set_state(m, out, p, t, L.TRANSPLANT)
+        set_state(m, w, p, t, L.TRANSPLANT)
     else:
-        record(out, p, t, E.GRAFT_FAILURE, 0, 0, 0)
-        set_state(m, out, p, t, L.DIALYSIS)
+        record(w, p, t, E.GRAFT_FAILURE, 0, 0, 0)
+        set_state(m, w, p, t, L.DIALYSIS)
 
 
 @core
-def finish_wait(m, out, p, clock):
+def finish_wait(m, w, p, clock):
     """What happens at the time :func:`plan_wait` found (the clock has reached it): returns L.GOES_ON
     (the wait continues), UNTIL, FLARE, STOPPED_BY_AE, DIED, REACHED_ESRD or HORIZON (sim.model.layout)."""
     t = p.w_t
@@ -306,23 +307,23 @@ def finish_wait(m, out, p, clock):
     elif state == L.TRANSPLANT and p.w_rrt < INF:
         p.graft_left -= spent
     if t == p.w_death:
-        close(out, p, clock, True)
+        close(w, p, clock, True)
         return L.DIED
     if t == p.w_esrd:
-        reach_esrd(m, out, p, clock)
+        reach_esrd(m, w, p, clock)
         return L.REACHED_ESRD
     if t >= m.horizon:
-        close(out, p, m.horizon, False)
+        close(w, p, m.horizon, False)
         return L.HORIZON
     if t == p.w_resp:
-        respond(m, out, p, clock)
+        respond(m, w, p, clock)
     elif t == p.w_cr:
-        complete(m, out, p, clock)
+        complete(m, w, p, clock)
     elif t == p.w_ae:
         j = p.ae_next
         p.ae_next = j + 1
         kind, severe = p.ae_kind[j], p.ae_severe[j]
-        record(out, p, clock, E.ADVERSE_EVENT, p.course_therapy, kind, severe)
+        record(w, p, clock, E.ADVERSE_EVENT, p.course_therapy, kind, severe)
         hr = m.kind_esrd_hr[kind]
         if hr != 1.0:                       # e.g. chronic CNI nephrotoxicity (A55)
             damage_kidney(p, m.n_bps, clock, hr)
@@ -334,7 +335,7 @@ def finish_wait(m, out, p, clock):
     elif t == p.w_flare:
         return L.FLARE
     elif t == p.w_rrt:
-        renal_transition(m, out, p, clock)
+        renal_transition(m, w, p, clock)
     if t >= p.w_until:
         return L.UNTIL
     return L.GOES_ON

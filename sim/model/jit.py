@@ -44,29 +44,54 @@ core = njit(cache=True, error_model="numpy")
 COMPILED = not config.DISABLE_JIT
 
 
-def _borrowed(typingctx, arr):
-    """The same array without its reference count (numba's ``meminfo``): passing it from function
-    to function then costs no atomic increment and decrement per call, which otherwise took about a
-    third of the core's time. The caller keeps the array alive while the view is used."""
-    from numba.core import cgutils
+def _pointer(dtype):
+    """An intrinsic: the address of a buffer (an integer) as a typed pointer, for :func:`numba.carray`."""
+    from numba import types
+    from numba.extending import intrinsic
 
-    def codegen(context, builder, sig, args):
-        src = context.make_array(arr)(context, builder, value=args[0])
-        view = context.make_array(arr)(context, builder)
-        for name in ("parent", "nitems", "itemsize", "data", "shape", "strides"):
-            setattr(view, name, getattr(src, name))
-        view.meminfo = cgutils.get_null_value(view.meminfo.type)
-        return view._getvalue()
-    return arr(arr), codegen
+    @intrinsic
+    def pointer(typingctx, address):
+        sig = types.CPointer(dtype)(types.int64)
+
+        def codegen(context, builder, sig, args):
+            return builder.inttoptr(args[0], context.get_value_type(sig.return_type))
+        return sig, codegen
+    return pointer
 
 
 if COMPILED:
-    from numba.extending import intrinsic
-    borrowed = intrinsic(_borrowed)
+    from numba import carray, float64, int64
+
+    _f8_pointer, _i8_pointer = _pointer(float64), _pointer(int64)
+
+    @core
+    def address_of(a):
+        """The address of a C-contiguous array's data."""
+        return a.ctypes.data
+
+    @core
+    def view_f8(address, shape):
+        """The float64 array of ``shape`` at ``address`` (not owned: the driver keeps it alive)."""
+        return carray(_f8_pointer(address), shape)
+
+    @core
+    def view_i8(address, shape):
+        """The int64 array of ``shape`` at ``address`` (not owned: the driver keeps it alive)."""
+        return carray(_i8_pointer(address), shape)
 else:
-    def borrowed(arr):
-        """Plain Python: the array itself."""
-        return arr
+    _ARRAYS: dict[int, np.ndarray] = {}     # plain Python: the arrays behind the addresses
+
+    def address_of(a):
+        """Plain Python: the address of the array's data, remembering the array."""
+        address = a.ctypes.data
+        _ARRAYS[address] = a
+        return address
+
+    def view_f8(address, shape):
+        """Plain Python: the array remembered at ``address``."""
+        return _ARRAYS[address]
+
+    view_i8 = view_f8
 
 
 def records(a: np.ndarray) -> np.ndarray:

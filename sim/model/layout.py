@@ -146,6 +146,16 @@ PATIENT = np.dtype([
 PATIENT_FIXED = ("pid", "row", "isn_class", "ancestry", "nonadherent", "chronicity", "lookalike", "e_death",
                  "e_esrd", "d_bps", "d_cum", "d_rates", "e_bps", "e_cum", "e_rates", "workup_u")
 
+# Where the driver's arrays are (:mod:`sim.model.work`): the record buffers, the response table and
+# the random numbers of the block, by address and shape. The core passes this one record from step to
+# step instead of the arrays themselves, which would cost every call a dozen words and reference counts each.
+WORK = np.dtype([
+    ("events", i8), ("event_rows", i8), ("segments", i8), ("segment_rows", i8), ("counts", i8),
+    ("response", i8), ("response_shape", i8, 7),
+    ("course_u", i8), ("course_u_shape", i8, 4), ("ae_u", i8), ("ae_u_shape", i8, 4),
+    ("flares", i8), ("flares_shape", i8, 3), ("drawn", i8),
+])
+
 # what the core asks of its driver
 WAIT, DONE_STATUS, NEED_DRAWS, ASK_SERVICE, RECORDS_FULL, AT_LADDER = range(6)
 RECORDS_MARGIN = 64            # records one step of the core writes, at most

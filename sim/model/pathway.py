@@ -44,7 +44,8 @@ from sim.model import layout as L
 from sim.model.clocks import death_time, esrd_time
 from sim.model.course import (begin_wait, close, finish_wait, in_remission,
                               judge, plan_wait, reach_esrd, record, set_state, set_therapy, start_course)
-from sim.model.jit import borrowed, core
+from sim.model.jit import core
+from sim.model.work import attach, attach_records, counts, drawn, flare_draws
 
 INF = L.INF
 
@@ -84,7 +85,7 @@ def induction_agents(M, s, u, out):
 # Courses: given as induction, as the management of a look-alike, as a ladder step or as rescue
 # ==============================================================================================
 @core
-def give_course(m, R, draws, out, p, clock, th, kind, second_line, assessment):
+def give_course(m, w, p, clock, th, kind, second_line, assessment):
     """Give a course of therapy ``th``, judged ``assessment`` years after it starts. With limited
     capacity the driver first finds the service the course needs (:func:`service_found`)."""
     p.course_next = th
@@ -93,13 +94,13 @@ def give_course(m, R, draws, out, p, clock, th, kind, second_line, assessment):
     p.course_assessment = assessment
     if m.capacity:
         return L.ASK_SERVICE
-    return start_and_wait(m, R, draws, out, p, clock)
+    return start_and_wait(m, w, p, clock)
 
 
 @core
-def start_and_wait(m, R, draws, out, p, clock):
+def start_and_wait(m, w, p, clock):
     th = p.course_next
-    start_course(m, R, draws, out, p, clock, th, p.second_line)
+    start_course(m, w, p, clock, th, p.second_line)
     p.course_start = clock
     kind = p.course_kind
     if kind == L.INDUCTION:
@@ -113,52 +114,52 @@ def start_and_wait(m, R, draws, out, p, clock):
 # Figure 2: induction, first assessment, reassessment, switch, work-up, classify refractory
 # ==============================================================================================
 @core
-def start_induction(m, R, draws, out, p, clock, agent, initial):
+def start_induction(m, w, p, clock, agent, initial):
     """Figure 2 from the start: induction with ``agent`` (``initial``: the first time in life)."""
     p.agent = agent
     p.initial = initial
-    return give_course(m, R, draws, out, p, clock, agent, L.INDUCTION, 0, m.first_assessment)
+    return give_course(m, w, p, clock, agent, L.INDUCTION, 0, m.first_assessment)
 
 
 @core
-def first_assessment(m, R, draws, out, p, clock, why):
+def first_assessment(m, w, p, clock, why):
     """Responding, improving (partial response due within improvement_lead_months: reassess later)
     or not responding."""
     if (why == L.UNTIL and not in_remission(p)
             and p.pending_response <= p.w_until + m.improvement_lead):
-        record(out, p, clock, E.ASSESSMENT, p.agent, L.IMPROVING, 0)
+        record(w, p, clock, E.ASSESSMENT, p.agent, L.IMPROVING, 0)
         return wait_for(m, p, clock, p.course_start + m.reassessment, 0, 1, L.REASSESSMENT)
-    return induction_judged(m, R, draws, out, p, clock, judge(out, p, clock, p.agent, why))
+    return induction_judged(m, w, p, clock, judge(w, p, clock, p.agent, why))
 
 
 @core
-def reassessment(m, R, draws, out, p, clock, why):
+def reassessment(m, w, p, clock, why):
     """The improving patient is judged again at reassessment_months: responding, or not."""
-    return induction_judged(m, R, draws, out, p, clock, judge(out, p, clock, p.agent, why))
+    return induction_judged(m, w, p, clock, judge(w, p, clock, p.agent, why))
 
 
 @core
-def induction_judged(m, R, draws, out, p, clock, responding):
+def induction_judged(m, w, p, clock, responding):
     if responding:
         p.responding_kind = L.RESP_INDUCTION
         p.responding_where = p.agent
-        return follow_up(m, R, draws, out, p, clock)
+        return follow_up(m, w, p, clock)
     if not p.second_line:
-        return switch(m, R, draws, out, p, clock)
-    return work_up_non_response(m, R, draws, out, p, clock)
+        return switch(m, w, p, clock)
+    return work_up_non_response(m, w, p, clock)
 
 
 @core
-def switch(m, R, draws, out, p, clock):
+def switch(m, w, p, clock):
     """No response to the first agent: switch CYC <-> MMF, judged the same way."""
     partner = m.switch[p.agent]
-    record(out, p, clock, E.SWITCH, p.agent, partner, 0)
+    record(w, p, clock, E.SWITCH, p.agent, partner, 0)
     p.agent = partner
-    return give_course(m, R, draws, out, p, clock, partner, L.INDUCTION, 1, m.first_assessment)
+    return give_course(m, w, p, clock, partner, L.INDUCTION, 1, m.first_assessment)
 
 
 @core
-def work_up(m, out, p, clock):
+def work_up(m, w, p, clock):
     """Look for what else a non-response can be (A71; ref 42): non-invasive screening for
     thrombotic microangiopathy and antiphospholipid nephropathy, then a repeat biopsy, which also
     shows membranous transformation and chronic damage. Done once; the finding is kept."""
@@ -170,19 +171,19 @@ def work_up(m, out, p, clock):
     if m.screen_lookalikes:
         if (look == L.FINDINGS_TMA or look == L.FINDINGS_APS) and u[2] < m.labs_detect_lookalike:
             finding = look
-        record(out, p, clock, E.LOOKALIKE_SCREEN, finding, 0, 0)
+        record(w, p, clock, E.LOOKALIKE_SCREEN, finding, 0, 0)
     if m.repeat_biopsy and finding == L.FINDING_NONE:
         if look != L.FINDING_NONE and u[1] < m.biopsy_detects_lookalike:
             finding = look
         elif p.chronicity == L.CHRONICITY_HIGH and u[0] < m.biopsy_detects_chronic_damage:
             finding = L.FINDING_CHRONIC
-        record(out, p, clock, E.REPEAT_BIOPSY, finding, 0, 0)
+        record(w, p, clock, E.REPEAT_BIOPSY, finding, 0, 0)
     p.workup_finding = finding
     return finding
 
 
 @core
-def work_up_non_response(m, R, draws, out, p, clock):
+def work_up_non_response(m, w, p, clock):
     """Both induction agents failed: work the non-response up (if the strategy does); chronic damage
     found stops escalation, a look-alike found goes to its own management (the first time), the
     rest are classed refractory."""
@@ -190,50 +191,50 @@ def work_up_non_response(m, R, draws, out, p, clock):
     first_time = p.workup_finding == L.NOT_WORKED_UP
     finding = L.FINDING_NONE
     if m.screen_lookalikes or m.repeat_biopsy:
-        finding = work_up(m, out, p, clock)
+        finding = work_up(m, w, p, clock)
     if finding == L.FINDING_CHRONIC:             # no potential for remission: do not escalate
         if first_time:
-            record(out, p, clock, E.RECLASSIFIED, finding, 0, 0)
-        return follow_up(m, R, draws, out, p, clock)
+            record(w, p, clock, E.RECLASSIFIED, finding, 0, 0)
+        return follow_up(m, w, p, clock)
     if finding != L.FINDING_NONE and first_time:
-        record(out, p, clock, E.RECLASSIFIED, finding, 0, 0)
-        return manage_lookalike(m, R, draws, out, p, clock, finding)
-    return classify_refractory(m, R, draws, out, p, clock)
+        record(w, p, clock, E.RECLASSIFIED, finding, 0, 0)
+        return manage_lookalike(m, w, p, clock, finding)
+    return classify_refractory(m, w, p, clock)
 
 
 @core
-def manage_lookalike(m, R, draws, out, p, clock, condition):
+def manage_lookalike(m, w, p, clock, condition):
     """The look-alike's own management (e.g. plasma exchange for thrombotic microangiopathy,
     anticoagulation with extracorporeal therapy for antiphospholipid nephropathy, A59)."""
     p.condition = condition
     th = m.management[condition]
-    return give_course(m, R, draws, out, p, clock, th, L.MANAGEMENT, 0, m.th_assessment[th])
+    return give_course(m, w, p, clock, th, L.MANAGEMENT, 0, m.th_assessment[th])
 
 
 @core
-def management_assessment(m, R, draws, out, p, clock, why):
+def management_assessment(m, w, p, clock, why):
     """The look-alike's management judged: responding (maintenance), or classed refractory."""
-    if judge(out, p, clock, m.management[p.condition], why):
+    if judge(w, p, clock, m.management[p.condition], why):
         p.responding_kind = L.RESP_MANAGEMENT
         p.responding_where = p.condition
-        return follow_up(m, R, draws, out, p, clock)
-    return classify_refractory(m, R, draws, out, p, clock)      # managed, still not responding
+        return follow_up(m, w, p, clock)
+    return classify_refractory(m, w, p, clock)      # managed, still not responding
 
 
 @core
-def classify_refractory(m, R, draws, out, p, clock):
+def classify_refractory(m, w, p, clock):
     p.refractory = 1
     if p.initial:
         p.refractory_initial = 1
-    record(out, p, clock, E.REFRACTORY, 0, 0, 0)
-    return ladder_from(m, R, draws, out, p, clock, 0)
+    record(w, p, clock, E.REFRACTORY, 0, 0, 0)
+    return ladder_from(m, w, p, clock, 0)
 
 
 # ==============================================================================================
 # Figure 3: the refractory ladder and its rescue rule
 # ==============================================================================================
 @core
-def ladder_from(m, R, draws, out, p, clock, first_step):
+def ladder_from(m, w, p, clock, first_step):
     """Climb the ladder from ``first_step``. (A strategy record may ask to stop when a patient
     first gets here, AT_LADDER: the batch driver then shares the life so far with the strategies
     that differ only in their ladder, and goes on with :func:`resume_at_ladder`.)"""
@@ -242,11 +243,11 @@ def ladder_from(m, R, draws, out, p, clock, first_step):
     if m.stop_at_ladder and not p.at_ladder:
         p.at_ladder = 1
         return L.AT_LADDER
-    return ladder_step(m, R, draws, out, p, clock)
+    return ladder_step(m, w, p, clock)
 
 
 @core
-def ladder_step(m, R, draws, out, p, clock):
+def ladder_step(m, w, p, clock):
     """The next step of the ladder (a rescue therapy already given in this climb is not repeated),
     or, past the last step, supportive care."""
     i = p.ladder_index
@@ -258,83 +259,83 @@ def ladder_step(m, R, draws, out, p, clock):
         if i > p.highest_step:
             p.highest_step = i
         p.ladder_index = i
-        return give_course(m, R, draws, out, p, clock, th, L.LADDER, 0, m.ladder_assessment[i])
-    record(out, p, clock, E.LADDER_EXHAUSTED, m.ladder[m.n_ladder - 1] if m.n_ladder > 0 else -1, 0, 0)
-    return follow_up(m, R, draws, out, p, clock)
+        return give_course(m, w, p, clock, th, L.LADDER, 0, m.ladder_assessment[i])
+    record(w, p, clock, E.LADDER_EXHAUSTED, m.ladder[m.n_ladder - 1] if m.n_ladder > 0 else -1, 0, 0)
+    return follow_up(m, w, p, clock)
 
 
 @core
-def ladder_step_assessment(m, R, draws, out, p, clock, why):
+def ladder_step_assessment(m, w, p, clock, why):
     """Responding: maintenance. A step a severe infection stopped may be followed by extracorporeal
     therapy instead of intensifying at once (strategy ``after_severe_infection``; A59), once per
     climb, and not after the extracorporeal therapy itself. Otherwise: the next step."""
     i = p.ladder_index
     th = m.ladder[i]
-    if judge(out, p, clock, th, why):
+    if judge(w, p, clock, th, why):
         p.responding_kind = L.RESP_LADDER
         p.responding_where = i
-        return follow_up(m, R, draws, out, p, clock)
+        return follow_up(m, w, p, clock)
     if (why == L.STOPPED_BY_AE and m.rescue >= 0 and m.infection_kind >= 0 and p.stop_kind == m.infection_kind
             and not p.rescued and th != m.rescue):
         p.rescued = 1
-        return give_course(m, R, draws, out, p, clock, m.rescue, L.RESCUE, 0, m.rescue_assessment)
+        return give_course(m, w, p, clock, m.rescue, L.RESCUE, 0, m.rescue_assessment)
     p.ladder_index = i + 1
-    return ladder_step(m, R, draws, out, p, clock)
+    return ladder_step(m, w, p, clock)
 
 
 @core
-def rescue_assessment(m, R, draws, out, p, clock, why):
+def rescue_assessment(m, w, p, clock, why):
     """The extracorporeal rescue after a severe infection judged: responding, or the next ladder step."""
-    if judge(out, p, clock, m.rescue, why):
+    if judge(w, p, clock, m.rescue, why):
         p.responding_kind = L.RESP_LADDER          # a later flare is re-treated at this step
         p.responding_where = p.ladder_index
-        return follow_up(m, R, draws, out, p, clock)
+        return follow_up(m, w, p, clock)
     p.ladder_index += 1
-    return ladder_step(m, R, draws, out, p, clock)
+    return ladder_step(m, w, p, clock)
 
 
 # ==============================================================================================
 # After the response: maintenance, flares and re-entry; or active disease with no options
 # ==============================================================================================
 @core
-def follow_up(m, R, draws, out, p, clock):
+def follow_up(m, w, p, clock):
     """Maintenance for a patient in remission; supportive care for active disease with no options
     left (until ESRD, death or the horizon)."""
     if not in_remission(p):
-        set_therapy(out, p, clock, L.SUPPORTIVE_CARE)
+        set_therapy(w, p, clock, L.SUPPORTIVE_CARE)
         return wait_for(m, p, clock, INF, 0, 0, L.SUPPORTIVE)
-    set_therapy(out, p, clock, m.maintenance)
-    record(out, p, clock, E.MAINTENANCE_START, m.maintenance, 0, 0)
+    set_therapy(w, p, clock, m.maintenance)
+    record(w, p, clock, E.MAINTENANCE_START, m.maintenance, 0, 0)
     if p.flare_hr_years > 0:                 # e.g. belimumab after rituximab, for 52 weeks (A37, A41)
         p.flare_hr_until = clock + p.flare_hr_years
     return wait_for(m, p, clock, clock + m.maintenance_years, 1, 0, L.MAINTENANCE)
 
 
 @core
-def maintenance_over(m, R, draws, out, p, clock, why):
+def maintenance_over(m, w, p, clock, why):
     if why == L.UNTIL:                       # maintenance stops after maintenance_years
-        record(out, p, clock, E.MAINTENANCE_END, m.maintenance, 0, 0)
-        set_therapy(out, p, clock, L.NO_THERAPY)
+        record(w, p, clock, E.MAINTENANCE_END, m.maintenance, 0, 0)
+        set_therapy(w, p, clock, L.NO_THERAPY)
         return wait_for(m, p, clock, INF, 1, 0, L.OFF_TREATMENT)
-    return renal_flare(m, R, draws, out, p, clock)
+    return renal_flare(m, w, p, clock)
 
 
 @core
-def renal_flare(m, R, draws, out, p, clock):
+def renal_flare(m, w, p, clock):
     """A renal flare: nephritis is active again; severe with the share in force."""
-    flares = draws[2]
+    flares = flare_draws(w)
     k = p.n_flares
     severe = 1 if flares[p.row, k, 1] < p.severe_p else 0
     p.n_flares = k + 1
-    record(out, p, clock, E.RENAL_FLARE, k + 1, severe, 0)
+    record(w, p, clock, E.RENAL_FLARE, k + 1, severe, 0)
     p.pending_cr = INF
-    set_state(m, out, p, clock, L.ACTIVE)
+    set_state(m, w, p, clock, L.ACTIVE)
     p.flare_left = flares[p.row, k + 1, 0]
-    return reenter_after_flare(m, R, draws, out, p, clock)
+    return reenter_after_flare(m, w, p, clock)
 
 
 @core
-def reenter_after_flare(m, R, draws, out, p, clock):
+def reenter_after_flare(m, w, p, clock):
     """Re-treat a flare at the step the strategy sets (default: the step that worked)."""
     p.initial = 0
     rule = m.reentry_rule
@@ -344,26 +345,26 @@ def reenter_after_flare(m, R, draws, out, p, clock):
         kind = L.RESP_INDUCTION
         where = p.first_agent
     if kind == L.RESP_MANAGEMENT:                # a look-alike flares: its own management again
-        return manage_lookalike(m, R, draws, out, p, clock, where)
+        return manage_lookalike(m, w, p, clock, where)
     if rule == L.RULE_SAME_STEP and kind == L.RESP_INDUCTION:
-        return start_induction(m, R, draws, out, p, clock, where, 0)
+        return start_induction(m, w, p, clock, where, 0)
     if rule == L.RULE_INDUCTION:
-        return start_induction(m, R, draws, out, p, clock, p.first_agent, 0)
+        return start_induction(m, w, p, clock, p.first_agent, 0)
     if rule == L.RULE_SAME_STEP:
-        return ladder_from(m, R, draws, out, p, clock, where)
+        return ladder_from(m, w, p, clock, where)
     if rule == L.RULE_LADDER:
-        return ladder_from(m, R, draws, out, p, clock, 0)
-    return ladder_from(m, R, draws, out, p, clock, m.reentry_step)
+        return ladder_from(m, w, p, clock, 0)
+    return ladder_from(m, w, p, clock, m.reentry_step)
 
 
 # ==============================================================================================
 # The step function the drivers call
 # ==============================================================================================
 @core
-def draws_ready(m, draws, p):
+def draws_ready(m, w, p):
     """Are the random numbers this step may read drawn (the next course of every stream, the next
     flare)? If not, the driver draws the next chunk and calls again; nothing has changed."""
-    have = draws[3]
+    have = drawn(w)
     for s in range(m.n_streams):
         if p.courses[s] >= have[0]:
             return False
@@ -371,43 +372,43 @@ def draws_ready(m, draws, p):
 
 
 @core
-def records_full(out):
+def records_full(w):
     """Could this step overflow the record buffers? (the driver then flushes them and calls again)"""
-    return (out[0].shape[0] - out[2][0] < L.RECORDS_MARGIN
-            or out[1].shape[0] - out[2][1] < L.RECORDS_MARGIN)
+    cnt = counts(w)
+    return w.event_rows - cnt[0] < L.RECORDS_MARGIN or w.segment_rows - cnt[1] < L.RECORDS_MARGIN
 
 
 @core
-def driver_first(m, draws, out, p):
+def driver_first(m, w, p):
     """What the driver must do before this step may change anything: draw random numbers
     (NEED_DRAWS), make room for records (RECORDS_FULL), or nothing (WAIT)."""
-    if not draws_ready(m, draws, p):
+    if not draws_ready(m, w, p):
         return L.NEED_DRAWS
-    if records_full(out):
+    if records_full(w):
         return L.RECORDS_FULL
     return L.WAIT
 
 
 @core
-def after_wait(m, R, draws, out, p, clock, why):
+def after_wait(m, w, p, clock, why):
     """The phase's wait ended (its time came, a flare, or a severe adverse event stopped the course)."""
     ph = p.phase
     if ph == L.FIRST_ASSESSMENT:
-        return first_assessment(m, R, draws, out, p, clock, why)
+        return first_assessment(m, w, p, clock, why)
     if ph == L.REASSESSMENT:
-        return reassessment(m, R, draws, out, p, clock, why)
+        return reassessment(m, w, p, clock, why)
     if ph == L.MANAGEMENT_ASSESSMENT:
-        return management_assessment(m, R, draws, out, p, clock, why)
+        return management_assessment(m, w, p, clock, why)
     if ph == L.LADDER_ASSESSMENT:
-        return ladder_step_assessment(m, R, draws, out, p, clock, why)
+        return ladder_step_assessment(m, w, p, clock, why)
     if ph == L.RESCUE_ASSESSMENT:
-        return rescue_assessment(m, R, draws, out, p, clock, why)
+        return rescue_assessment(m, w, p, clock, why)
     if ph == L.MANUFACTURE:
-        return start_and_wait(m, R, draws, out, p, clock)
+        return start_and_wait(m, w, p, clock)
     if ph == L.MAINTENANCE:
-        return maintenance_over(m, R, draws, out, p, clock, why)
+        return maintenance_over(m, w, p, clock, why)
     if ph == L.OFF_TREATMENT:                            # waits for a flare only
-        return renal_flare(m, R, draws, out, p, clock)
+        return renal_flare(m, w, p, clock)
     raise RuntimeError("a wait without an end ended (supportive care, renal replacement)")
 
 
@@ -423,64 +424,59 @@ def advance(p):
 
 
 @core
-def borrow(R, draws, out):
-    """The driver's arrays as the core passes them on (:func:`sim.model.jit.borrowed`; the driver
-    keeps them alive)."""
-    return (borrowed(R), (borrowed(draws[0]), borrowed(draws[1]), borrowed(draws[2]), borrowed(draws[3])),
-            (borrowed(out[0]), borrowed(out[1]), borrowed(out[2])))
+def step(P, i, M, s, W, R, draws, out):
+    """Patient ``i`` of strategy ``s`` has waited as long as the core asked (``P[i].w_delay``): do
+    what happens then (:func:`take_step`), with the driver's arrays (attached to ``W``,
+    :func:`sim.model.work.attach`)."""
+    return take_step(M[s], attach(W, R, draws, out), P[i])
 
 
 @core
-def step(P, i, M, s, R, draws, out):
-    """Patient ``i`` of strategy ``s`` has waited as long as the core asked (``P[i].w_delay``): do
-    what happens then, and every decision that follows at that instant. Biology that needs no
-    decision (a response, an adverse event that stops nothing, a transplant) is taken in its stride
-    unless the scenario has limited capacity (then the driver sees every event, so its clock and the
-    patient's stay one). Returns WAIT (for ``P[i].w_delay`` years, possibly 0), DONE_STATUS,
-    NEED_DRAWS, RECORDS_FULL (nothing done: the driver acts, then calls again) or ASK_SERVICE."""
-    p = P[i]
-    m = M[s]
-    R, draws, out = borrow(R, draws, out)
-    first = driver_first(m, draws, out, p)
+def take_step(m, w, p):
+    """What happens when the patient's wait is over, and every decision that follows at that
+    instant. Biology that needs no decision (a response, an adverse event that stops nothing, a
+    transplant) is taken in its stride unless the scenario has limited capacity (then the driver sees
+    every event, so its clock and the patient's stay one). Returns WAIT (for ``p.w_delay`` years,
+    possibly 0), DONE_STATUS, NEED_DRAWS, RECORDS_FULL (nothing done: the driver acts, then calls
+    again), ASK_SERVICE or AT_LADDER (see :func:`ladder_from`)."""
+    first = driver_first(m, w, p)
     if first != L.WAIT:
         return first
     clock = advance(p)
     if p.phase == L.START:
-        return start_induction(m, R, draws, out, p, clock, p.first_agent, 1)
-    why = finish_wait(m, out, p, clock)
+        return start_induction(m, w, p, clock, p.first_agent, 1)
+    why = finish_wait(m, w, p, clock)
     while why == L.GOES_ON:
         plan_wait(m, p, clock)
-        if m.capacity or records_full(out):
+        if m.capacity or records_full(w):
             return L.WAIT
         clock = advance(p)
-        why = finish_wait(m, out, p, clock)
+        why = finish_wait(m, w, p, clock)
     if why == L.DIED or why == L.HORIZON:
         return L.DONE_STATUS
     if why == L.REACHED_ESRD:                     # renal replacement: dialysis, transplant, graft failure
         return wait_for(m, p, clock, INF, 0, 0, L.RENAL_REPLACEMENT)
-    return after_wait(m, R, draws, out, p, clock, why)
+    return after_wait(m, w, p, clock, why)
 
 
 @core
-def resume_at_ladder(P, i, M, s, R, draws, out):
-    """Go on from where :func:`ladder_from` stopped (AT_LADDER), with strategy ``s``'s ladder: the
-    rest of that step. Returns as :func:`step` does."""
-    p = P[i]
-    m = M[s]
-    R, draws, out = borrow(R, draws, out)
-    return ladder_step(m, R, draws, out, p, p.now - p.t0)
+def resume_at_ladder(m, w, p):
+    """Go on from where :func:`ladder_from` stopped (AT_LADDER), with strategy ``m``'s ladder: the
+    rest of that step. Returns as :func:`take_step` does."""
+    return ladder_step(m, w, p, p.now - p.t0)
 
 
 # ==============================================================================================
 # Limited services (scenarios with capacity): the driver queues, the core keeps the clocks
 # ==============================================================================================
 @core
-def queue_started(P, i, out, service):
+def queue_started(P, i, W, out, service):
     """The patient queues for ``service`` before the course ``course_next`` (nephritis stays active)."""
     p = P[i]
+    w = attach_records(W, out)
     clock = p.now - p.t0
-    set_therapy(out, p, clock, L.WAITING - p.course_next)
-    record(out, p, clock, E.QUEUE, service, p.course_next, 0)
+    set_therapy(w, p, clock, L.WAITING - p.course_next)
+    record(w, p, clock, E.QUEUE, service, p.course_next, 0)
 
 
 @core
@@ -492,33 +488,34 @@ def queue_deadline(P, i, M, s):
 
 
 @core
-def queue_left(P, i, M, s, out, now, t):
+def queue_left(P, i, M, s, W, out, now, t):
     """The patient left the queue at simulation time ``now``, at the deadline ``t`` (:func:`queue_deadline`)."""
     p = P[i]
     m = M[s]
+    w = attach_records(W, out)
     p.now = now
     clock = now - p.t0
     if t == death_time(p, m.n_bps):
-        close(out, p, clock, True)
+        close(w, p, clock, True)
         return L.DONE_STATUS
     if t == esrd_time(p):
-        reach_esrd(m, out, p, clock)
+        reach_esrd(m, w, p, clock)
         return wait_for(m, p, clock, INF, 0, 0, L.RENAL_REPLACEMENT)
-    close(out, p, m.horizon, False)
+    close(w, p, m.horizon, False)
     return L.DONE_STATUS
 
 
 @core
-def service_found(P, i, M, s, R, draws, out, now, hold):
+def service_found(P, i, M, s, W, R, draws, out, now, hold):
     """The course may start (simulation time ``now``): at once, or after ``hold`` years (MSC manufacturing)."""
     p = P[i]
     m = M[s]
-    R, draws, out = borrow(R, draws, out)
-    first = driver_first(m, draws, out, p)
+    w = attach(W, R, draws, out)
+    first = driver_first(m, w, p)
     if first != L.WAIT:
         return first
     p.now = now
     clock = now - p.t0
     if hold > 0.0:
         return wait_for(m, p, clock, clock + hold, 0, 0, L.MANUFACTURE)
-    return start_and_wait(m, R, draws, out, p, clock)
+    return start_and_wait(m, w, p, clock)
