@@ -7,7 +7,9 @@ crc32(name)))`` driving a ``PCG64``): :func:`uniforms` and :func:`exponentials` 
 numbers as :func:`sim.engine.streams.uniforms` and :func:`sim.engine.streams.exponentials` (tests:
 ``tests/test_fast_engine.py``, ``tests/test_streams_exactness.py``). PCG64 uses LLVM's native 128-bit
 integers; numpy's ziggurat tables are shipped as data (``sim/data/ziggurat_exp.npz``). An LCG step is
-affine, so a generator can also jump to any position (:func:`_jump`). :func:`sample_cohort` gives the
+affine, so a generator can also jump to any position (:func:`_jump`, :func:`_advance`). :func:`draw_into`
+writes several streams of a block, or only its first rows, straight into the arrays a block keeps, in
+one compiled call. :func:`sample_cohort` gives the
 attributes the population's quantile functions (numpy's streams, scipy's ppf; tests/test_fast_engine.py) gives, for all blocks of a draw at once (the quantile
 functions act elementwise).
 """
