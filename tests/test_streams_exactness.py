@@ -85,3 +85,22 @@ def test_ziggurat_tables_are_numpy_header_values():
     assert fe._ZIG_R == 7.69711747013104972                   # ziggurat_exp_r in ziggurat_constants.h
     assert fe._KE[0] == 0x001C5214272497C6 and fe._KE[1] == 0 # first entries of ke_double
     assert fe._FE[0] == 1.0 and np.all(np.diff(fe._FE) < 0)
+
+
+def test_draw_into_writes_each_stream_where_the_block_reads_it():
+    """Several streams in one call (uniforms and exponentials, a later chunk after earlier columns,
+    only the first rows) are the streams numpy draws, row for row; the other cells are left alone."""
+    names = ["course:a#1", "clock:flare#1", "course:b#1"]
+    for rows in (256, 103, 3, 0):        # uniforms are drawn four runs of rows at a time, then the rest
+        dest = np.full((streams.BLOCK_SIZE, 3, 6, 5), -1.0)
+        fe.draw_into(dest, 20211227, 3, 2, names, k0=2, rows=rows, exponential=[False, True, False])
+        for s, name in enumerate(names):
+            f = streams.exponentials if s == 1 else streams.uniforms
+            np.testing.assert_array_equal(dest[:rows, s, 2:], f(20211227, 3, 2, name, (4, 5))[:rows])
+        assert np.all(dest[rows:] == -1.0) and np.all(dest[:, :, :2] == -1.0)
+    # a strided destination (the block's flares: two streams side by side in the last axis)
+    fl = np.zeros((streams.BLOCK_SIZE, 16, 2))
+    fe.draw_into(np.moveaxis(fl[..., None], 2, 1), 5, 0, 1, ["clock:flare", "flare_severity"],
+                 exponential=[True, False])
+    np.testing.assert_array_equal(fl[:, :, 0], streams.exponentials(5, 0, 1, "clock:flare", (16,)))
+    np.testing.assert_array_equal(fl[:, :, 1], streams.uniforms(5, 0, 1, "flare_severity", (16,)))

@@ -366,7 +366,7 @@ class EconomicInputs:
             elif kind == "cells":
                 odrug[:, c] = amount * weight / 1e6 * price
             else:
-                dose = {"mg": np.full(n, amount), "mg/kg": amount * weight, "mg/m2": amount * bsa}[kind]
+                dose = np.full(n, amount) if kind == "mg" else amount * (weight if kind == "mg/kg" else bsa)
                 odrug[:, c] = _vial_cost(dose, vials) if vials else dose * price
         return drate, odrug
 

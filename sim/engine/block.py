@@ -6,7 +6,8 @@ with the same random streams (common random numbers). Random numbers come from n
 (:mod:`sim.engine.streams`), drawn as whole arrays: the courses of each response stream and their adverse
 events (``K_COURSES`` courses per chunk), the renal flares (``K_FLARES`` per chunk), the work-up and
 the choice of induction agent. A chunk beyond the first is drawn when a patient needs it (the core
-asks: ``NEED_DRAWS``); a patient's numbers never depend on which chunks were drawn.
+asks: ``NEED_DRAWS``) into arrays kept with room for more (``have``: the courses and flares drawn);
+a patient's numbers never depend on which chunks were drawn.
 """
 from __future__ import annotations
 
@@ -15,13 +16,12 @@ import dataclasses
 import numpy as np
 
 from sim.engine import streams
-from sim.engine.rng import Cohort, exponentials, sample_cohort, uniforms
+from sim.engine.rng import Cohort, draw_into, sample_cohort
 from sim.inputs.cohort import CHRONICITY
-from sim.model.hazards import HEALTH_STATES, PRE_ESRD, death_tables, esrd_multiplier, esrd_tables
+from sim.model.hazards import death_spec, esrd_multiplier, esrd_spec, horizon_breakpoints, write_tables
 from sim.model import layout as L
 from sim.model.jit import records
 from sim.model.pathway import induction_agents
-from sim.inputs.therapies import ISN_CLASSES
 
 K_COURSES = 8     # courses of one therapy per patient per stream chunk
 K_FLARES = 16     # flare thresholds per stream chunk
@@ -29,6 +29,43 @@ K_FLARES = 16     # flare thresholds per stream chunk
 
 _TRAJECTORY = [f for f in L.PATIENT.names if f not in L.PATIENT_FIXED]
 _START = np.dtype([(f, L.PATIENT.fields[f][0]) for f in _TRAJECTORY])
+
+
+def _runs() -> list[tuple[int, int, int]]:
+    """The trajectory's fields as runs of bytes of a PATIENT record: (start, stop, start in a _START record)."""
+    runs: list[list[int]] = []
+    for f in _TRAJECTORY:
+        lo = L.PATIENT.fields[f][1]
+        hi = lo + L.PATIENT.fields[f][0].itemsize
+        if runs and runs[-1][1] == lo:
+            runs[-1][1] = hi
+        else:
+            runs.append([lo, hi, _START.fields[f][1]])
+    return [(lo, hi, t) for lo, hi, t in runs]
+
+
+_RUNS = _runs()
+
+
+def _start_values() -> np.ndarray:
+    """The trajectory's starting values, but the clocks of transplant and graft failure (per patient);
+    kept as bytes (:data:`_START_BYTES`) to be copied whole into a block's template."""
+    t = np.zeros((), dtype=_START)
+    t["state"], t["therapy"], t["course_therapy"] = L.ACTIVE, L.NO_THERAPY, L.NO_THERAPY
+    t["esrd_k"] = 1.0
+    t["pending_response"] = t["pending_cr"] = L.INF
+    t["flare_hr"], t["flare_hr_until"] = 1.0, -1.0
+    t["responding_kind"] = t["responding_where"] = L.RESP_NONE
+    t["workup_finding"] = L.NOT_WORKED_UP
+    t["stop_kind"] = t["highest_step"] = -1
+    for f in ("cr_time", "response_time", "esrd_time", "death_time", "tx_time", "end_time"):
+        t[f] = np.nan
+    t["phase"] = L.START
+    return t
+
+
+_START_BYTES = _start_values().reshape(1).view(np.uint8)
+_CLOCKS = ("clock:death", "clock:esrd", "clock:transplant", "clock:graft_failure")
 
 
 def _chunk_name(base: str, c: int) -> str:
@@ -49,120 +86,94 @@ def block_rows(c: Cohort, block: int) -> Cohort:
                                                 if f.name != "n" and getattr(c, f.name) is not None})
 
 
-def _padded(a: np.ndarray, n: int) -> np.ndarray:
-    """A block's rows, padded to a full block with copies (rows beyond the run are never simulated)."""
-    return a if len(a) == n else np.resize(a, n)
-
-
 class Block:
     """Everything random or patient-specific about one block, shared by all strategies (``cohort``:
     the block's rows of :func:`draw_cohort`). ``reuse``: a finished block whose memory this one may
-    take (blocks run one after another)."""
+    take (blocks run one after another).
+
+    Only the block's ``cohort.n`` rows are filled (records, tables, random numbers): a patient's
+    numbers come before the next patient's in every stream, so they do not depend on how many rows
+    are drawn, and the rows of a block beyond its patients are never simulated."""
 
     def __init__(self, cm, seed: int, draw: int, block: int, cohort: Cohort, reuse: "Block | None" = None):
         self.cm, self.seed, self.draw, self.block = cm, seed, draw, block
         model = cm.model
-        sc = model.scenario
         self.cohort = c = cohort
-        n = streams.BLOCK_SIZE
-        lt = model.life_table
-        age, female = _padded(c.age, n), _padded(c.female, n)
-        cls, chron = _padded(c.isn_class, n), _padded(c.chronicity, n)
-        d_bps, d_tab = death_tables(age, female, lt.female, lt.male, model.params, sc.horizon_years)
-        e_bps, e_tab = esrd_tables(np.asarray(ISN_CLASSES, dtype=object)[cls], model.params,
-                                   esrd_multiplier(model.params, np.asarray(CHRONICITY, dtype=object)[chron]))
-        clocks = {name: exponentials(seed, draw, block, f"clock:{name}")
-                  for name in ("death", "esrd", "transplant", "graft_failure")}
-        # who the patients are, and their clocks: written once, kept from strategy to strategy
+        n, r = streams.BLOCK_SIZE, c.n
+        self.rows = r
+        # who the patients are, their clocks and hazard tables: written once, kept from strategy to strategy
         P = reuse._P if reuse is not None else np.zeros(n, dtype=L.PATIENT)
-        P["pid"] = block * n + np.arange(n)
-        P["row"] = np.arange(n)
-        P["isn_class"] = cls
-        P["ancestry"] = _padded(c.ancestry, n)
-        P["nonadherent"] = _padded(c.nonadherent, n)
-        P["chronicity"] = chron
-        P["lookalike"] = _padded(c.lookalike, n)
-        P["e_death"], P["e_esrd"] = clocks["death"], clocks["esrd"]
-        nb = d_bps.shape[1]
-        P["d_bps"][:, :nb] = d_bps
-        for s, name in enumerate(HEALTH_STATES):
-            cum, rates = d_tab[name]
-            P["d_cum"][:, s, :nb] = cum
-            P["d_rates"][:, s, :nb - 1] = rates
-        P["e_bps"] = e_bps
-        for s, name in enumerate(PRE_ESRD):
-            cum, rates = e_tab[name]
-            P["e_cum"][:, s, :] = cum
-            P["e_rates"][:, s, :2] = rates
+        P["pid"][:r] = block * n + np.arange(r)
+        P["row"][:r] = np.arange(r)
+        for f in ("isn_class", "ancestry", "nonadherent", "chronicity", "lookalike"):
+            P[f][:r] = getattr(c, f)
+        clocks = np.empty((n, len(_CLOCKS), 1, 1))
+        draw_into(clocks, seed, draw, block, _CLOCKS, rows=r, exponential=[True] * len(_CLOCKS))
+        P["e_death"][:r], P["e_esrd"][:r] = clocks[:r, 0, 0, 0], clocks[:r, 1, 0, 0]
+        lt, p = model.life_table, model.params
+        e_rate, e_class_hr, e_hr1 = esrd_spec(p)
+        write_tables(records(P), r, horizon_breakpoints(model.scenario.horizon_years), c.age, c.female,
+                     lt.female, lt.male, death_spec(p), e_rate, e_class_hr, esrd_multiplier(p, CHRONICITY), e_hr1)
         if any(s.workup.active for s in cm.strategies):
-            P["workup_u"] = uniforms(seed, draw, block, "workup", (3,))
+            w = np.empty((n, 1, 1, 3))
+            draw_into(w, seed, draw, block, ["workup"], rows=r)
+            P["workup_u"][:r] = w[:r, 0, 0]
         # the trajectory's starting values (copied into P for each strategy)
         t = reuse.template if reuse is not None else np.zeros(n, dtype=_START)
-        t[...] = np.zeros((), dtype=_START)
-        t["tx_left"], t["graft_left"] = clocks["transplant"], clocks["graft_failure"]
-        t["state"], t["therapy"], t["course_therapy"] = L.ACTIVE, L.NO_THERAPY, L.NO_THERAPY
-        t["esrd_k"] = 1.0
-        t["pending_response"] = t["pending_cr"] = L.INF
-        t["flare_hr"], t["flare_hr_until"] = 1.0, -1.0
-        t["responding_kind"] = t["responding_where"] = L.RESP_NONE
-        t["workup_finding"] = L.NOT_WORKED_UP
-        t["stop_kind"] = t["highest_step"] = -1
-        for f in ("cr_time", "response_time", "esrd_time", "death_time", "tx_time", "end_time"):
-            t[f] = np.nan
-        t["phase"] = L.START
+        t.view(np.uint8).reshape(n, _START.itemsize)[:r] = _START_BYTES
+        t["tx_left"][:r], t["graft_left"][:r] = clocks[:r, 2, 0, 0], clocks[:r, 3, 0, 0]
         self.template, self._P = t, P
         self._induction_u = None
-        # random numbers of courses, adverse events and flares: the first chunk now, more on demand
-        n_pairs = max(len(cm.ae_pairs), 1)
-        if reuse is not None and reuse._course_chunks == 1 and reuse.course_u.shape[1] == len(cm.streams) \
-                and reuse.ae_u.shape[1] == n_pairs:
-            self._buffers = (reuse.course_u, reuse.ae_u)
-        else:
-            self._buffers = None
-        self.course_u = np.empty((n, len(cm.streams), 0, 5))
-        self.ae_u = np.empty((n, n_pairs, 0, 2))
-        self.flares = np.empty((n, 0, 2))
+        # random numbers of courses, adverse events and flares: the first chunk now, more on demand,
+        # in arrays with room for more chunks (the previous block's, when they fit)
+        shapes = ((n, len(cm.streams), 2 * K_COURSES, 5), (n, max(len(cm.ae_pairs), 1), 2 * K_COURSES, 2),
+                  (n, 2 * K_FLARES, 2))
+        old = (reuse.course_u, reuse.ae_u, reuse.flares) if reuse is not None else (None,) * 3
+        self.course_u, self.ae_u, self.flares = (
+            a if a is not None and a.shape[:-2] == shape[:-2] and a.shape[-1] == shape[-1] else np.zeros(shape)
+            for a, shape in zip(old, shapes))
         self.have = np.zeros(2, dtype=np.int64)
-        self._course_chunks = self._flare_chunks = 0
         self.more_courses()
         self.more_flares()
 
     def _update(self) -> None:
         self.draws = (self.course_u, self.ae_u, self.flares, self.have)
 
+    @staticmethod
+    def _room(a: np.ndarray, axis: int, k: int) -> np.ndarray:
+        """``a``, or a copy with twice the room along ``axis``, so that it holds ``k`` elements there."""
+        if a.shape[axis] >= k:
+            return a
+        shape = list(a.shape)
+        shape[axis] = max(2 * a.shape[axis], k)
+        b = np.zeros(shape)
+        b[(slice(None),) * axis + (slice(0, a.shape[axis]),)] = a
+        return b
+
     def more_courses(self) -> None:
         """Draw the next chunk of every course stream and of its adverse events (pair (stream, kind))."""
-        c = self._course_chunks
-        cm, n = self.cm, streams.BLOCK_SIZE
-        k0 = c * K_COURSES
-        if c == 0 and self._buffers is not None:
-            cu, au = self._buffers
-        else:
-            cu = np.empty((n, len(cm.streams), k0 + K_COURSES, 5))
-            cu[:, :, :k0] = self.course_u
-            au = np.zeros((n, self.ae_u.shape[1], k0 + K_COURSES, 2))
-            au[:, :, :k0] = self.ae_u
-        for s, name in enumerate(cm.streams):
-            cu[:, s, k0:] = uniforms(self.seed, self.draw, self.block, _chunk_name(f"course:{name}", c), (K_COURSES, 5))
-        for j, (s, k) in enumerate(cm.ae_pairs):
-            name = f"adverse_event:{cm.streams[s]}:{cm.kinds[k]}"
-            au[:, j, k0:] = uniforms(self.seed, self.draw, self.block, _chunk_name(name, c), (K_COURSES, 2))
-        self.course_u, self.ae_u = cu, au
-        self._course_chunks = c + 1
-        self.have[0] = (c + 1) * K_COURSES
+        cm = self.cm
+        k0 = int(self.have[0])
+        c, k1 = k0 // K_COURSES, k0 + K_COURSES
+        self.course_u, self.ae_u = self._room(self.course_u, 2, k1), self._room(self.ae_u, 2, k1)
+        draw_into(self.course_u[:, :, :k1], self.seed, self.draw, self.block,
+                  [_chunk_name(f"course:{name}", c) for name in cm.streams], k0, self.rows)
+        draw_into(self.ae_u[:, :, :k1], self.seed, self.draw, self.block,
+                  [_chunk_name(f"adverse_event:{cm.streams[s]}:{cm.kinds[k]}", c) for s, k in cm.ae_pairs],
+                  k0, self.rows)
+        self.have[0] = k1
         self._update()
 
     def more_flares(self) -> None:
         """Draw the next chunk of flare thresholds and severities."""
-        c = self._flare_chunks
-        k0 = c * K_FLARES
-        fl = np.empty((streams.BLOCK_SIZE, k0 + K_FLARES, 2))
-        fl[:, :k0] = self.flares
-        fl[:, k0:, 0] = exponentials(self.seed, self.draw, self.block, _chunk_name("clock:flare", c), (K_FLARES,))
-        fl[:, k0:, 1] = uniforms(self.seed, self.draw, self.block, _chunk_name("flare_severity", c), (K_FLARES,))
-        self.flares = fl
-        self._flare_chunks = c + 1
-        self.have[1] = (c + 1) * K_FLARES
+        k0 = int(self.have[1])
+        c, k1 = k0 // K_FLARES, k0 + K_FLARES
+        self.flares = self._room(self.flares, 1, k1)
+        # (patient, stream, flare, 1): the thresholds' stream then the severities'
+        draw_into(np.moveaxis(self.flares[:, :k1, :, None], 2, 1), self.seed, self.draw, self.block,
+                  [_chunk_name("clock:flare", c), _chunk_name("flare_severity", c)], k0, self.rows,
+                  exponential=[True, False])
+        self.have[1] = k1
         self._update()
 
     def more(self, P, i: int) -> None:
@@ -178,12 +189,15 @@ class Block:
         records with the trajectory reset (or a new copy with ``fresh``, when the records of several
         strategies must live together). The records of the previous strategy are overwritten."""
         P = self._P[:n_rows].copy() if fresh else self._P[:n_rows]
-        t = self.template[:n_rows]
-        for f in _TRAJECTORY:
-            P[f] = t[f]
+        to = P.view(np.uint8).reshape(n_rows, L.PATIENT.itemsize)      # the trajectory's runs of bytes
+        start = self.template[:n_rows].view(np.uint8).reshape(n_rows, _START.itemsize)
+        for lo, hi, at in _RUNS:
+            to[:, lo:hi] = start[:, at:at + hi - lo]
         mix = self.cm.records[k]["n_induction"] > 1         # the choice's stream is drawn only for a mix
         if mix and self._induction_u is None:
-            self._induction_u = uniforms(self.seed, self.draw, self.block, "induction_choice", ())
+            u = np.empty((streams.BLOCK_SIZE, 1, 1, 1))
+            draw_into(u, self.seed, self.draw, self.block, ["induction_choice"], rows=self.rows)
+            self._induction_u = u[:, 0, 0, 0]
         u = self._induction_u[:n_rows] if mix else np.zeros(n_rows)
         agents = np.empty(n_rows, dtype=np.int64)
         induction_agents(self.cm.records_for_core, k, u, agents)

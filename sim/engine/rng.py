@@ -7,7 +7,9 @@ crc32(name)))`` driving a ``PCG64``): :func:`uniforms` and :func:`exponentials` 
 numbers as :func:`sim.engine.streams.uniforms` and :func:`sim.engine.streams.exponentials` (tests:
 ``tests/test_batch_driver.py``, ``tests/test_streams_exactness.py``). PCG64 uses LLVM's native 128-bit
 integers; numpy's ziggurat tables are shipped as data (``sim/data/ziggurat_exp.npz``). An LCG step is
-affine, so a generator can also jump to any position (:func:`_jump`). :func:`sample_cohort` gives the
+affine, so a generator can also jump to any position (:func:`_jump`, :func:`_advance`). :func:`draw_into`
+writes several streams of a block, or only its first rows, straight into the arrays a block keeps, in
+one compiled call. :func:`sample_cohort` gives the
 attributes the population's quantile functions (numpy's streams, scipy's ppf; tests/test_batch_driver.py) gives, for all blocks of a draw at once (the quantile
 functions act elementwise).
 """
@@ -80,19 +82,32 @@ def _add128(ah, al, bh, bl):
 
 
 @njit(cache=True, error_model="numpy")
-def _next_u64(u, o):
-    """One PCG64 (XSL-RR) draw from the state u[o:o+4] = [state_hi, state_lo, inc_hi, inc_lo]."""
-    h, l = _muladd128(u[o], u[o + 1], _PCG_MUL_HI, _PCG_MUL_LO, u[o + 2], u[o + 3])
-    u[o] = h
-    u[o + 1] = l
+def _pcg_step(h, l, ih, il):
+    """One PCG64 (XSL-RR) step from the state (h, l) with increment (ih, il): the new state and the output."""
+    h, l = _muladd128(h, l, _PCG_MUL_HI, _PCG_MUL_LO, ih, il)
     v = h ^ l
     rot = h >> np.uint64(58)
-    return (v >> rot) | (v << ((np.uint64(64) - rot) & np.uint64(63)))
+    return h, l, (v >> rot) | (v << ((np.uint64(64) - rot) & np.uint64(63)))
+
+
+@njit(cache=True, error_model="numpy")
+def _next_u64(u, o):
+    """One PCG64 draw from the state u[o:o+4] = [state_hi, state_lo, inc_hi, inc_lo]."""
+    h, l, x = _pcg_step(u[o], u[o + 1], u[o + 2], u[o + 3])
+    u[o] = h
+    u[o + 1] = l
+    return x
+
+
+@njit(cache=True, error_model="numpy")
+def _to_double(x):
+    """numpy's ``random()`` from one 64-bit output."""
+    return np.float64(x >> np.uint64(11)) * _TWO_M53
 
 
 @njit(cache=True, error_model="numpy")
 def _next_double(u, o):
-    return np.float64(_next_u64(u, o) >> np.uint64(11)) * _TWO_M53
+    return _to_double(_next_u64(u, o))
 
 
 @njit(cache=True, error_model="numpy")
@@ -233,6 +248,65 @@ def _stream_block(seed_w, draw, block, sid, n, exponential):
 
 
 @njit(cache=True, error_model="numpy")
+def _advance(h, l, ih, il, delta):
+    """The state (h, l) of a generator with increment (ih, il) moved ahead by ``delta`` steps (an LCG
+    step is affine: the composed step by squaring, as numpy's ``PCG64.advance``)."""
+    am_h, am_l, ap_h, ap_l = _ZERO, _ONE, _ZERO, _ZERO          # accumulated: x -> am x + ap
+    cm_h, cm_l, cp_h, cp_l = _PCG_MUL_HI, _PCG_MUL_LO, ih, il  # 2**i steps: x -> cm x + cp
+    d = np.uint64(delta)
+    while d > _ZERO:
+        if d & _ONE:
+            am_h, am_l = _muladd128(am_h, am_l, cm_h, cm_l, _ZERO, _ZERO)
+            ap_h, ap_l = _muladd128(ap_h, ap_l, cm_h, cm_l, cp_h, cp_l)
+        t_h, t_l = _add128(cm_h, cm_l, _ZERO, _ONE)
+        cp_h, cp_l = _muladd128(t_h, t_l, cp_h, cp_l, _ZERO, _ZERO)
+        cm_h, cm_l = _muladd128(cm_h, cm_l, cm_h, cm_l, _ZERO, _ZERO)
+        d >>= _ONE
+    return _muladd128(am_h, am_l, h, l, ap_h, ap_l)
+
+
+@njit(cache=True, error_model="numpy")
+def _fill_streams(seed_w, draw, block, sids, exponential, rows, dest, k0):
+    """dest[r, s, k0:, :] for r < rows <- stream sids[s] drawn as an array (BLOCK_SIZE, K, m) (row by
+    row, as numpy fills it): uniforms, or standard exponentials where exponential[s]. A uniform
+    stream is drawn as four runs of rows at once (the generator jumped to the start of each), which
+    keeps the multiplier busy; an exponential takes a varying count of draws, so it runs in turn."""
+    K, m = dest.shape[2] - k0, dest.shape[3]
+    u = np.zeros(seed_w.shape[0] + 4, dtype=np.uint64)
+    u[4:] = seed_w
+    q = rows // 4
+    for s in range(sids.shape[0]):
+        _seed_pcg(u, 4, seed_w.shape[0], draw, block, sids[s], 0)
+        if exponential[s]:
+            for r in range(rows):
+                for k in range(k0, k0 + K):
+                    for j in range(m):
+                        dest[r, s, k, j] = _std_exponential(u, 0)
+            continue
+        ih, il = u[2], u[3]
+        h0, l0 = u[0], u[1]
+        h1, l1 = _advance(h0, l0, ih, il, q * K * m)
+        h2, l2 = _advance(h0, l0, ih, il, 2 * q * K * m)
+        h3, l3 = _advance(h0, l0, ih, il, 3 * q * K * m)
+        for r in range(q):                        # rows r, q + r, 2q + r, 3q + r
+            for k in range(k0, k0 + K):
+                for j in range(m):
+                    h0, l0, x0 = _pcg_step(h0, l0, ih, il)
+                    h1, l1, x1 = _pcg_step(h1, l1, ih, il)
+                    h2, l2, x2 = _pcg_step(h2, l2, ih, il)
+                    h3, l3, x3 = _pcg_step(h3, l3, ih, il)
+                    dest[r, s, k, j] = _to_double(x0)
+                    dest[q + r, s, k, j] = _to_double(x1)
+                    dest[2 * q + r, s, k, j] = _to_double(x2)
+                    dest[3 * q + r, s, k, j] = _to_double(x3)
+        for r in range(4 * q, rows):              # the last run's remaining rows
+            for k in range(k0, k0 + K):
+                for j in range(m):
+                    h3, l3, x3 = _pcg_step(h3, l3, ih, il)
+                    dest[r, s, k, j] = _to_double(x3)
+
+
+@njit(cache=True, error_model="numpy")
 def _cohort_uniforms(seed_w, draw, sid, n_blocks, width):
     out = np.empty((n_blocks * 256, width))
     u = np.zeros(seed_w.shape[0] + 4, dtype=np.uint64)
@@ -279,6 +353,24 @@ def uniforms(seed: int, draw: int, block: int, name: str, shape: tuple[int, ...]
     n = streams.BLOCK_SIZE * int(np.prod(shape, dtype=np.int64))
     out = _stream_block(seed_words(seed), int(draw), int(block), streams.stream_id(name), n, False)
     return out.reshape((streams.BLOCK_SIZE, *shape))
+
+
+def draw_into(dest: np.ndarray, seed: int, draw: int, block: int, names: list[str], k0: int = 0,
+              rows: int = streams.BLOCK_SIZE, exponential=None) -> None:
+    """Streams ``names`` of a block written into ``dest`` (shape (BLOCK_SIZE, len(names), k0 + K, m)):
+    ``dest[:, s, k0:]`` is stream ``names[s]`` of shape (BLOCK_SIZE, K, m), uniforms as
+    :func:`uniforms` or, where ``exponential[s]``, exponentials as :func:`exponentials`; in one compiled
+    call. Only the first ``rows`` rows are drawn (a row's numbers come before the next row's, so they
+    are the same whatever ``rows``); the others are left as they were."""
+    K, m = dest.shape[2] - k0, dest.shape[3]
+    exp = np.zeros(len(names), dtype=np.bool_) if exponential is None else np.asarray(exponential, dtype=np.bool_)
+    if not _jit.COMPILED:
+        for s, name in enumerate(names):
+            f = streams.exponentials if exp[s] else streams.uniforms
+            dest[:rows, s, k0:] = f(seed, draw, block, name, (K, m))[:rows]
+        return
+    sids = np.array([streams.stream_id(name) for name in names], dtype=np.int64)
+    _fill_streams(seed_words(seed), int(draw), int(block), sids, exp, int(rows), dest, int(k0))
 
 
 def jump_uniforms(seed: int, draw: int, block: int, name: str, K: int, m: int, row: int, j: int) -> np.ndarray:

@@ -137,9 +137,10 @@ class CostTable:
         """item -> its rows (category, unit, value, vial_mg), built in one pass on first use (a lookup
         that filtered the DataFrame took about 0.1 ms; a probabilistic analysis prices every draw)."""
         t = self.table
-        vial = t["vial_mg"] if "vial_mg" in t.columns else [np.nan] * len(t)
+        vial = t["vial_mg"].tolist() if "vial_mg" in t.columns else [np.nan] * len(t)
         rows: dict[str, list[tuple[str, str, float, float]]] = {}
-        for item, cat, unit, value, v in zip(t["item"], t["category"], t["unit"], t["value"], vial):
+        for item, cat, unit, value, v in zip(t["item"].tolist(), t["category"].tolist(), t["unit"].tolist(),
+                                             t["value"].tolist(), vial):
             rows.setdefault(item, []).append((cat, unit, float(value), float(v)))
         return rows
 
@@ -254,7 +255,8 @@ class UtilityTable:
     def _first(self) -> dict[tuple[str, str], float]:
         """(state, unit) -> value of its first row, built in one pass on first use."""
         first: dict[tuple[str, str], float] = {}
-        for state, unit, value in zip(self.table["state"], self.table["unit"], self.table["value"]):
+        t = self.table
+        for state, unit, value in zip(t["state"].tolist(), t["unit"].tolist(), t["value"].tolist()):
             first.setdefault((state, unit), float(value))
         return first
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from sim.model import layout as L
+from sim.model.hazards import horizon_breakpoints
 from sim.model.jit import records
 from sim.model.response import response_table
 
@@ -75,7 +76,7 @@ def compile_model(model, capacity: bool = False) -> CompiledModel:
     ae_severe = p.by_prefix("adverse_event_severe_share_")
     ae_esrd_hr = p.by_prefix("adverse_event_esrd_hr_")
     pairs = sorted({(streams.index(th.response_stream), kinds.index(k)) for th in ths for k in th.adverse_events})
-    G = int(np.ceil(sc.horizon_years)) + 2
+    G = horizon_breakpoints(sc.horizon_years)
     _check(G + 1, L.MAX_BPS, "death-table breakpoints", "horizon_years")
 
     base = np.zeros((), dtype=L.MODEL)

@@ -16,16 +16,18 @@ response state (B35, B60), ``HR_patient`` for chronic damage and supportive care
 (:func:`esrd_multiplier`), times the hazard ratio of any adverse event that damages the kidney
 (applied in the pathway), and zero once on renal replacement therapy.
 
-Tables are built for a whole patient block at once with numpy; the event loop only evaluates
-and inverts them with :func:`bisect` on Python lists.
+The tables are written straight into the patients' records (:func:`write_tables`, compiled, for
+a whole patient block at once); the core evaluates and inverts them (:mod:`sim.model.clocks`).
 """
 from __future__ import annotations
 
-from bisect import bisect_right
+import math
 
 import numpy as np
 
-INF = float("inf")
+from sim.inputs.therapies import ISN_CLASSES
+from sim.model.jit import core
+
 ACTIVE, PARTIAL, COMPLETE, DIALYSIS, TRANSPLANT = (
     "active_nephritis", "partial_response", "complete_response", "dialysis", "transplant")
 HEALTH_STATES = (ACTIVE, PARTIAL, COMPLETE, DIALYSIS, TRANSPLANT)
@@ -33,75 +35,84 @@ PRE_ESRD = (ACTIVE, PARTIAL, COMPLETE)
 _FAR = 1e6  # years: last breakpoint, beyond any horizon
 
 
-def death_tables(age: np.ndarray, female: np.ndarray, life_female: np.ndarray, life_male: np.ndarray,
-                 params, horizon_years: float) -> tuple[np.ndarray, dict[str, tuple[np.ndarray, np.ndarray]]]:
-    """Breakpoints (n, G+1) and, per health state, (cumulative hazard at breakpoints, rates)."""
-    n = age.shape[0]
-    G = int(np.ceil(horizon_years)) + 2
-    first = 1.0 - (age - np.floor(age))                       # time to the next birthday, in (0, 1]
-    bps = np.empty((n, G + 1))
-    bps[:, 0] = 0.0
-    bps[:, 1:G] = first[:, None] + np.arange(G - 1)[None, :]
-    bps[:, G] = _FAR
-    ages = np.minimum(np.floor(age)[:, None] + np.arange(G)[None, :], len(life_female) - 1).astype(int)
-    bg = np.where(female[:, None], life_female[ages], life_male[ages])
+def death_spec(params) -> np.ndarray:
+    """Per health state (the order of :data:`HEALTH_STATES`): ``(m_s, e_s, floor_s)`` of the death hazard."""
     smr = params["smr_lupus_nephritis"]
-    spec = {
-        ACTIVE: (smr, params["death_rate_active_nephritis"], 0.0),
-        PARTIAL: (smr, 0.0, 0.0),
-        COMPLETE: (smr, 0.0, 0.0),
-        DIALYSIS: (1.0, 0.0, params["death_rate_dialysis"]),
-        TRANSPLANT: (1.0, 0.0, params["death_rate_transplant"]),
-    }
-    widths = np.diff(bps, axis=1)
-    out = {}
-    for state, (m, e, floor) in spec.items():
-        rates = np.maximum(m * bg + e, floor)
-        cum = np.zeros((n, G + 1))
-        cum[:, 1:] = np.cumsum(rates * widths, axis=1)
-        out[state] = (cum, rates)
-    return bps, out
+    return np.array([
+        (smr, params["death_rate_active_nephritis"], 0.0),         # ACTIVE
+        (smr, 0.0, 0.0),                                           # PARTIAL
+        (smr, 0.0, 0.0),                                           # COMPLETE
+        (1.0, 0.0, params["death_rate_dialysis"]),                 # DIALYSIS
+        (1.0, 0.0, params["death_rate_transplant"]),               # TRANSPLANT
+    ])
 
 
-def esrd_multiplier(params, chronicity: np.ndarray) -> np.ndarray:
-    """Per-patient ESRD hazard ratio: chronic damage (centred on the trial populations' chronicity
-    mix, so a cohort like theirs keeps the evidence's ESRD rates) times the effect of supportive care."""
+def esrd_multiplier(params, chronicity) -> np.ndarray:
+    """The ESRD hazard ratio of patients in chronicity bands ``chronicity`` (labels of
+    :data:`sim.inputs.cohort.CHRONICITY`): chronic damage (centred on the trial populations'
+    chronicity mix, so a cohort like theirs keeps the evidence's ESRD rates) times the effect of
+    supportive care."""
     hr = {"low": 1.0, "moderate": params["chronicity_esrd_hr_moderate"], "high": params["chronicity_esrd_hr_high"]}
     sm, sh = params["trial_chronicity_share_moderate"], params["trial_chronicity_share_high"]
     mean = (1.0 - sm - sh) + sm * hr["moderate"] + sh * hr["high"]
     return np.array([hr[c] / mean for c in chronicity]) * params["supportive_care_esrd_hr"]
 
 
-def esrd_tables(isn_class: np.ndarray, params, multiplier: np.ndarray | None = None
-                ) -> tuple[list[float], dict[str, tuple[np.ndarray, np.ndarray]]]:
-    """Breakpoints [0, 1 year, far] and per pre-ESRD state (cumulative hazard, rates) per patient;
-    ``multiplier`` is a per-patient hazard ratio (:func:`esrd_multiplier`)."""
-    hr_class = np.array([params[f"esrd_hr_class_{c}"] for c in isn_class])
-    if multiplier is not None:
-        hr_class = hr_class * multiplier
-    hr1 = params["esrd_hr_first_year"]
-    bps = [0.0, 1.0, _FAR]
-    base = {ACTIVE: params["esrd_rate_active"], PARTIAL: params["esrd_rate_partial"],
-            COMPLETE: params["esrd_rate_complete"]}
-    out = {}
-    for state, r in base.items():
-        rates = np.stack([r * hr_class * hr1, r * hr_class], axis=1)
-        cum = np.stack([np.zeros_like(hr_class), rates[:, 0], rates[:, 0] + rates[:, 1] * (_FAR - 1.0)], axis=1)
-        out[state] = (cum, rates)
-    return bps, out
+def esrd_spec(params) -> tuple[np.ndarray, np.ndarray, float]:
+    """``rate_s`` per pre-ESRD state (the order of :data:`PRE_ESRD`), ``HR_class`` per ISN class (the
+    order of :data:`sim.inputs.therapies.ISN_CLASSES`) and ``HR_first_year``."""
+    return (np.array([params["esrd_rate_active"], params["esrd_rate_partial"], params["esrd_rate_complete"]]),
+            np.array([params[f"esrd_hr_class_{c}"] for c in ISN_CLASSES]), float(params["esrd_hr_first_year"]))
 
 
-def cumulative(bps: list[float], cum: list[float], rates: list[float], t: float) -> float:
-    """Cumulative hazard at time t of a piecewise-constant hazard."""
-    j = bisect_right(bps, t) - 1
-    if j >= len(rates):
-        j = len(rates) - 1
-    return cum[j] + rates[j] * (t - bps[j])
+def horizon_breakpoints(horizon_years: float) -> int:
+    """G: the death tables have G + 1 breakpoints (0, the next G - 1 birthdays, far) and G rates."""
+    return int(math.ceil(horizon_years)) + 2
 
 
-def time_reaching(bps: list[float], cum: list[float], rates: list[float], target: float) -> float:
-    """First time the cumulative hazard reaches ``target`` (inf if never within the table)."""
-    j = bisect_right(cum, target) - 1
-    if j >= len(rates) or rates[j] <= 0.0:   # the tables' hazards are all positive or all zero
-        return INF
-    return bps[j] + (target - cum[j]) / rates[j]
+@core
+def write_tables(P, n, G, age, female, life_female, life_male, d_spec, e_rate, e_class_hr, e_band_hr, e_hr1):
+    """Write the hazard tables of patients ``P[:n]`` into their records (``isn_class`` and
+    ``chronicity`` already set): death (``d_bps`` G + 1 breakpoints, then per health state
+    ``d_cum`` the cumulative hazard at each breakpoint and ``d_rates`` the G rates) and ESRD
+    (``e_bps`` [0, 1 year, far], per pre-ESRD state ``e_cum`` and the two ``e_rates``). The inputs
+    are the patients' ``age`` and ``female``, the life table's background rates by single year of
+    age, :func:`death_spec`, :func:`esrd_spec` (rates, class hazard ratios, first-year hazard ratio)
+    and the :func:`esrd_multiplier` of each chronicity band (in the order of CHRONICITY). The first
+    breakpoint after 0 is the next birthday; the cumulative hazard is the running sum, left to
+    right, of rate x width."""
+    lim = np.float64(life_female.shape[0] - 1)
+    for i in range(n):
+        p = P[i]
+        bps, cum, rates = p.d_bps, p.d_cum, p.d_rates
+        a = age[i]
+        fa = math.floor(a)
+        first = 1.0 - (a - fa)                       # time to the next birthday, in (0, 1]
+        bps[0] = 0.0
+        for j in range(G - 1):
+            bps[j + 1] = first + np.float64(j)
+        bps[G] = _FAR
+        life = life_female if female[i] else life_male
+        for s in range(5):
+            cum[s, 0] = 0.0
+        for j in range(G):
+            y = fa + np.float64(j)                   # age in whole years, the table's last row beyond it
+            bg = life[np.int64(y if y < lim else lim)]
+            w = bps[j + 1] - bps[j]
+            for s in range(5):
+                v = d_spec[s, 0] * bg + d_spec[s, 1]
+                r = d_spec[s, 2] if v < d_spec[s, 2] else v
+                rates[s, j] = r
+                cum[s, j + 1] = r * w if j == 0 else cum[s, j] + r * w
+        hr = e_class_hr[p.isn_class] * e_band_hr[p.chronicity]
+        p.e_bps[0] = 0.0
+        p.e_bps[1] = 1.0
+        p.e_bps[2] = _FAR
+        for s in range(3):
+            r = e_rate[s] * hr
+            r0 = r * e_hr1
+            p.e_rates[s, 0] = r0
+            p.e_rates[s, 1] = r
+            p.e_cum[s, 0] = 0.0
+            p.e_cum[s, 1] = r0
+            p.e_cum[s, 2] = r0 + r * (_FAR - 1.0)

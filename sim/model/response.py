@@ -13,7 +13,8 @@ published figure for the patient's ISN class and moves on the log-odds scale wit
 * the second induction agent (``second_induction_response_or``, calibrated to A12).
 
 :func:`response_table` computes it for every combination of therapy, class, ancestry, adherence,
-chronicity band, look-alike and line once per model; the core reads the table.
+chronicity band, look-alike and line once per model (the sums and logistic compiled,
+:func:`_fill_response`); the core reads the table.
 """
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ import numpy as np
 
 from sim.inputs.cohort import ANCESTRIES, CHRONICITY, LOOKALIKES
 from sim.inputs.therapies import ISN_CLASSES
+from sim.model.jit import core
 
 
 def logit(p: float) -> float:
@@ -57,39 +59,65 @@ def lookalike_penalised(therapy, lookalike: str) -> bool:
 def response_table(p, therapies: list) -> np.ndarray:
     """P(response) indexed ``[therapy, class, ancestry, nonadherent, chronicity, look-alike, second line]``
     (the orders of ``therapies``, :data:`ISN_CLASSES`, :data:`ANCESTRIES`, (no, yes),
-    :data:`CHRONICITY`, :data:`LOOKALIKES`, (first, second line))."""
-    resp = np.zeros((len(therapies), len(ISN_CLASSES), len(ANCESTRIES), 2, len(CHRONICITY), len(LOOKALIKES), 2))
+    :data:`CHRONICITY`, :data:`LOOKALIKES`, (first, second line)). A class whose published response is
+    0 or 1 takes no modifiers; only induction agents are given second line."""
+    n = len(therapies)
+    resp = np.zeros((n, len(ISN_CLASSES), len(ANCESTRIES), 2, len(CHRONICITY), len(LOOKALIKES), 2))
     log_chron = chronicity_log_or(p)
-    log_anc = {a: math.log(p[f"ancestry_response_or_{a}"]) for a in ANCESTRIES}
-    log_nonadh = math.log(p["nonadherent_response_or"])
-    log_asian = math.log(p["asian_evidence_transfer_or"])
-    log_second = math.log(p["second_induction_response_or"])
-    log_look = math.log(p["lookalike_response_or"])
-    # the patient's log odds: (ancestry + adherence) + chronicity
-    lo_patient = ((np.array([log_anc[a] for a in ANCESTRIES])[:, None, None]
-                   + np.array([0.0, log_nonadh])[None, :, None])
-                  + np.array([log_chron[b] for b in CHRONICITY])[None, None, :])
-    non_asian = np.array([a != "asian" for a in ANCESTRIES])
-    for i, th in enumerate(therapies):
-        grp = th.class_or_group if th.class_or_group in ("b_cell", "cni") else None
-        base = np.array([th.response_probability(cls) for cls in ISN_CLASSES])
-        valid = (base > 0.0) & (base < 1.0)
-        lo_base = np.array([logit(b) if v else 0.0 for b, v in zip(base, valid)])
-        lo = (lo_base[:, None, None, None] + lo_patient[None]) + centring(p, th)   # class, anc, adh, chron
-        # look-alike (none, tma, aps_nephropathy, membranous): less response where it is not treated
-        lo = np.stack([lo + log_look if lookalike_penalised(th, la) else lo for la in LOOKALIKES], axis=-1)
-        if grp is not None:
-            cls_lo = np.array([math.log(p[f"class_response_or_{grp}_{c}"]) if v else 0.0
-                               for c, v in zip(ISN_CLASSES, valid)])
-            lo = lo + cls_lo[:, None, None, None, None]
-        if th.asian_evidence:
-            lo[:, non_asian] += log_asian
-        first = np.array([1.0 / (1.0 + math.exp(-x)) for x in lo.ravel().tolist()]).reshape(lo.shape)
-        if "induction" in th.roles:          # second line: only induction agents are given second
-            second = np.array([1.0 / (1.0 + math.exp(-x)) for x in (lo + log_second).ravel().tolist()])
-            second = second.reshape(lo.shape)
-        else:
-            second = first
-        resp[i] = np.stack([first, second], axis=-1)
-        resp[i, ~valid] = base[~valid][:, None, None, None, None, None]     # 0 or 1: no modifiers
+    base = np.array([[th.response_probability(c) for c in ISN_CLASSES] for th in therapies]).reshape(resp.shape[:2])
+    groups = [th.class_or_group if th.class_or_group in ("b_cell", "cni") else None for th in therapies]
+    lo_base, cls_lo = np.zeros(base.shape), np.zeros(base.shape)
+    for i, (grp, row) in enumerate(zip(groups, base.tolist())):
+        for c, b in enumerate(row):
+            if 0.0 < b < 1.0:
+                lo_base[i, c] = logit(b)
+                if grp is not None:
+                    cls_lo[i, c] = math.log(p[f"class_response_or_{grp}_{ISN_CLASSES[c]}"])
+    penalised = np.array([[lookalike_penalised(th, la) for la in LOOKALIKES] for th in therapies], dtype=np.bool_)
+    _fill_response(resp, base, lo_base, np.array([centring(p, th) for th in therapies]),
+                   penalised.reshape(n, len(LOOKALIKES)), np.array([g is not None for g in groups], dtype=np.bool_),
+                   cls_lo, np.array([bool(th.asian_evidence) for th in therapies], dtype=np.bool_),
+                   np.array(["induction" in th.roles for th in therapies], dtype=np.bool_),
+                   np.array([math.log(p[f"ancestry_response_or_{a}"]) for a in ANCESTRIES]),
+                   np.array([0.0, math.log(p["nonadherent_response_or"])]),
+                   np.array([log_chron[b] for b in CHRONICITY]), math.log(p["lookalike_response_or"]),
+                   math.log(p["asian_evidence_transfer_or"]), math.log(p["second_induction_response_or"]),
+                   np.array([a != "asian" for a in ANCESTRIES], dtype=np.bool_))
     return resp
+
+
+@core
+def _fill_response(resp, base, lo_base, shift, penalised, has_cls, cls_lo, asian, induction, log_anc, log_adh,
+                   log_chron, log_look, log_asian, log_second, non_asian):
+    """The table of :func:`response_table` from its terms: per therapy and class the base log odds
+    (``lo_base``, with ``base`` the published response), the centring ``shift``, the look-alikes it
+    does not treat, the class preference (``has_cls``, ``cls_lo``), Asian evidence and whether it is an
+    induction agent; per ancestry, adherence and chronicity band their log odds ratios. The log odds
+    are summed in the order ((class + ((ancestry + adherence) + chronicity)) + centring), then
+    look-alike, class preference, Asian transfer (and second line)."""
+    n, n_cls, n_anc, n_adh, n_chr, n_look, _ = resp.shape
+    for i in range(n):
+        for c in range(n_cls):
+            b0 = base[i, c]
+            if not (0.0 < b0 < 1.0):                   # 0 or 1: no modifiers
+                for a in range(n_anc):
+                    for h in range(n_adh):
+                        for b in range(n_chr):
+                            for la in range(n_look):
+                                resp[i, c, a, h, b, la, 0] = b0
+                                resp[i, c, a, h, b, la, 1] = b0
+                continue
+            for a in range(n_anc):
+                for h in range(n_adh):
+                    for b in range(n_chr):
+                        lo = (lo_base[i, c] + ((log_anc[a] + log_adh[h]) + log_chron[b])) + shift[i]
+                        for la in range(n_look):
+                            x = lo + log_look if penalised[i, la] else lo
+                            if has_cls[i]:
+                                x = x + cls_lo[i, c]
+                            if asian[i] and non_asian[a]:
+                                x = x + log_asian
+                            first = 1.0 / (1.0 + math.exp(-x))
+                            resp[i, c, a, h, b, la, 0] = first
+                            resp[i, c, a, h, b, la, 1] = 1.0 / (1.0 + math.exp(-(x + log_second))) if induction[i] \
+                                else first
