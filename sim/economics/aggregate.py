@@ -40,6 +40,8 @@ assert CATEGORIES == ("drug", "administration", "monitoring", "adverse_event", "
 UNDISCOUNTED = 9
 A_QD, A_QU, A_LYD, A_LYU = 18, 19, 20, 21
 N_ACC = 22
+# one patient's accumulators as a record (passed to the pricing rules by reference, no array overhead)
+ACC = np.dtype([("v", np.float64, N_ACC)])
 SHORT = 1e-4                   # delta * length below which a discounted duration uses expm1
 
 ECON = np.dtype([
@@ -70,25 +72,25 @@ def discounted_duration(t0, t1, delta, e0, e1):
 
 
 @core
-def flow(acc, cat, rate, t0, t1, dc):
+def flow(a, cat, rate, t0, t1, dc):
     if t1 < t0:
         t1 = t0
-    acc[cat] += rate * discounted_duration(t0, t1, dc, math.exp(-dc * t0), math.exp(-dc * t1))
-    acc[UNDISCOUNTED + cat] += rate * (t1 - t0)
+    a.v[cat] += rate * discounted_duration(t0, t1, dc, math.exp(-dc * t0), math.exp(-dc * t1))
+    a.v[UNDISCOUNTED + cat] += rate * (t1 - t0)
 
 
 @core
-def once(acc, e, cat, amount, qaly, t):
+def once(a, e, cat, amount, qaly, t):
     ec = math.exp(-e.dc * t)
-    acc[cat] += amount * ec
-    acc[UNDISCOUNTED + cat] += amount
+    a.v[cat] += amount * ec
+    a.v[UNDISCOUNTED + cat] += amount
     if qaly != 0.0:
-        acc[A_QD] += qaly * (ec if e.do == e.dc else math.exp(-e.do * t))
-        acc[A_QU] += qaly
+        a.v[A_QD] += qaly * (ec if e.do == e.dc else math.exp(-e.do * t))
+        a.v[A_QU] += qaly
 
 
 @core
-def price_segment(acc, e, state, ther, t0, t1, n_flares, last_severe, tx_time):
+def price_segment(a, e, state, ther, t0, t1, n_flares, last_severe, tx_time):
     """Costs and QALYs of one health-state segment (every flow of the segment shares its
     discounted duration)."""
     dc, do = e.dc, e.do
@@ -103,31 +105,31 @@ def price_segment(acc, e, state, ther, t0, t1, n_flares, last_severe, tx_time):
     length = t1 - t0
     ddc = discounted_duration(t0, t1, dc, math.exp(-dc * t0), math.exp(-dc * t1))
     ddo = ddc if do == dc else discounted_duration(t0, t1, do, math.exp(-do * t0), math.exp(-do * t1))
-    acc[A_QD] += u * ddo
-    acc[A_QU] += u * length
+    a.v[A_QD] += u * ddo
+    a.v[A_QU] += u * length
     if pre:
         if supportive:
             r = e.c_ckd
-            acc[C_SUPPORT] += r * ddc
-            acc[UNDISCOUNTED + C_SUPPORT] += r * length
+            a.v[C_SUPPORT] += r * ddc
+            a.v[UNDISCOUNTED + C_SUPPORT] += r * length
         else:
             r = e.c_state[state]
-            acc[C_STATE] += r * ddc
-            acc[UNDISCOUNTED + C_STATE] += r * length
+            a.v[C_STATE] += r * ddc
+            a.v[UNDISCOUNTED + C_STATE] += r * length
         r = e.c_background
-        acc[C_SUPPORT] += r * ddc
-        acc[UNDISCOUNTED + C_SUPPORT] += r * length
+        a.v[C_SUPPORT] += r * ddc
+        a.v[UNDISCOUNTED + C_SUPPORT] += r * length
     elif state == L.DIALYSIS:
         r = e.c_dialysis
-        acc[C_DIAL] += r * ddc
-        acc[UNDISCOUNTED + C_DIAL] += r * length
+        a.v[C_DIAL] += r * ddc
+        a.v[UNDISCOUNTED + C_DIAL] += r * length
     else:
-        a = tx_time + 1.0
-        flow(acc, C_TX, e.c_transplant_followup, t0 if t0 >= a else a, t1, dc)
+        t_first = tx_time + 1.0              # follow-up after the transplant's first year
+        flow(a, C_TX, e.c_transplant_followup, t0 if t0 >= t_first else t_first, t1, dc)
 
 
 @core
-def price_course(acc, e, cs, drate, odrug, th, maint, s0, f0, t_end):
+def price_course(a, e, cs, drate, odrug, th, maint, s0, f0, t_end):
     """A course of ``th`` opened at ``s0`` (f0 = exp(-dc s0)) and closed at ``t_end``: monitoring,
     daily drug components and one-off administrations (the rules of sim.economics.evaluate._courses)."""
     dc = e.dc
@@ -137,11 +139,11 @@ def price_course(acc, e, cs, drate, odrug, th, maint, s0, f0, t_end):
     r = e.c_labs
     if cs.cni[th] == 1:
         r2 = e.c_trough
-        acc[C_MONITOR] += r * dd + r2 * dd
-        acc[UNDISCOUNTED + C_MONITOR] += r * length + r2 * length
+        a.v[C_MONITOR] += r * dd + r2 * dd
+        a.v[UNDISCOUNTED + C_MONITOR] += r * length + r2 * length
     else:
-        acc[C_MONITOR] += r * dd
-        acc[UNDISCOUNTED + C_MONITOR] += r * length
+        a.v[C_MONITOR] += r * dd
+        a.v[UNDISCOUNTED + C_MONITOR] += r * length
     for c in range(cs.daily_start[th], cs.daily_start[th + 1]):
         rate = drate[c]
         if maint == 1:
@@ -150,10 +152,10 @@ def price_course(acc, e, cs, drate, odrug, th, maint, s0, f0, t_end):
             cap = s0 + cs.daily_cap[c]
             stop = s1 if s1 < cap else cap
         if stop == s1:
-            acc[C_DRUG] += rate * dd
-            acc[UNDISCOUNTED + C_DRUG] += rate * length
+            a.v[C_DRUG] += rate * dd
+            a.v[UNDISCOUNTED + C_DRUG] += rate * length
         else:
-            flow(acc, C_DRUG, rate, s0, stop, dc)
+            flow(a, C_DRUG, rate, s0, stop, dc)
     duration = cs.duration[th]
     for c in range(cs.once_start[th], cs.once_start[th + 1]):
         times = cs.once_times[c]
@@ -165,16 +167,16 @@ def price_course(acc, e, cs, drate, odrug, th, maint, s0, f0, t_end):
         n = 0
         for k in range(times):            # administered at s0 + k * step while the course lasts
             if s0 + np.float64(k) * step < s1:
-                acc[C_DRUG] += drug * f
-                acc[C_ADMIN] += admin * f
+                a.v[C_DRUG] += drug * f
+                a.v[C_ADMIN] += admin * f
                 n += 1
             f *= ratio
-        acc[UNDISCOUNTED + C_DRUG] += drug * n
-        acc[UNDISCOUNTED + C_ADMIN] += admin * n
+        a.v[UNDISCOUNTED + C_DRUG] += drug * n
+        a.v[UNDISCOUNTED + C_ADMIN] += admin * n
 
 
 @core
-def price_patient(acc, e, cs, drate, odrug, ev, e0, e1, sg, g0, g1, used_th, used_kind):
+def price_patient(a, e, cs, drate, odrug, ev, e0, e1, sg, g0, g1, used_th, used_kind):
     """One patient's records (events ev[e0:e1], segments sg[g0:g1]) in the order they were written."""
     n_flares = 0
     last_severe = 0
@@ -186,7 +188,7 @@ def price_patient(acc, e, cs, drate, odrug, ev, e0, e1, sg, g0, g1, used_th, use
     i, j = e0, g0
     while i < e1 or j < g1:
         if j < g1 and (i >= e1 or sg[j, L.SG_SEQ] < ev[i, L.EV_SEQ]):
-            price_segment(acc, e, np.int64(sg[j, L.SG_STATE]), np.int64(sg[j, L.SG_THERAPY]), sg[j, L.SG_START],
+            price_segment(a, e, np.int64(sg[j, L.SG_STATE]), np.int64(sg[j, L.SG_THERAPY]), sg[j, L.SG_START],
                           sg[j, L.SG_STOP], n_flares, last_severe, tx_time)
             j += 1
             continue
@@ -195,7 +197,7 @@ def price_patient(acc, e, cs, drate, odrug, ev, e0, e1, sg, g0, g1, used_th, use
         if code == E.THERAPY_CHANGE or code == E.THERAPY_START or code == E.MAINTENANCE_START \
                 or code == E.DEATH or code == E.END_OF_FOLLOWUP:
             if open_th >= 0:                  # a course never outlasts the next therapy
-                price_course(acc, e, cs, drate, odrug, open_th, maint, s0, f0, t)
+                price_course(a, e, cs, drate, odrug, open_th, maint, s0, f0, t)
                 open_th = -1
             if code == E.THERAPY_START or code == E.MAINTENANCE_START:
                 open_th = np.int64(ev[i, L.EV_A])
@@ -204,30 +206,31 @@ def price_patient(acc, e, cs, drate, odrug, ev, e0, e1, sg, g0, g1, used_th, use
                 f0 = math.exp(-e.dc * t)
                 used_th[open_th] = 1
             elif code == E.DEATH or code == E.END_OF_FOLLOWUP:
-                acc[A_LYD] += discounted_duration(0.0, t, e.do, 1.0, math.exp(-e.do * t))
-                acc[A_LYU] += t
+                a.v[A_LYD] += discounted_duration(0.0, t, e.do, 1.0, math.exp(-e.do * t))
+                a.v[A_LYU] += t
         elif code == E.ADVERSE_EVENT:
             kind = np.int64(ev[i, L.EV_B])
             used_kind[kind] = 1
-            once(acc, e, C_AE, cs.ae_cost[kind], -cs.ae_qaly_loss[kind], t)
+            once(a, e, C_AE, cs.ae_cost[kind], -cs.ae_qaly_loss[kind], t)
         elif code == E.TRANSPLANT:
-            once(acc, e, C_TX, e.c_transplant_first_year, 0.0, t)
+            once(a, e, C_TX, e.c_transplant_first_year, 0.0, t)
             tx_time = t
         elif code == E.LOOKALIKE_SCREEN:
-            once(acc, e, C_MONITOR, e.c_screen, 0.0, t)
+            once(a, e, C_MONITOR, e.c_screen, 0.0, t)
         elif code == E.REPEAT_BIOPSY:
-            once(acc, e, C_MONITOR, e.c_biopsy, 0.0, t)
+            once(a, e, C_MONITOR, e.c_biopsy, 0.0, t)
         elif code == E.RENAL_FLARE:
             n_flares = np.int64(ev[i, L.EV_A])
             last_severe = np.int64(ev[i, L.EV_B])
-            once(acc, e, C_FLARE, e.c_flare_severe if last_severe == 1 else e.c_flare_moderate, 0.0, t)
+            once(a, e, C_FLARE, e.c_flare_severe if last_severe == 1 else e.c_flare_moderate, 0.0, t)
         i += 1
 
 
 @core
 def price_records(acc, e, cs, drate, odrug, pid0, ev, n_ev, sg, n_sg, used_th, used_kind):
     """Price every patient of a block's records (patients in order, each patient's records together):
-    ``acc[p]`` for patient ``pid0 + p``; ``drate``/``odrug`` rows by patient of the block."""
+    ``acc[p]`` (an :data:`ACC` record) for patient ``pid0 + p``; ``drate``/``odrug`` rows by patient of
+    the block."""
     i = 0
     j = 0
     while i < n_ev:
@@ -450,6 +453,7 @@ def aggregate(model, patients: int, seed: int, draw: int = 0, econ=None, cost_ta
     n = int(patients)
     ns = len(cm.strategies)
     acc = np.zeros((ns, n, N_ACC))
+    A = records(acc.view(ACC)[..., 0])               # the same memory, one ACC record per patient
     esrd = np.full((ns, n), np.nan)
     death = np.full((ns, n), np.nan)
     used_th = np.zeros(max(len(cm.therapies), 1), dtype=np.int64)
@@ -459,18 +463,18 @@ def aggregate(model, patients: int, seed: int, draw: int = 0, econ=None, cost_ta
     shared = [k for k in range(1, ns) if share and cm.same_until_ladder(k)]
     alone = [k for k in range(ns) if k not in shared and not (k == 0 and shared)]
     cohort = draw_cohort(cm, seed, draw, n, tables=False)
+    drate_all, odrug_all = ei.patient_arrays(cohort.weight_kg, cohort.bsa_m2)
     block = None
     for b in streams.blocks(n):
         block = Block(cm, seed, draw, b, block_rows(cohort, b), reuse=block)
         lo = b * streams.BLOCK_SIZE
         n_rows = min(streams.BLOCK_SIZE, n - lo)
         hi = lo + n_rows
-        c = block.cohort
-        drate, odrug = ei.patient_arrays(c.weight_kg[:n_rows], c.bsa_m2[:n_rows])
+        drate, odrug = drate_all[lo:hi], odrug_all[lo:hi]
 
         def done(k, P, r, reached):
             """Price strategy k's records; patients not ``reached`` live strategy 0's life."""
-            price_records(acc[k, lo:hi], e, cs, drate, odrug, lo, r.ev, r.cnt[0], r.sg, r.cnt[1], used_th, used_kind)
+            price_records(A[k, lo:hi], e, cs, drate, odrug, lo, r.ev, r.cnt[0], r.sg, r.cnt[1], used_th, used_kind)
             esrd[k, lo:hi] = P["esrd_time"]
             death[k, lo:hi] = P["death_time"]
             if reached is not None:

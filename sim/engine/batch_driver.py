@@ -45,9 +45,11 @@ MARK_EV0, MARK_SG0, MARK_SEQ0, MARK_EV1, MARK_SG1, MARK_AT = range(6)
 
 
 @core
-def run_to_ladder(P, first, M, k, W, R, draws, out, S, marks):
+def run_to_ladder(P, Pb, first, M, k, W, R, draws, out, S, marks):
     """:func:`run_patients` for the shared strategy (``M``: stopping at the ladder): a patient's
-    state when first reaching the ladder is copied into ``S``, the record counters into ``marks``."""
+    trajectory when first reaching the ladder is copied into ``S`` (the records' tails as bytes,
+    :data:`sim.model.layout.TRAJECTORY_OFFSET`; ``Pb``: the records as bytes), the record counters into
+    ``marks``."""
     cnt = out[2]
     m, w = M[k], attach(W, R, draws, out)
     for i in range(first, len(P)):
@@ -57,7 +59,7 @@ def run_to_ladder(P, first, M, k, W, R, draws, out, S, marks):
         while True:
             st = take_step(m, w, P[i])
             if st == L.AT_LADDER:
-                S[i] = P[i]
+                S[i] = Pb[i, L.TRAJECTORY_OFFSET:]
                 marks[i, MARK_EV1], marks[i, MARK_SG1], marks[i, MARK_AT] = cnt[0], cnt[1], 1
                 st = resume_at_ladder(m, w, P[i])
             if st == L.DONE_STATUS:
@@ -68,7 +70,7 @@ def run_to_ladder(P, first, M, k, W, R, draws, out, S, marks):
 
 
 @core
-def run_from_ladder(P, first, M, k, W, R, draws, out, S, marks, out0):
+def run_from_ladder(P, Pb, first, M, k, W, R, draws, out, S, marks, out0):
     """Strategy ``k`` for the patients who reached the ladder under the shared strategy: from their
     state there (``S``) and their records so far (copied from ``out0``, renumbered), then on as
     :func:`run_patients`. Patients who never reached it are not run (their lives are the shared one)."""
@@ -84,7 +86,7 @@ def run_from_ladder(P, first, M, k, W, R, draws, out, S, marks, out0):
             if (ev.shape[0] - cnt[0] < e1 - e0 + L.RECORDS_MARGIN
                     or sg.shape[0] - cnt[1] < g1 - g0 + L.RECORDS_MARGIN):
                 return L.RECORDS_FULL, i
-            P[i] = S[i]
+            Pb[i, L.TRAJECTORY_OFFSET:] = S[i]
             shift = cnt[2] - marks[i, MARK_SEQ0]
             for j in range(e0, e1):
                 r = cnt[0] + j - e0
@@ -139,19 +141,23 @@ def _answer(st: int, rec: Records, block: Block, P, i: int) -> None:
         raise RuntimeError(f"the batch driver cannot answer status {st} (capacity limits need the SimPy driver)")
 
 
+def _bytes(P):
+    """The patient records as rows of bytes (the same memory)."""
+    return P.view(np.uint8).reshape(len(P), L.PATIENT.itemsize)
+
+
 def run_block_shared(cm, ks: list[int], block: Block, n_rows: int, rec0: Records, rec: Records, done):
     """Strategy 0, then strategies ``ks`` that differ from it only in their ladder, for the first
     ``n_rows`` patients of ``block``, sharing each life until the ladder. ``done(k, P, rec, reached)``
     takes each strategy's patient records (``reached``: the patients whose life differs from
     strategy 0's; the others' lives are strategy 0's) before the next strategy overwrites them."""
     R = cm.response
-    S = np.zeros(n_rows, dtype=L.PATIENT)
-    marks = np.zeros((n_rows, 6), dtype=np.int64)
+    S, marks = block.snapshots(n_rows)
     P = block.patients(0, n_rows)
-    M0 = cm.stopping_at_ladder()
+    M0 = cm.stopping_at_ladder
     i = 0
     while True:
-        st, i = run_to_ladder(P, i, M0, 0, rec0.work, R, block.draws, rec0.out, S, marks)
+        st, i = run_to_ladder(P, _bytes(P), i, M0, 0, rec0.work, R, block.draws, rec0.out, S, marks)
         if st == L.DONE_STATUS:
             break
         _answer(st, rec0, block, P, i)
@@ -163,7 +169,7 @@ def run_block_shared(cm, ks: list[int], block: Block, n_rows: int, rec0: Records
         P = block.patients(k, n_rows)
         i = 0
         while True:
-            st, i = run_from_ladder(P, i, M, k, rec.work, R, block.draws, rec.out, S, marks, rec0.out)
+            st, i = run_from_ladder(P, _bytes(P), i, M, k, rec.work, R, block.draws, rec.out, S, marks, rec0.out)
             if st == L.DONE_STATUS:
                 break
             _answer(st, rec, block, P, i)

@@ -29,22 +29,8 @@ K_FLARES = 16     # flare thresholds per stream chunk
 
 _TRAJECTORY = [f for f in L.PATIENT.names if f not in L.PATIENT_FIXED]
 _START = np.dtype([(f, L.PATIENT.fields[f][0]) for f in _TRAJECTORY])
-
-
-def _runs() -> list[tuple[int, int, int]]:
-    """The trajectory's fields as runs of bytes of a PATIENT record: (start, stop, start in a _START record)."""
-    runs: list[list[int]] = []
-    for f in _TRAJECTORY:
-        lo = L.PATIENT.fields[f][1]
-        hi = lo + L.PATIENT.fields[f][0].itemsize
-        if runs and runs[-1][1] == lo:
-            runs[-1][1] = hi
-        else:
-            runs.append([lo, hi, _START.fields[f][1]])
-    return [(lo, hi, t) for lo, hi, t in runs]
-
-
-_RUNS = _runs()
+# the trajectory is the tail of a PATIENT record (sim.model.layout.TRAJECTORY_OFFSET), laid out as _START
+assert _START.itemsize == L.PATIENT.itemsize - L.TRAJECTORY_OFFSET
 
 
 def _start_values() -> np.ndarray:
@@ -123,6 +109,7 @@ class Block:
         t.view(np.uint8).reshape(n, _START.itemsize)[:r] = _START_BYTES
         t["tx_left"][:r], t["graft_left"][:r] = clocks[:r, 2, 0, 0], clocks[:r, 3, 0, 0]
         self.template, self._P = t, P
+        self._snapshots = reuse._snapshots if reuse is not None else None
         self._induction_u = None
         # random numbers of courses, adverse events and flares: the first chunk now, more on demand,
         # in arrays with room for more chunks (the previous block's, when they fit)
@@ -184,15 +171,22 @@ class Block:
         if int(p["n_flares"]) + 1 >= self.have[1]:
             self.more_flares()
 
+    def snapshots(self, n_rows: int) -> tuple[np.ndarray, np.ndarray]:
+        """Room for the trajectories of the block's first ``n_rows`` patients as bytes, and six int64
+        marks each (:func:`sim.engine.batch_driver.run_block_shared`); kept from block to block."""
+        if self._snapshots is None:
+            n = streams.BLOCK_SIZE
+            self._snapshots = (np.empty((n, _START.itemsize), dtype=np.uint8), np.zeros((n, 6), dtype=np.int64))
+        S, marks = self._snapshots
+        return S[:n_rows], marks[:n_rows]
+
     def patients(self, k: int, n_rows: int, fresh: bool = False) -> np.ndarray:
         """Records of the block's first ``n_rows`` patients ready for strategy ``k``: the block's
         records with the trajectory reset (or a new copy with ``fresh``, when the records of several
         strategies must live together). The records of the previous strategy are overwritten."""
         P = self._P[:n_rows].copy() if fresh else self._P[:n_rows]
-        to = P.view(np.uint8).reshape(n_rows, L.PATIENT.itemsize)      # the trajectory's runs of bytes
-        start = self.template[:n_rows].view(np.uint8).reshape(n_rows, _START.itemsize)
-        for lo, hi, at in _RUNS:
-            to[:, lo:hi] = start[:, at:at + hi - lo]
+        to = P.view(np.uint8).reshape(n_rows, L.PATIENT.itemsize)      # the trajectory: the records' tails
+        to[:, L.TRAJECTORY_OFFSET:] = self.template[:n_rows].view(np.uint8).reshape(n_rows, _START.itemsize)
         mix = self.cm.records[k]["n_induction"] > 1         # the choice's stream is drawn only for a mix
         if mix and self._induction_u is None:
             u = np.empty((streams.BLOCK_SIZE, 1, 1, 1))

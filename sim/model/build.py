@@ -8,6 +8,7 @@ response streams) that the drivers need to draw random numbers and decode the re
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -46,6 +47,7 @@ class CompiledModel:
         a, b = self.records[0], self.records[k]
         return all(np.array_equal(a[f], b[f]) for f in L.MODEL.names if f not in L.LADDER_FIELDS)
 
+    @cached_property
     def stopping_at_ladder(self) -> np.ndarray:
         """The MODEL records, with strategy 0 stopping when a patient first reaches the ladder."""
         M = self.records.copy()

@@ -108,13 +108,15 @@ PHASE_NAMES = ("start", "first_assessment", "reassessment", "management_assessme
 PATIENT = np.dtype([
     # -- who the patient is -------------------------------------------------------------------------
     ("pid", i8), ("row", i8), ("isn_class", i8), ("ancestry", i8), ("nonadherent", i8), ("chronicity", i8),
-    ("lookalike", i8), ("first_agent", i8),
-    ("t0", f8),                                       # when the patient starts induction (simulation time)
-    ("now", f8),                                      # the simulation time the core has reached
+    ("lookalike", i8),
     ("e_death", f8), ("e_esrd", f8),                  # exponential thresholds of the hazard clocks
     ("d_bps", f8, MAX_BPS), ("d_cum", f8, (5, MAX_BPS)), ("d_rates", f8, (5, MAX_BPS)),   # death tables
     ("e_bps", f8, 3), ("e_cum", f8, (3, 3)), ("e_rates", f8, (3, 3)),                   # ESRD tables
     ("workup_u", f8, 3),                              # biopsy sees chronic damage, a look-alike; labs see one
+    # -- the trajectory (from here to the end: reset for each strategy) --------------------------------
+    ("first_agent", i8),
+    ("t0", f8),                                       # when the patient starts induction (simulation time)
+    ("now", f8),                                      # the simulation time the core has reached
     # -- health and therapy -------------------------------------------------------------------------
     ("state", i8), ("therapy", i8), ("seg_start", f8),
     ("used_death", f8), ("used_esrd", f8), ("hd_since", f8), ("he_since", f8), ("esrd_k", f8),
@@ -145,6 +147,9 @@ PATIENT = np.dtype([
 # thresholds and tables; the others are the trajectory, reset for each strategy
 PATIENT_FIXED = ("pid", "row", "isn_class", "ancestry", "nonadherent", "chronicity", "lookalike", "e_death",
                  "e_esrd", "d_bps", "d_cum", "d_rates", "e_bps", "e_cum", "e_rates", "workup_u")
+#: the trajectory is the record's tail, from this byte on (a driver may copy it as one run of bytes)
+TRAJECTORY_OFFSET = PATIENT.fields["first_agent"][1]
+assert all((PATIENT.fields[f][1] < TRAJECTORY_OFFSET) == (f in PATIENT_FIXED) for f in PATIENT.names)
 
 # Where the driver's arrays are (:mod:`sim.model.work`): the record buffers, the response table and
 # the random numbers of the block, by address and shape. The core passes this one record from step to
