@@ -327,7 +327,7 @@ TABLE_PATIENT_COLUMNS = ["strategy", "patient", "weight_kg", "height_cm", "bsa_m
 
 
 def run_draw(model, row: dict, patients: int, seed: int, costs, utilities, engine: str = "simpy",
-             threads: int = 1, keep_tables: Path | None = None) -> list[dict]:
+             keep_tables: Path | None = None) -> list[dict]:
     """Simulate and cost one draw; per-strategy means of the outcomes. With ``keep_tables`` (a
     folder) the draw's patients, events and states tables are saved there, so the analysis can be
     re-costed later without re-simulating (:func:`recost_psa`)."""
@@ -340,7 +340,7 @@ def run_draw(model, row: dict, patients: int, seed: int, costs, utilities, engin
         # its records, no event tables (equal to the SimPy route's to rounding: the same
         # trajectories, sums in another order)
         from sim.economics.aggregate import aggregate
-        agg = aggregate(md, patients, seed, d, cost_table=ct, utility_table=ut, threads=threads)
+        agg = aggregate(md, patients, seed, d, cost_table=ct, utility_table=ut)
         means = agg.means()
         return [{"draw": d, "strategy": row["strategy"], **{c: float(row[c]) for c in (*OUTCOMES, "esrd", "death")}}
                 for row in means.to_dict(orient="records")]
@@ -370,10 +370,10 @@ def _draw_means(model, res, d: int, ct, ut, econ=None) -> list[dict]:
 
 
 def run_chunk(model, rows: list[dict], patients: int, seed: int, costs, utilities, engine: str = "simpy",
-              threads: int = 1, keep_tables: Path | None = None) -> pd.DataFrame:
+              keep_tables: Path | None = None) -> pd.DataFrame:
     recs = []
     for row in rows:
-        recs.extend(run_draw(model, row, patients, seed, costs, utilities, engine, threads, keep_tables))
+        recs.extend(run_draw(model, row, patients, seed, costs, utilities, engine, keep_tables))
     return pd.DataFrame.from_records(recs)
 
 
@@ -453,7 +453,7 @@ def run_psa(model, out_dir: str | Path, draws: int, patients: int, seed: int | N
         if bar is not None:
             bar.update(int(df["draw"].nunique()))
 
-    args = (patients, seed, costs, utilities, engine, 1, tables_dir)
+    args = (patients, seed, costs, utilities, engine, tables_dir)
     n_workers = workers or os.cpu_count() or 1
     if scheduler:
         _run_dask(scheduler, model, todo, args, done)

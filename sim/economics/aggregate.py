@@ -430,13 +430,13 @@ class AggregateResult:
 
 
 def aggregate(model, patients: int, seed: int, draw: int = 0, econ=None, cost_table=None, utility_table=None,
-              threads: int = 1, share: bool = True):
+              share: bool = True):
     """Aggregate mode: per-patient discounted and undiscounted cost (also by category), QALYs and
     life years of every strategy, each trajectory priced from its records (:func:`price_records`)
     without building tables; the batch driver runs the patients (:func:`sim.engine.batch_driver.run_block`).
     Strategies that differ from the first only in their ladder share each life until the ladder
     (:func:`sim.engine.batch_driver.run_block_shared`; ``share=False`` runs every strategy whole, with
-    identical results). ``threads`` is accepted for compatibility (blocks run in turn)."""
+    identical results)."""
     from sim.engine import streams
     from sim.engine.batch_driver import run_block, run_block_shared
     from sim.engine.block import Block, block_rows, draw_cohort
