@@ -32,9 +32,28 @@ def bisect_right(a, n, x):
 
 
 @core
+def bisect_from(a, n, x, j):
+    """``bisect.bisect_right(a[:n], x)`` searched from a guess ``j``: the same index, found in a step
+    or two when ``x`` has moved little since the guess was found (a patient's clock moves forward)."""
+    if j > n:
+        j = n
+    while j < n and a[j] <= x:
+        j += 1
+    while j > 0 and a[j - 1] > x:
+        j -= 1
+    return j
+
+
+@core
 def cumulative(bps, n_bps, cum, rates, t):
     """Cumulative hazard at time ``t`` of a piecewise-constant hazard (``n_bps`` breakpoints)."""
-    j = bisect_right(bps, n_bps, t) - 1
+    return cumulative_in(bps, n_bps, cum, rates, t, bisect_right(bps, n_bps, t))
+
+
+@core
+def cumulative_in(bps, n_bps, cum, rates, t, k):
+    """:func:`cumulative`, given ``k = bisect_right(bps[:n_bps], t)``."""
+    j = k - 1
     n_rates = n_bps - 1
     if j >= n_rates:
         j = n_rates - 1
@@ -98,10 +117,20 @@ def damage_kidney(p, n_bps, now, hr):
 
 
 @core
+def death_cumulative(p, n_bps, now):
+    """The death clock's cumulative hazard at ``now`` in the current state (the table's breakpoints
+    searched from where the clock last was)."""
+    k = bisect_from(p.d_bps, n_bps, now, p.d_at)
+    p.d_at = k
+    s = p.state
+    return cumulative_in(p.d_bps, n_bps, p.d_cum[s], p.d_rates[s], now, k)
+
+
+@core
 def restart_clocks(p, n_bps, now):
     """The hazard accumulated at ``now`` in the current state: the clocks' reference from now on."""
     s = p.state
-    p.hd_since = cumulative(p.d_bps, n_bps, p.d_cum[s], p.d_rates[s], now)
+    p.hd_since = death_cumulative(p, n_bps, now)
     if pre_esrd(s):
         p.he_since = cumulative(p.e_bps, 3, p.e_cum[s], p.e_rates[s], now)
 
@@ -111,7 +140,7 @@ def consume(p, n_bps, now):
     """Bank the hazard accumulated in the current state up to ``now``."""
     p.clocks_known = 0
     s = p.state
-    p.used_death += cumulative(p.d_bps, n_bps, p.d_cum[s], p.d_rates[s], now) - p.hd_since
+    p.used_death += death_cumulative(p, n_bps, now) - p.hd_since
     if pre_esrd(s):
         p.used_esrd += p.esrd_k * (cumulative(p.e_bps, 3, p.e_cum[s], p.e_rates[s], now) - p.he_since)
 

@@ -121,6 +121,7 @@ PATIENT = np.dtype([
     ("state", i8), ("therapy", i8), ("seg_start", f8),
     ("used_death", f8), ("used_esrd", f8), ("hd_since", f8), ("he_since", f8), ("esrd_k", f8),
     ("clocks_known", i8), ("t_death", f8), ("t_esrd", f8),   # when the clocks ring, until they change
+    ("d_at", i8),                                     # where the death table was last read (a search's start)
     ("tx_left", f8), ("graft_left", f8), ("flare_left", f8),
     ("pending_response", f8), ("pending_cr", f8), ("course_therapy", i8),
     ("n_ae", i8), ("ae_next", i8), ("ae_time", f8, MAX_AE), ("ae_kind", i8, MAX_AE), ("ae_severe", i8, MAX_AE),
