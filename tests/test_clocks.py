@@ -30,3 +30,41 @@ def test_cumulative_in_equals_cumulative():
         k = bisect.bisect_right(list(bps), t)
         assert cumulative_in(bps, 5, cum, rates, t, k) == cumulative(bps, 5, cum, rates, t)
     assert cumulative(bps, 5, cum, rates, 1.0) == cum[1] + rates[1] * (1.0 - 0.4)      # by hand
+
+
+CACHE_CHECK = """
+import sys
+import sim
+from sim.model import clocks, course
+
+checked = [0]
+
+
+def clock_times(p, n_bps):
+    # the cached times must always be those computed afresh from the clocks' state
+    got = clocks.clock_times(p, n_bps)
+    fresh = (clocks.death_time(p, n_bps), clocks.esrd_time(p))
+    assert got == fresh or all(a == b or (a != a and b != b) for a, b in zip(got, fresh)), (got, fresh)
+    checked[0] += 1
+    return got
+
+
+course.clock_times = clock_times
+sim.simulate(sim.load_scenario(sys.argv[1], sys.argv[2:]), patients=40, seed=6, engine="fast", costed=False)
+print(checked[0])
+"""
+
+
+def test_cached_clock_times_equal_fresh_ones():
+    """Run as plain Python, every wait's death and ESRD times (cached until the clocks change) equal
+    those computed afresh, with kidney-damaging adverse events that rebase the ESRD clock."""
+    import os
+    import subprocess
+    import sys
+    from tests.conftest import CASES, ROOT, SCENARIOS
+    file, overrides, _, _ = CASES["severe_adverse_events"]
+    env = dict(os.environ, NUMBA_DISABLE_JIT="1")
+    r = subprocess.run([sys.executable, "-c", CACHE_CHECK, str(SCENARIOS / file), *overrides, "horizon_years=20"],
+                       capture_output=True, text=True, env=env, cwd=ROOT)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert int(r.stdout.split()[-1]) > 500                  # many waits checked

@@ -1,5 +1,6 @@
 """The clinical core run as plain Python (NUMBA_DISABLE_JIT=1, for debugging) gives the very same
-tables as compiled, with either driver."""
+tables as compiled, with either driver, and the same aggregate-mode results (strategies sharing their
+lives until the ladder, priced from records)."""
 from __future__ import annotations
 
 import os
@@ -34,3 +35,36 @@ def test_plain_python_equals_compiled(engine, tmp_path):
         pd.testing.assert_frame_equal(plain, getattr(compiled, t), check_exact=True)
     assert len(compiled.events) > 500                      # a real run, with work-ups and flares
     assert compiled.events["event"].isin(["repeat_biopsy", "renal_flare"]).sum() > 10
+
+
+AGGREGATE = """
+import sys
+import numpy as np
+import sim
+from sim.economics.aggregate import aggregate
+from sim.inputs.build import build
+a = aggregate(build(sim.load_scenario(sys.argv[1], sys.argv[3:])), 60, 3, 2)
+np.savez(sys.argv[2], cost=a.cost, qaly=a.qaly, life_years=a.life_years, esrd=a.esrd_time, death=a.death_time)
+"""
+
+
+def test_plain_python_aggregate_equals_compiled(tmp_path):
+    from sim.economics.aggregate import aggregate
+    from sim.inputs.build import build
+    from sim.model.build import compile_model
+    import numpy as np
+    assert os.environ.get("NUMBA_DISABLE_JIT", "0") == "0", "run this test compiled: it compares against plain Python"
+    scenario = SCENARIOS / "base.yaml"
+    model = build(load("base.yaml", OVERRIDES))
+    assert compile_model(model).same_until_ladder(1)          # the sharing path runs
+    env = dict(os.environ, NUMBA_DISABLE_JIT="1")
+    out = tmp_path / "plain.npz"
+    r = subprocess.run([sys.executable, "-c", AGGREGATE, str(scenario), str(out), *OVERRIDES],
+                       capture_output=True, text=True, env=env, cwd=ROOT)
+    assert r.returncode == 0, r.stderr[-3000:]
+    plain = np.load(out)
+    compiled = aggregate(model, 60, 3, 2)
+    for name, got in (("cost", compiled.cost), ("qaly", compiled.qaly), ("life_years", compiled.life_years),
+                      ("esrd", compiled.esrd_time), ("death", compiled.death_time)):
+        np.testing.assert_array_equal(plain[name], got, err_msg=name)
+    assert compiled.cost.sum() > 0

@@ -42,3 +42,21 @@ def test_tiny_buffers_grow_in_aggregate_mode(model, monkeypatch):
     assert grown                                                    # the buffers did grow
     for f in ("cost", "qaly", "life_years", "cost_by_category", "esrd_time", "death_time"):
         np.testing.assert_array_equal(getattr(tiny, f), getattr(roomy, f), err_msg=f)
+
+
+def test_tiny_buffers_grow_while_strategies_share_lives(monkeypatch):
+    """Strategies that differ only in their ladder share each life until the ladder
+    (sim.engine.batch_driver.run_block_shared): buffers too small for a patient's records so far must
+    grow before the shared part is copied, and nothing changes."""
+    from sim.model.build import compile_model
+    model = build(load("base.yaml", OVERRIDES))
+    assert compile_model(model).same_until_ladder(1)
+    roomy = aggregate(model, 200, 5)
+    monkeypatch.setattr(records.Records, "CAPACITY", 80)
+    grown = []
+    grow = records.Records.grow
+    monkeypatch.setattr(records.Records, "grow", lambda self: (grown.append(1), grow(self))[1])
+    tiny = aggregate(model, 200, 5)
+    assert len(grown) > 4
+    for f in ("cost", "qaly", "life_years", "cost_by_category", "esrd_time", "death_time"):
+        np.testing.assert_array_equal(getattr(tiny, f), getattr(roomy, f), err_msg=f)

@@ -1,4 +1,4 @@
-"""The fast engine's exponential streams equal numpy's ziggurat ``standard_exponential`` bit for
+"""The compiled streams' exponentials (sim.engine.rng) equal numpy's ziggurat ``standard_exponential`` bit for
 bit, over more than a million draws, slow paths included (the tail beyond ``r`` and the wedges,
 accepted and rejected); and the shipped tables (sim/data/ziggurat_exp.npz) are numpy's."""
 from __future__ import annotations

@@ -45,7 +45,7 @@ def _vial_cost(dose_mg: np.ndarray, vials: list[tuple[float, float]]) -> np.ndar
 @dataclass(frozen=True)
 class PricedComponent:
     """How one drug (or procedure) of a regimen is priced: the rules shared by :func:`evaluate` and
-    the fast engine's pricing (one place raises the pricing errors).
+    aggregate mode (:mod:`sim.economics.aggregate`; one place raises the pricing errors).
 
     ``kind``: ``daily`` (``price`` per mg, taken each day for at most ``cap_years`` of a course),
     ``session`` (``amount`` = the administration cost of one session), ``fixed`` (``amount`` = the drug

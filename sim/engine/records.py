@@ -50,6 +50,7 @@ class Records:
         self.out = (self.ev, self.sg, self.cnt)
 
     def clear(self) -> None:
+        """Forget the records (the sequence number goes on: only the order within a patient matters)."""
         self.cnt[:2] = 0
         self._ev.clear()
         self._sg.clear()

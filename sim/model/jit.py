@@ -79,7 +79,10 @@ if COMPILED:
         """The int64 array of ``shape`` at ``address`` (not owned: the driver keeps it alive)."""
         return carray(_i8_pointer(address), shape)
 else:
-    _ARRAYS: dict[int, np.ndarray] = {}     # plain Python: the arrays behind the addresses
+    import weakref
+
+    #: plain Python: the arrays behind the addresses (as long as their owner keeps them)
+    _ARRAYS: "weakref.WeakValueDictionary[int, np.ndarray]" = weakref.WeakValueDictionary()
 
     def address_of(a):
         """Plain Python: the address of the array's data, remembering the array."""
@@ -88,8 +91,11 @@ else:
         return address
 
     def view_f8(address, shape):
-        """Plain Python: the array remembered at ``address``."""
-        return _ARRAYS[address]
+        """Plain Python: the array remembered at ``address`` (which must still be alive, of ``shape``)."""
+        a = _ARRAYS[address]
+        if a.shape != tuple(shape):
+            raise ValueError(f"the array at {address:#x} has shape {a.shape}, not {tuple(shape)}")
+        return a
 
     view_i8 = view_f8
 
