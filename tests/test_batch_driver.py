@@ -101,18 +101,6 @@ def test_streams_bit_for_bit(seed, draw, block):
                                       streams.exponentials(seed, draw, block, name, shape))
 
 
-def test_jumps_reach_the_same_numbers():
-    """Uniforms are read by jumping the generator to a row's position, not by drawing the block."""
-    rng = np.random.default_rng(0)
-    for K, m in ((8, 5), (8, 2), (16, 1), (1, 1)):
-        name = f"adverse_event:rituximab:x{K}{m}#2"
-        full = streams.uniforms(7, 1, 2, name, (K, m) if m > 1 else ((K,) if K > 1 else ()))
-        full = full.reshape(streams.BLOCK_SIZE, K, m)
-        for row, j in zip(rng.integers(0, 256, 20), rng.integers(0, K, 20)):
-            got = compiled_rng.jump_uniforms(7, 1, 2, name, K, m, int(row), int(j))
-            np.testing.assert_array_equal(got, full[row, j])
-
-
 def _oracle_block(pop, seed: int, draw: int, block: int) -> dict:
     """One block of patients sampled the plain way (numpy's generators, scipy's public quantile
     functions), the oracle of the compiled sampler."""

@@ -7,7 +7,7 @@ crc32(name)))`` driving a ``PCG64``): :func:`uniforms` and :func:`exponentials` 
 numbers as :func:`sim.engine.streams.uniforms` and :func:`sim.engine.streams.exponentials` (tests:
 ``tests/test_batch_driver.py``, ``tests/test_streams_exactness.py``). PCG64 uses LLVM's native 128-bit
 integers; numpy's ziggurat tables are shipped as data (``sim/data/ziggurat_exp.npz``). An LCG step is
-affine, so a generator can also jump to any position (:func:`_jump`, :func:`_advance`). :func:`draw_into`
+affine, so a generator can also jump ahead any number of steps (:func:`_advance`). :func:`draw_into`
 writes several streams of a block, or only its first rows, straight into the arrays a block keeps, in
 one compiled call. :func:`sample_cohort` gives the
 attributes the population's quantile functions (numpy's streams, scipy's ppf; tests/test_batch_driver.py) gives, for all blocks of a draw at once (the quantile
@@ -209,33 +209,6 @@ def _seed_pcg(u, o_seed, n_seed, draw, block, sid, o_st):
 
 
 @njit(cache=True, error_model="numpy")
-def _jump_table(m, n_slots):
-    """Affine jump coefficients (A_P, S_P) for P = 0, m, 2m, ...: state_P = A_P * state_0 + S_P * inc."""
-    out = np.empty((n_slots, 4), dtype=np.uint64)
-    ah, al, sh, sl = _ZERO, _ONE, _ZERO, _ZERO
-    for i in range(n_slots):
-        out[i, 0] = ah
-        out[i, 1] = al
-        out[i, 2] = sh
-        out[i, 3] = sl
-        for _ in range(m):
-            ah, al = _muladd128(ah, al, _PCG_MUL_HI, _PCG_MUL_LO, _ZERO, _ZERO)
-            sh, sl = _muladd128(sh, sl, _PCG_MUL_HI, _PCG_MUL_LO, _ZERO, _ONE)
-    return out
-
-
-@njit(cache=True, error_model="numpy")
-def _jump(u, o_st, o_jt, o_work):
-    """u[o_work:o_work+4] <- the stream state u[o_st:o_st+4] moved ahead by the jump u[o_jt:o_jt+4]."""
-    h1, l1 = _muladd128(u[o_jt], u[o_jt + 1], u[o_st], u[o_st + 1], _ZERO, _ZERO)
-    h, l = _muladd128(u[o_jt + 2], u[o_jt + 3], u[o_st + 2], u[o_st + 3], h1, l1)
-    u[o_work] = h
-    u[o_work + 1] = l
-    u[o_work + 2] = u[o_st + 2]
-    u[o_work + 3] = u[o_st + 3]
-
-
-@njit(cache=True, error_model="numpy")
 def _stream_block(seed_w, draw, block, sid, n, exponential):
     """The first ``n`` numbers of one stream: uniforms (``random()``) or standard exponentials."""
     u = np.zeros(seed_w.shape[0] + 4, dtype=np.uint64)
@@ -319,20 +292,6 @@ def _cohort_uniforms(seed_w, draw, sid, n_blocks, width):
     return out
 
 
-@njit(cache=True, error_model="numpy")
-def _jump_block(seed_w, draw, block, sid, jt, slot, m):
-    u = np.zeros(seed_w.shape[0] + 12, dtype=np.uint64)
-    u[12:] = seed_w
-    _seed_pcg(u, 12, seed_w.shape[0], draw, block, sid, 0)
-    for i in range(4):
-        u[4 + i] = jt[4 * slot + i]
-    _jump(u, 0, 4, 8)
-    out = np.empty(m)
-    for i in range(m):
-        out[i] = _next_double(u, 8)
-    return out
-
-
 def seed_words(seed: int) -> np.ndarray:
     """The 32-bit words of a seed, as numpy's SeedSequence splits an int."""
     seed = int(seed)
@@ -373,13 +332,6 @@ def draw_into(dest: np.ndarray, seed: int, draw: int, block: int, names: list[st
     _fill_streams(seed_words(seed), int(draw), int(block), sids, exp, int(rows), dest, int(k0))
 
 
-def jump_uniforms(seed: int, draw: int, block: int, name: str, K: int, m: int, row: int, j: int) -> np.ndarray:
-    """The ``m`` uniforms of element ``j`` of ``row`` of a stream of shape (BLOCK_SIZE, K, m), read by
-    jumping the generator to their position (as the kernel does), for tests."""
-    jt, _, _ = _jump_tables([(m, K)])
-    return _jump_block(seed_words(seed), int(draw), int(block), streams.stream_id(name), jt, row * K + j, m)
-
-
 def exponentials(seed: int, draw: int, block: int, name: str, shape: tuple[int, ...] = ()) -> np.ndarray:
     """:func:`sim.engine.streams.exponentials`, computed by this module's generator (numpy's own when
     the compiler is switched off; the same numbers)."""
@@ -388,27 +340,6 @@ def exponentials(seed: int, draw: int, block: int, name: str, shape: tuple[int, 
     n = streams.BLOCK_SIZE * int(np.prod(shape, dtype=np.int64))
     out = _stream_block(seed_words(seed), int(draw), int(block), streams.stream_id(name), n, True)
     return out.reshape((streams.BLOCK_SIZE, *shape))
-
-
-
-_JT_CACHE: dict[tuple[int, int], np.ndarray] = {}
-
-
-def _jump_tables(specs: list[tuple[int, int]]) -> tuple[np.ndarray, dict[int, int], int]:
-    """One jump table per element width m (BLOCK_SIZE * K rows), stacked and flattened."""
-    rows: dict[int, int] = {}
-    for m, K in specs:
-        rows[m] = max(rows.get(m, 0), streams.BLOCK_SIZE * K)
-    ms = sorted(rows)
-    width = max(rows.values())
-    jt = np.zeros((len(ms), width, 4), dtype=np.uint64)
-    for i, m in enumerate(ms):
-        key = (m, rows[m])
-        if key not in _JT_CACHE:
-            _JT_CACHE[key] = _jump_table(m, rows[m])
-        jt[i, :rows[m]] = _JT_CACHE[key]
-    return jt.ravel(), {m: i for i, m in enumerate(ms)}, width
-
 
 
 # ==============================================================================================

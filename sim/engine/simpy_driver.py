@@ -71,7 +71,7 @@ class SimpyDriver:
             request = services.resources[service].request()
             asked = env.now
             rec.room()
-            queue_started(P, i, rec.work, rec.out, SERVICES.index(service))
+            queue_started(P, i, rec.work, R, block.draws, rec.out, SERVICES.index(service))
             pid = int(P[i]["pid"])
             while not request.triggered:
                 now = env.now - t0
@@ -82,7 +82,7 @@ class SimpyDriver:
                 request.cancel()                                  # leaves the queue
                 services.logs[service].waits.append((pid, env.now - asked))
                 rec.room()
-                return queue_left(P, i, M, k, rec.work, rec.out, env.now, t)
+                return queue_left(P, i, M, k, rec.work, R, block.draws, rec.out, env.now, t)
             services.logs[service].waits.append((pid, env.now - asked))
             env.process(services.release_later(service, request, held))
             hold = services.cap.made_before(therapy)

@@ -1,6 +1,6 @@
 """What the clinical core reads and writes, declared as data (numpy record layouts and codes).
 
-The core (:mod:`sim.model.pathway`) works on three kinds of records, declared here once:
+The core (:mod:`sim.model.pathway`) works on four kinds of records, declared here once:
 
 * ``MODEL`` — one record per strategy: the model's parameters, the therapy records the strategy can
   reach, and the strategy itself (Figure 2 timing, the Figure 3 ladder, the work-up, re-entry);
@@ -10,7 +10,8 @@ The core (:mod:`sim.model.pathway`) works on three kinds of records, declared he
   pathway, what the patient is waiting for);
 * the records the core writes: events ``(patient, code, a, b, c, time)`` and health-state segments
   ``(patient, state, therapy, start, stop)``, decoded into the tables' strings by
-  :mod:`sim.model.events`.
+  :mod:`sim.model.events`;
+* ``WORK`` — where the driver's arrays are (:mod:`sim.model.work`).
 
 Sizes are fixed (``MAX_*``) so that one compiled core serves every scenario (numba compiles once
 per record layout). Codes are small integers; their names are the tuples below.

@@ -33,9 +33,12 @@ ladder step's assessment, the end of maintenance — while biology runs undernea
 renal flares through the hazard clocks of :mod:`sim.model.clocks`). A driver (:mod:`sim.engine`)
 calls :func:`step` when the time the patient waits for has come; the core does what happens then,
 takes every decision that follows at that instant, and returns what the driver must do next: wait
-(``p.w_delay`` years), nothing more (the follow-up is over), supply more random numbers, or find
-the service a course needs (scenarios with limited capacity). A decision at time t reads only what
-has happened by t. Each function below is one step of the figures, named as the review names it.
+(``p.w_delay`` years), nothing more (the follow-up is over), supply more random numbers, make room
+for records, find the service a course needs (scenarios with limited capacity), or — when the
+batch driver asks — note that the patient has just reached the ladder (``AT_LADDER``: strategies
+that differ only in their ladder share the life until then). The driver's arrays reach the core as
+one WORK record (:mod:`sim.model.work`). A decision at time t reads only what has happened by t.
+Each function below is one step of the figures, named as the review names it.
 """
 from __future__ import annotations
 
@@ -45,7 +48,7 @@ from sim.model.clocks import death_time, esrd_time
 from sim.model.course import (begin_wait, close, finish_wait, in_remission,
                               judge, plan_wait, reach_esrd, record, set_state, set_therapy, start_course)
 from sim.model.jit import core
-from sim.model.work import attach, attach_records, counts, drawn, flare_draws
+from sim.model.work import attach, counts, drawn, flare_draws
 
 INF = L.INF
 
@@ -470,10 +473,10 @@ def resume_at_ladder(m, w, p):
 # Limited services (scenarios with capacity): the driver queues, the core keeps the clocks
 # ==============================================================================================
 @core
-def queue_started(P, i, W, out, service):
+def queue_started(P, i, W, R, draws, out, service):
     """The patient queues for ``service`` before the course ``course_next`` (nephritis stays active)."""
     p = P[i]
-    w = attach_records(W, out)
+    w = attach(W, R, draws, out)
     clock = p.now - p.t0
     set_therapy(w, p, clock, L.WAITING - p.course_next)
     record(w, p, clock, E.QUEUE, service, p.course_next, 0)
@@ -488,11 +491,11 @@ def queue_deadline(P, i, M, s):
 
 
 @core
-def queue_left(P, i, M, s, W, out, now, t):
+def queue_left(P, i, M, s, W, R, draws, out, now, t):
     """The patient left the queue at simulation time ``now``, at the deadline ``t`` (:func:`queue_deadline`)."""
     p = P[i]
     m = M[s]
-    w = attach_records(W, out)
+    w = attach(W, R, draws, out)
     p.now = now
     clock = now - p.t0
     if t == death_time(p, m.n_bps):

@@ -11,7 +11,9 @@ for the service the course needs, see :func:`sim.model.pathway.service_found` an
 pair that can happen, the decisions that lead there (:data:`DECISIONS`: each a named decision of
 Figures 2 and 3 with the functions of ``pathway.py`` it runs through). A pair not listed cannot
 happen; ``tests/test_phases.py`` runs scenarios through an instrumented driver loop and checks that
-every observed transition, and the decision behind it, is listed.
+every observed transition, and the decision behind it, is listed. (When strategies share lives until
+the ladder, the batch driver stops a step where the patient first reaches the ladder, ``AT_LADDER``,
+and resumes it at once: the step, and its transition, are the same.)
 
 :func:`strategy_pathway` narrows the table to one strategy of a compiled model (no
 ``management_assessment`` without a work-up, no ``rescue_assessment`` without

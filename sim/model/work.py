@@ -6,7 +6,7 @@ events, renal flares, and how many of each are drawn). At each entry into the co
 arrays are *attached* to a WORK record (their addresses and shapes, :func:`attach`); the core then
 passes that one record from function to function, and a rule that reads an array asks for it by name
 (:func:`events`, :func:`course_uniforms`, ...). Passing the arrays themselves would cost every call
-a dozen words and a reference-count update per array, which took most of the core's time.
+a dozen words and a reference-count update per array, more than half of the core's time.
 
 The arrays must be C-contiguous and stay alive while the core runs (the driver holds them). With
 ``NUMBA_DISABLE_JIT=1`` the addresses name the arrays themselves (:func:`sim.model.jit.address_of`).
@@ -19,7 +19,8 @@ from sim.model.jit import address_of, core, view_f8, view_i8
 
 @core
 def attach_records(W, out):
-    """Attach the record buffers ``out`` = (events, segments, counters) to ``W[0]``; returns it."""
+    """Attach the record buffers ``out`` = (events, segments, counters) to ``W[0]``; returns it (a part
+    of :func:`attach`: every entry into the core attaches all of the driver's arrays)."""
     w = W[0]
     ev, sg, cnt = out
     if not (ev.flags.c_contiguous and sg.flags.c_contiguous):
