@@ -21,18 +21,24 @@ from sim.model.pathway import resume_at_ladder, take_step
 from sim.model.work import attach
 
 @core
+def live_on(m, w, p):
+    """Step patient ``p`` until the follow-up is over (DONE_STATUS) or the core needs the driver
+    (another status). Waiting is nothing here: the core keeps each patient's clock."""
+    while True:
+        st = take_step(m, w, p)
+        if st != L.WAIT:
+            return st
+
+
+@core
 def run_patients(P, first, M, k, W, R, draws, out):
     """Run patients ``first..`` of ``P`` until they are all done, or the core needs the driver (more
-    random numbers, room for records). Returns (status, patient) to resume from. Waiting is nothing
-    here: the core keeps each patient's clock."""
+    random numbers, room for records). Returns (status, patient) to resume from."""
     m, w = M[k], attach(W, R, draws, out)
     for i in range(first, len(P)):
-        while True:
-            st = take_step(m, w, P[i])
-            if st == L.DONE_STATUS:
-                break
-            if st != L.WAIT:
-                return st, i
+        st = live_on(m, w, P[i])
+        if st != L.DONE_STATUS:
+            return st, i
     return L.DONE_STATUS, len(P)
 
 
@@ -56,16 +62,15 @@ def run_to_ladder(P, Pb, first, M, k, W, R, draws, out, S, marks):
         if P[i].phase == L.START:
             marks[i, MARK_EV0], marks[i, MARK_SG0], marks[i, MARK_SEQ0] = cnt[0], cnt[1], cnt[2]
             marks[i, MARK_AT] = 0
-        while True:
-            st = take_step(m, w, P[i])
-            if st == L.AT_LADDER:
-                S[i] = Pb[i, L.TRAJECTORY_OFFSET:]
-                marks[i, MARK_EV1], marks[i, MARK_SG1], marks[i, MARK_AT] = cnt[0], cnt[1], 1
-                st = resume_at_ladder(m, w, P[i])
-            if st == L.DONE_STATUS:
-                break
-            if st != L.WAIT:
-                return st, i
+        st = live_on(m, w, P[i])
+        if st == L.AT_LADDER:
+            S[i] = Pb[i, L.TRAJECTORY_OFFSET:]
+            marks[i, MARK_EV1], marks[i, MARK_SG1], marks[i, MARK_AT] = cnt[0], cnt[1], 1
+            st = resume_at_ladder(m, w, P[i])
+            if st == L.WAIT:
+                st = live_on(m, w, P[i])
+        if st != L.DONE_STATUS:
+            return st, i
     return L.DONE_STATUS, len(P)
 
 
@@ -100,16 +105,12 @@ def run_from_ladder(P, Pb, first, M, k, W, R, draws, out, S, marks, out0):
             cnt[1] += g1 - g0
             cnt[2] += e1 - e0 + g1 - g0
             st = resume_at_ladder(m, w, P[i])
-            if st == L.DONE_STATUS:
-                continue
-            if st != L.WAIT:
-                return st, i
-        while True:
-            st = take_step(m, w, P[i])
-            if st == L.DONE_STATUS:
-                break
-            if st != L.WAIT:
-                return st, i
+        else:
+            st = L.WAIT                  # resumed after the driver drew numbers or made room
+        if st == L.WAIT:
+            st = live_on(m, w, P[i])
+        if st != L.DONE_STATUS:
+            return st, i
     return L.DONE_STATUS, len(P)
 
 
