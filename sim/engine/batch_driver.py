@@ -14,13 +14,13 @@ from sim.engine import streams
 from sim.engine.block import Block, block_rows, draw_cohort
 from sim.engine.records import Records, patients_frame
 from sim.model import layout as L
-from sim.model.jit import core
+from sim.model.jit import core, inlined
 import numpy as np
 
 from sim.model.pathway import resume_at_ladder, take_step
 from sim.model.work import attach
 
-@core
+@inlined
 def live_on(m, w, p):
     """Step patient ``p`` until the follow-up is over (DONE_STATUS) or the core needs the driver
     (another status). Waiting is nothing here: the core keeps each patient's clock."""

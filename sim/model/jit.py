@@ -41,6 +41,8 @@ def _cache_dir() -> str:
 
 config.CACHE_DIR = _cache_dir()
 core = njit(cache=True, error_model="numpy")
+#: for a small function on a hot path that must cost no call (numba inlines it where it is called)
+inlined = njit(cache=True, error_model="numpy", inline="always")
 COMPILED = not config.DISABLE_JIT
 
 
