@@ -25,7 +25,6 @@ import subprocess
 import sys
 import tempfile
 import textwrap
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -135,7 +134,7 @@ def main() -> None:
     for label in labels:
         r = res[label]
         wall, cpu = min(w for w, _ in r["run"]), min(c for _, c in r["run"])
-        sw, sc = min(w for w, _ in r["setup"]), min(c for _, c in r["setup"])
+        sc = min(c for _, c in r["setup"])
         print(f"  aggregate ({label:13s}): {traj / wall:10,.0f} trajectories/s wall ({wall / a.draws * 1e3:6.1f} ms/draw), "
               f"{traj / cpu:10,.0f} per CPU-second; set-up {sc / a.draws * 1e3:5.1f} ms CPU per draw")
     print(f"load average after: {os.getloadavg()[0]:.2f}")

@@ -14,8 +14,8 @@ Every uncertain parameter gets a distribution derived from its evidence (:func:`
   0.1 for published items, 0.25 for assumptions; every vial size of a drug moves together; drugs
   of therapies the scenario does not use are not varied); one-off QALY losses of adverse events ->
   ``Gamma`` with CV 0.5. These spreads are assumptions (no source gives them) and say so in the
-  table's ``why`` column.
-  and utilities -> ``Beta`` with standard deviation 0.05 (assumptions, stated in the table);
+  table's ``why`` column;
+* utilities -> ``Beta`` with standard deviation 0.05 (assumptions, stated in the table);
 * anything else is fixed, and the table says why.
 
 Draws are made once for the whole analysis into a draws x parameters table (saved with the

@@ -61,7 +61,7 @@ ECON = np.dtype([
 @core
 def discounted_duration(t0, t1, delta, e0, e1):
     """Discounted duration of [t0, t1] from e0 = exp(-delta t0), e1 = exp(-delta t1): their difference
-    (relative error below 1e-11 when delta * length >= SHORT), else the expm1 form of sim.economics.cea."""
+    (relative error below 1e-11 when delta * length >= SHORT), else the expm1 form of sim.economics.discounting."""
     length = t1 - t0
     if delta <= 0.0:
         return length
@@ -264,7 +264,6 @@ class EconomicInputs:
     wtp: float
     th_err: dict
     kind_err: dict
-    vial_wastage: bool
 
     @classmethod
     def build(cls, cm, econ=None, cost_table=None, utility_table=None) -> "EconomicInputs":
@@ -347,8 +346,7 @@ class EconomicInputs:
         courses = np.zeros(1, dtype=[(k, v.dtype, v.shape) for k, v in cs.items()])
         for k, v in cs.items():
             courses[k][0] = v
-        return cls(e, courses, daily, once_, willingness_to_pay(econ, costs.currency), th_err, kind_err,
-                   econ.vial_wastage)
+        return cls(e, courses, daily, once_, willingness_to_pay(econ, costs.currency), th_err, kind_err)
 
     def patient_arrays(self, weight: np.ndarray, bsa: np.ndarray):
         """Per patient: annual cost of each daily component, drug cost of one administration of each
@@ -468,7 +466,7 @@ def aggregate(model, patients: int, seed: int, draw: int = 0, econ=None, cost_ta
     for b in streams.blocks(n):
         block = Block(cm, seed, draw, b, block_rows(cohort, b), reuse=block)
         lo = b * streams.BLOCK_SIZE
-        n_rows = min(streams.BLOCK_SIZE, n - lo)
+        n_rows = block.rows
         hi = lo + n_rows
         drate, odrug = drate_all[lo:hi], odrug_all[lo:hi]
 

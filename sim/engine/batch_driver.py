@@ -189,7 +189,7 @@ def run_batch(model, n: int, seed: int, draw: int = 0, progress=None):
     block = None
     for b in streams.blocks(n):
         block = Block(cm, seed, draw, b, block_rows(cohort, b), reuse=block)
-        n_rows = min(streams.BLOCK_SIZE, n - b * streams.BLOCK_SIZE)
+        n_rows = block.rows
         for k in range(len(cm.strategies)):
             P = run_block(cm, k, block, n_rows, out[k][1])
             out[k][0].append(patients_frame(cm, k, P, block.cohort))

@@ -17,8 +17,7 @@ import numpy as np
 
 from sim.engine import streams
 from sim.engine.rng import Cohort, draw_into, sample_cohort
-from sim.inputs.cohort import CHRONICITY
-from sim.model.hazards import death_spec, esrd_multiplier, esrd_spec, horizon_breakpoints, write_tables
+from sim.model.hazards import write_tables
 from sim.model import layout as L
 from sim.model.jit import records
 from sim.model.pathway import induction_agents
@@ -96,10 +95,10 @@ class Block:
         clocks = np.empty((n, len(_CLOCKS), 1, 1))
         draw_into(clocks, seed, draw, block, _CLOCKS, rows=r, exponential=[True] * len(_CLOCKS))
         P["e_death"][:r], P["e_esrd"][:r] = clocks[:r, 0, 0, 0], clocks[:r, 1, 0, 0]
-        lt, p = model.life_table, model.params
-        e_rate, e_class_hr, e_hr1 = esrd_spec(p)
-        write_tables(records(P), r, horizon_breakpoints(model.scenario.horizon_years), c.age, c.female,
-                     lt.female, lt.male, death_spec(p), e_rate, e_class_hr, esrd_multiplier(p, CHRONICITY), e_hr1)
+        G, d_spec, e_rate, e_class_hr, e_band_hr, e_hr1 = cm.hazard_inputs
+        lt = model.life_table
+        write_tables(records(P), r, G, c.age, c.female, lt.female, lt.male, d_spec, e_rate, e_class_hr, e_band_hr,
+                     e_hr1)
         if any(s.workup.active for s in cm.strategies):
             w = np.empty((n, 1, 1, 3))
             draw_into(w, seed, draw, block, ["workup"], rows=r)

@@ -9,9 +9,9 @@ numbers as :func:`sim.engine.streams.uniforms` and :func:`sim.engine.streams.exp
 integers; numpy's ziggurat tables are shipped as data (``sim/data/ziggurat_exp.npz``). An LCG step is
 affine, so a generator can also jump ahead any number of steps (:func:`_advance`). :func:`draw_into`
 writes several streams of a block, or only its first rows, straight into the arrays a block keeps, in
-one compiled call. :func:`sample_cohort` gives the
-attributes the population's quantile functions (numpy's streams, scipy's ppf; tests/test_batch_driver.py) gives, for all blocks of a draw at once (the quantile
-functions act elementwise).
+one compiled call. :func:`sample_cohort` gives the patients' attributes from the same uniforms and the
+population's quantile functions (scipy's ppf), for all blocks of a draw at once (the quantile
+functions act elementwise; tests/test_batch_driver.py checks them against numpy's streams).
 """
 from __future__ import annotations
 
@@ -281,14 +281,15 @@ def _fill_streams(seed_w, draw, block, sids, exponential, rows, dest, k0):
 
 @njit(cache=True, error_model="numpy")
 def _cohort_uniforms(seed_w, draw, sid, n_blocks, width):
-    out = np.empty((n_blocks * 256, width))
+    n = streams.BLOCK_SIZE
+    out = np.empty((n_blocks * n, width))
     u = np.zeros(seed_w.shape[0] + 4, dtype=np.uint64)
     u[4:] = seed_w
     for b in range(n_blocks):
         _seed_pcg(u, 4, seed_w.shape[0], draw, b, sid, 0)
-        for r in range(256):
+        for r in range(n):
             for j in range(width):
-                out[b * 256 + r, j] = _next_double(u, 0)
+                out[b * n + r, j] = _next_double(u, 0)
     return out
 
 
@@ -348,7 +349,8 @@ def exponentials(seed: int, draw: int, block: int, name: str, shape: tuple[int, 
 
 @dataclass
 class Cohort:
-    """Patient attributes of one draw, equal to the population's quantile functions (numpy's streams, scipy's ppf; tests/test_batch_driver.py) block by block."""
+    """Patient attributes of one draw, equal to sampling block by block with numpy's streams and
+    scipy's quantile functions (tests/test_batch_driver.py)."""
 
     n: int
     age: np.ndarray
@@ -366,7 +368,7 @@ class Cohort:
 
 
 def _categorical_index(u: np.ndarray, shares: dict[str, float], order: tuple[str, ...]) -> np.ndarray:
-    """sim.inputs.cohort._categorical, giving the index into ``order`` instead of the label."""
+    """The category each uniform falls in (shares cumulated in the order ``order``): its index."""
     labels = [k for k in order if shares.get(k, 0) > 0]
     cum = np.cumsum([shares[k] for k in labels])
     idx = np.searchsorted(cum / cum[-1], u, side="right")
@@ -441,9 +443,9 @@ def _block_rows(seed: int, sw: np.ndarray, draw: int, name: str, n_blocks: int, 
 
 def sample_cohort(pop, seed: int, draw: int, n: int, weight: bool = True, height: bool = True,
                   other: bool = True) -> Cohort:
-    """The attributes of patients ``0..n-1`` of one draw, as the population's quantile functions (numpy's streams, scipy's ppf; tests/test_batch_driver.py) samples
-    them (the same uniforms and quantile functions; these act elementwise, so one call covers all
-    blocks). Attributes the caller does not need (weight, height and body-surface area,
+    """The attributes of patients ``0..n-1`` of one draw, as sampling block by block with numpy's
+    streams and scipy's quantile functions gives them (tests/test_batch_driver.py): the same uniforms
+    and quantile functions, which act elementwise, so one call covers all blocks. Attributes the caller does not need (weight, height and body-surface area,
     proteinuria and eGFR) can be skipped: the truncated-normal quantiles cost about 0.5 us each."""
     n_blocks = (int(n) + streams.BLOCK_SIZE - 1) // streams.BLOCK_SIZE
     sw = seed_words(seed)

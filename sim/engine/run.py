@@ -43,7 +43,7 @@ def run_simpy(model, n: int, seed: int, draw: int = 0, progress=None):
     block = None
     for b in streams.blocks(n):
         block = Block(cm, seed, draw, b, block_rows(cohort, b), reuse=block)
-        n_rows = min(streams.BLOCK_SIZE, n - b * streams.BLOCK_SIZE)
+        n_rows = block.rows
         for k in range(len(cm.strategies)):
             P = block.patients(k, n_rows)
             drv = SimpyDriver(cm, k)
@@ -76,7 +76,7 @@ def run_simpy_capacity(model, n: int, seed: int, draw: int, arrivals):
         drv = SimpyDriver(cm, k, env=env, services=services)
         runs = []
         for b, block in enumerate(blocks):
-            n_rows = min(streams.BLOCK_SIZE, n - b * streams.BLOCK_SIZE)
+            n_rows = block.rows
             P = block.patients(k, n_rows)
             drv.start(block, P, arrivals)
             runs.append((block, P, n_rows))

@@ -13,7 +13,8 @@ from functools import cached_property
 import numpy as np
 
 from sim.model import layout as L
-from sim.model.hazards import horizon_breakpoints
+from sim.inputs.cohort import CHRONICITY
+from sim.model.hazards import death_spec, esrd_multiplier, esrd_spec, horizon_breakpoints
 from sim.model.jit import records
 from sim.model.response import response_table
 
@@ -46,6 +47,16 @@ class CompiledModel:
         until first reaching the ladder, and the batch driver simulates that part once."""
         a, b = self.records[0], self.records[k]
         return all(np.array_equal(a[f], b[f]) for f in L.MODEL.names if f not in L.LADDER_FIELDS)
+
+    @cached_property
+    def hazard_inputs(self) -> tuple:
+        """What :func:`sim.model.hazards.write_tables` needs besides the patients, fixed for the model:
+        G (the death tables' breakpoints less one, as in the MODEL records), the death hazard by state,
+        the ESRD rates, class and chronic-damage hazard ratios, and the first-year hazard ratio."""
+        p = self.model.params
+        e_rate, e_class_hr, e_hr1 = esrd_spec(p)
+        return (int(self.records["n_bps"][0]) - 1, death_spec(p), e_rate, e_class_hr,
+                esrd_multiplier(p, CHRONICITY), e_hr1)
 
     @cached_property
     def stopping_at_ladder(self) -> np.ndarray:

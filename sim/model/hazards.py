@@ -26,13 +26,12 @@ import math
 import numpy as np
 
 from sim.inputs.therapies import ISN_CLASSES
+from sim.model import layout as L
 from sim.model.jit import core
 
 ACTIVE, PARTIAL, COMPLETE, DIALYSIS, TRANSPLANT = (
     "active_nephritis", "partial_response", "complete_response", "dialysis", "transplant")
 HEALTH_STATES = (ACTIVE, PARTIAL, COMPLETE, DIALYSIS, TRANSPLANT)
-PRE_ESRD = (ACTIVE, PARTIAL, COMPLETE)
-_FAR = 1e6  # years: last breakpoint, beyond any horizon
 
 
 def death_spec(params) -> np.ndarray:
@@ -59,7 +58,7 @@ def esrd_multiplier(params, chronicity) -> np.ndarray:
 
 
 def esrd_spec(params) -> tuple[np.ndarray, np.ndarray, float]:
-    """``rate_s`` per pre-ESRD state (the order of :data:`PRE_ESRD`), ``HR_class`` per ISN class (the
+    """``rate_s`` per pre-ESRD state (active, partial, complete), ``HR_class`` per ISN class (the
     order of :data:`sim.inputs.therapies.ISN_CLASSES`) and ``HR_first_year``."""
     return (np.array([params["esrd_rate_active"], params["esrd_rate_partial"], params["esrd_rate_complete"]]),
             np.array([params[f"esrd_hr_class_{c}"] for c in ISN_CLASSES]), float(params["esrd_hr_first_year"]))
@@ -91,7 +90,7 @@ def write_tables(P, n, G, age, female, life_female, life_male, d_spec, e_rate, e
         bps[0] = 0.0
         for j in range(G - 1):
             bps[j + 1] = first + np.float64(j)
-        bps[G] = _FAR
+        bps[G] = L.FAR
         life = life_female if female[i] else life_male
         for s in range(5):
             cum[s, 0] = 0.0
@@ -107,7 +106,7 @@ def write_tables(P, n, G, age, female, life_female, life_male, d_spec, e_rate, e
         hr = e_class_hr[p.isn_class] * e_band_hr[p.chronicity]
         p.e_bps[0] = 0.0
         p.e_bps[1] = 1.0
-        p.e_bps[2] = _FAR
+        p.e_bps[2] = L.FAR
         for s in range(3):
             r = e_rate[s] * hr
             r0 = r * e_hr1
@@ -115,4 +114,4 @@ def write_tables(P, n, G, age, female, life_female, life_male, d_spec, e_rate, e
             p.e_rates[s, 1] = r
             p.e_cum[s, 0] = 0.0
             p.e_cum[s, 1] = r0
-            p.e_cum[s, 2] = r0 + r * (_FAR - 1.0)
+            p.e_cum[s, 2] = r0 + r * (L.FAR - 1.0)

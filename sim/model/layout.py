@@ -41,7 +41,6 @@ NO_THERAPY, SUPPORTIVE_CARE, WAITING = -1, -2, -1000     # WAITING - th: queuein
 
 # what a course is given as (the context of its assessment)
 INDUCTION, MANAGEMENT, LADDER, RESCUE = range(4)
-COURSE_KINDS = ("induction", "management", "ladder", "rescue")
 # kinds of response (what a flare re-enters from)
 RESP_NONE, RESP_INDUCTION, RESP_LADDER, RESP_MANAGEMENT = -1, 0, 1, 2
 # work-up findings: NOT_WORKED_UP, then the look-alikes in the order of sim.inputs.cohort.LOOKALIKES, then chronic damage

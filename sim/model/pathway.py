@@ -44,7 +44,7 @@ from __future__ import annotations
 
 from sim.model import events as E
 from sim.model import layout as L
-from sim.model.clocks import death_time, esrd_time
+from sim.model.clocks import clock_times
 from sim.model.course import (begin_wait, close, finish_wait, in_remission,
                               judge, plan_wait, reach_esrd, record, set_state, set_therapy, start_course)
 from sim.model.jit import core
@@ -487,7 +487,8 @@ def queue_deadline(P, i, M, s):
     """While queueing, death, ESRD and the horizon still compete: the earliest of them."""
     p = P[i]
     m = M[s]
-    return min(death_time(p, m.n_bps), esrd_time(p), m.horizon)
+    t_death, t_esrd = clock_times(p, m.n_bps)
+    return min(t_death, t_esrd, m.horizon)
 
 
 @core
@@ -498,10 +499,11 @@ def queue_left(P, i, M, s, W, R, draws, out, now, t):
     w = attach(W, R, draws, out)
     p.now = now
     clock = now - p.t0
-    if t == death_time(p, m.n_bps):
+    t_death, t_esrd = clock_times(p, m.n_bps)
+    if t == t_death:
         close(w, p, clock, True)
         return L.DONE_STATUS
-    if t == esrd_time(p):
+    if t == t_esrd:
         reach_esrd(m, w, p, clock)
         return wait_for(m, p, clock, INF, 0, 0, L.RENAL_REPLACEMENT)
     close(w, p, m.horizon, False)

@@ -34,8 +34,6 @@ MANUFACTURE, MAINTENANCE, OFF, SUPPORTIVE, RRT, DONE = (L.MANUFACTURE, L.MAINTEN
 
 #: The phases in which a patient waits (a driver calls ``step`` when the wait is over).
 WAITING = (FIRST, REASSESS, MANAGE, LADDER, RESCUE, MANUFACTURE, MAINTENANCE, OFF, SUPPORTIVE, RRT)
-#: The phases in which a course is being given and waits for its assessment.
-ASSESSING = (FIRST, REASSESS, MANAGE, LADDER, RESCUE)
 
 
 @dataclass(frozen=True)
@@ -189,10 +187,6 @@ def allowed(before: int, after: int) -> tuple[str, ...]:
     """The decisions that take a patient from phase ``before`` to phase ``after`` in one step (none: it
     cannot happen)."""
     return TRANSITIONS.get((before, after), ())
-
-
-def phase_name(phase: int) -> str:
-    return L.PHASE_NAMES[phase]
 
 
 # ==============================================================================================
