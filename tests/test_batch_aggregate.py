@@ -100,7 +100,7 @@ def test_aggregate_refuses_capacity_limits():
 # Strategies that differ only in their ladder share each life until the ladder (the batch driver runs
 # that part once): exactly the results of running every strategy whole, whatever re-enters the ladder
 LADDER_ONLY = {
-    "base": ("base.yaml", [], 400, 4),
+    "base": CASES["base"],
     "reentry_at_a_step": ("base.yaml", [
         "strategies.0.flare_reentry=msc", "strategies.1.flare_reentry=msc",
         "strategies.1.ladder=[rituximab, msc, tacrolimus_multitarget]", "strategies.0.ladder=[rituximab_belimumab, msc]",

@@ -19,7 +19,6 @@ from sim.inputs.therapies import ISN_CLASSES
 from tests.conftest import CASES as SCENARIOS, assert_aggregate_equals, load
 
 
-
 @pytest.fixture(scope="module", params=list(SCENARIOS))
 def pair(request):
     file, overrides, n, seed = SCENARIOS[request.param]
@@ -63,7 +62,6 @@ def test_identical_tables_costs_and_qalys(pair):
         assert len(rescue.merge(stopped[["patient", "time_years"]], on=["patient", "time_years"])) > 0
 
 
-
 def test_aggregate_mode_equals_evaluate(pair):
     _, model, n, seed, ref, _ = pair
     agg = aggregate(model, n, seed)
@@ -73,9 +71,6 @@ def test_aggregate_mode_equals_evaluate(pair):
         p = ref.patients[ref.patients["strategy"] == s.name]
         assert means.loc[s.name, "esrd"] == p["esrd_time_years"].notna().mean()
         assert means.loc[s.name, "death"] == p["death_time_years"].notna().mean()
-
-
-
 
 
 def test_draws_key_the_streams():

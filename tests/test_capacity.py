@@ -65,8 +65,3 @@ def test_capacity_run_keeps_the_invariants(tight):
     assert last["event"].isin(["death", "end_of_followup"]).all()
     for _, g in ev.groupby("patient"):
         assert np.all(np.diff(g["time_years"].to_numpy()) >= 0)
-
-
-def test_batch_driver_refuses_capacity():
-    with pytest.raises(sim.InputError, match="capacity"):
-        sim.simulate(load("capacity.yaml"), patients=10, engine="fast")

@@ -56,7 +56,13 @@ def test_tiny_buffers_grow_while_strategies_share_lives(monkeypatch):
     grown = []
     grow = records.Records.grow
     monkeypatch.setattr(records.Records, "grow", lambda self: (grown.append(1), grow(self))[1])
+    from sim.engine import batch_driver
+    from sim.model import layout as L
+    from_ladder, statuses = batch_driver.run_from_ladder, []
+    monkeypatch.setattr(batch_driver, "run_from_ladder",
+                        lambda *a: (lambda r: (statuses.append(r[0]), r)[1])(from_ladder(*a)))
     tiny = aggregate(model, 200, 5)
     assert len(grown) > 4
+    assert statuses.count(L.RECORDS_FULL) > 0          # the strategy going on from the shared part filled them too
     for f in ("cost", "qaly", "life_years", "cost_by_category", "esrd_time", "death_time"):
         np.testing.assert_array_equal(getattr(tiny, f), getattr(roomy, f), err_msg=f)
