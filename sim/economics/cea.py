@@ -227,9 +227,13 @@ def incremental_analysis(
 # ---------------------------------------------------------------------------
 
 
-def _validated_wtp(wtp: Any, *, allow_zero: bool) -> np.ndarray:
-    """Return willingness-to-pay threshold(s) as a 1-d float array."""
-    values = np.atleast_1d(np.asarray(wtp, dtype=float))
+def validated_wtp(wtp: Any, *, allow_zero: bool = True) -> np.ndarray:
+    """Willingness-to-pay threshold(s) as a 1-d float array: finite, and >= 0 (``> 0`` without
+    ``allow_zero``); a ``ValueError`` otherwise."""
+    try:
+        values = np.atleast_1d(np.asarray(wtp, dtype=float))
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"wtp must be a number or a 1-d sequence of numbers: {exc}") from exc
     if values.ndim != 1 or values.size == 0:
         raise ValueError("wtp must be a number or a non-empty 1-d sequence of numbers")
     low_ok = values >= 0 if allow_zero else values > 0
@@ -250,7 +254,7 @@ def _net_benefit(
 ) -> pd.DataFrame:
     """Shared implementation of net monetary / net health benefit."""
     df = _validated_table(table, cost, effect, strategy)
-    thresholds = _validated_wtp(wtp, allow_zero=(kind == "nmb"))
+    thresholds = validated_wtp(wtp, allow_zero=(kind == "nmb"))
     n = len(df)
     c = df["cost"].to_numpy()
     e = df["effect"].to_numpy()

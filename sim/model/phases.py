@@ -267,12 +267,14 @@ def months(years: float) -> float:
     return round(float(years) * 12.0, 6)
 
 
-def _m(x: float) -> str:
+def months_text(x: float) -> str:
+    """``3 months``, ``1 month`` (rounded to 6 decimals)."""
     x = round(float(x), 6)
     return f"{x:g} month" + ("" if x == 1 else "s")
 
 
-def _y(x: float) -> str:
+def years_text(x: float) -> str:
+    """``2 years``, ``1 year`` (rounded to 6 decimals)."""
     x = round(float(x), 6)
     return f"{x:g} year" + ("" if x == 1 else "s")
 
@@ -338,12 +340,12 @@ def strategy_pathway(cm, k: int) -> StrategyPathway:
     def to_course(src, key, c: Course, phase, label, src_step=-1, dst_step=-1):
         """A decision that starts course ``c`` (assessed in ``phase``): via manufacture if its cells are made."""
         if made(c):
-            add(src, MANUFACTURE, key, f"{label} (cells made first: {_m(c.manufacture_months)})", src_step, dst_step)
+            add(src, MANUFACTURE, key, f"{label} (cells made first: {months_text(c.manufacture_months)})", src_step, dst_step)
         else:
             add(src, phase, key, label, src_step, dst_step)
 
     def step_text(i: int) -> str:
-        return f"ladder step {i + 1}: {ladder[i].therapy}, assessed at {_m(ladder[i].assessment_months)}"
+        return f"ladder step {i + 1}: {ladder[i].therapy}, assessed at {months_text(ladder[i].assessment_months)}"
 
     def next_steps(i: int, rescued: bool) -> int:
         """The step after step ``i`` (``rescued``: the rescue therapy given in this climb is skipped)."""
@@ -365,25 +367,25 @@ def strategy_pathway(cm, k: int) -> StrategyPathway:
         c = inductions[a]
         share = dict((names[x], float(w)) for x, w in zip(agents, m["induction_share"][:len(agents)]))
         text = f"start induction with {c.therapy}" + (f" ({share[c.therapy]:.0%})" if len(agents) > 1 else "")
-        to_course(START, "start", c, FIRST, f"{text}; first assessment at {_m(fa)}")
+        to_course(START, "start", c, FIRST, f"{text}; first assessment at {months_text(fa)}")
     if any(inductions[a].service for a in agents):
         add(START, RRT, "esrd", "ESRD while queueing for the first course")
         add(START, DONE, "end", "death (or the horizon) while queueing for the first course")
     # -- Figure 2 -------------------------------------------------------------------------------------------
     lead = months(m["improvement_lead"])
-    add(FIRST, REASSESS, "improving", f"improving (response due within {_m(lead)}): reassess at {_m(re_)}")
+    add(FIRST, REASSESS, "improving", f"improving (response due within {months_text(lead)}): reassess at {months_text(re_)}")
     for src in (FIRST, REASSESS):
-        add(src, MAINTENANCE, "respond", f"responding: maintenance ({maint}, {_y(maint_years)})")
+        add(src, MAINTENANCE, "respond", f"responding: maintenance ({maint}, {years_text(maint_years)})")
         for a in reach:
             b = int(m["switch"][a])
             to_course(src, "switch", inductions[b], FIRST,
-                      f"no response to {names[a]}: switch to {names[b]}, assessed at {_m(fa)}")
+                      f"no response to {names[a]}: switch to {names[b]}, assessed at {months_text(fa)}")
         if m["repeat_biopsy"]:
             add(src, SUPPORTIVE, "workup_chronic", "no response to both agents; repeat biopsy finds chronic "
                 "damage: supportive care")
         for c, co in managed:
             to_course(src, "workup_lookalike", co, MANAGE, f"no response to both agents; the work-up finds {c}: "
-                      f"{co.therapy}, assessed at {_m(co.assessment_months)}")
+                      f"{co.therapy}, assessed at {months_text(co.assessment_months)}")
         if n:
             climb(src, "refractory", 0, False, why="no response to both agents: classify refractory; ")
         else:
@@ -391,7 +393,7 @@ def strategy_pathway(cm, k: int) -> StrategyPathway:
                 "no ladder: supportive care")
     # -- the management of a look-alike ----------------------------------------------------------------------
     if managed:
-        add(MANAGE, MAINTENANCE, "respond", f"responding: maintenance ({maint}, {_y(maint_years)})")
+        add(MANAGE, MAINTENANCE, "respond", f"responding: maintenance ({maint}, {years_text(maint_years)})")
         if n:
             climb(MANAGE, "refractory", 0, False, why="managed, still no response: classify refractory; ")
         else:
@@ -408,7 +410,7 @@ def strategy_pathway(cm, k: int) -> StrategyPathway:
                       f"({rescue.therapy} already given as rescue): ")
         if i in rescued_from:
             add(LADDER, RESCUE, "rescue", f"severe infection stops {ladder[i].therapy}: {rescue.therapy}, "
-                f"assessed at {_m(rescue.assessment_months)}", i)
+                f"assessed at {months_text(rescue.assessment_months)}", i)
     for i in rescued_from:
         add(RESCUE, MAINTENANCE, "respond", f"responding to {rescue.therapy}: maintenance", i)
         climb(RESCUE, "rescue_next", next_steps(i, True), True, i, why=f"no response to {rescue.therapy} "
@@ -416,7 +418,7 @@ def strategy_pathway(cm, k: int) -> StrategyPathway:
     # -- manufacture ---------------------------------------------------------------------------------------------
     for i, c in enumerate(ladder):
         if made(c):
-            add(MANUFACTURE, LADDER, "manufactured", f"cells made ({_m(c.manufacture_months)}): "
+            add(MANUFACTURE, LADDER, "manufactured", f"cells made ({months_text(c.manufacture_months)}): "
                 f"{step_text(i)}", i, i)
     for a in reach:
         if made(inductions[a]):
@@ -425,7 +427,7 @@ def strategy_pathway(cm, k: int) -> StrategyPathway:
         if made(co):
             add(MANUFACTURE, MANAGE, "manufactured", f"cells made: start {co.therapy}")
     # -- maintenance, off treatment, renal flares --------------------------------------------------------------
-    add(MAINTENANCE, OFF, "maintenance_over", f"after {_y(maint_years)}: maintenance stops")
+    add(MAINTENANCE, OFF, "maintenance_over", f"after {years_text(maint_years)}: maintenance stops")
     for src in (MAINTENANCE, OFF):
         flare = "renal flare: "
         if rule == "induction":
@@ -469,7 +471,7 @@ def strategy_pathway(cm, k: int) -> StrategyPathway:
                 add(p, p, "goes_on", goes_on.get(p, goes_on[FIRST]), i, i)
             if p != RRT:
                 add(p, RRT, "esrd", "ESRD: dialysis (then transplant)", i)
-            add(p, DONE, "end", f"death, or the horizon ({_y(horizon)})", i)
+            add(p, DONE, "end", f"death, or the horizon ({years_text(horizon)})", i)
     share = tuple((names[a], float(m["induction_share"][j])) for j, a in enumerate(agents))
     return StrategyPathway(
         name=s.name, description=s.description, induction=share,

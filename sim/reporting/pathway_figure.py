@@ -18,18 +18,10 @@ import textwrap
 from pathlib import Path
 
 from sim.model import layout as L
-from sim.model.phases import StrategyPathway
+from sim.model.phases import StrategyPathway, months_text, years_text
 
 FORMATS = ("svg", "png")
 COMMON = ("esrd", "end", "goes_on")          # transitions every waiting phase has
-
-
-def _m(x: float) -> str:
-    return f"{round(x, 6):g} month" + ("" if round(x, 6) == 1 else "s")
-
-
-def _y(x: float) -> str:
-    return f"{round(x, 6):g} year" + ("" if round(x, 6) == 1 else "s")
 
 
 def reentry_text(sp: StrategyPathway) -> str:
@@ -55,9 +47,9 @@ def describe(sp: StrategyPathway) -> str:
     add = lambda k, v: lines.append(f"    {k:<{w}}{v}")            # noqa: E731
     lines.append("  Figure 2")
     induction = ", ".join(f"{a} ({s:.0%})" if len(sp.induction) > 1 else a for a, s in sp.induction)
-    add("induction", f"{induction}; first assessment at {_m(sp.first_assessment_months)}")
-    add("improving", f"(response due within {_m(sp.improvement_lead_months)}): reassessment at "
-        f"{_m(sp.reassessment_months)}")
+    add("induction", f"{induction}; first assessment at {months_text(sp.first_assessment_months)}")
+    add("improving", f"(response due within {months_text(sp.improvement_lead_months)}): reassessment at "
+        f"{months_text(sp.reassessment_months)}")
     add("no response", "switch " + ", ".join(f"{a} -> {b}" for a, b in sp.switch)
         + "; the second agent is assessed the same way")
     if sp.workup:
@@ -65,7 +57,7 @@ def describe(sp: StrategyPathway) -> str:
                                 ("repeat biopsy", sp.repeat_biopsy)) if on]
         add("work-up (both failed)", " then ".join(what))
         for c, co in sp.management:
-            add(f"  {c} found", f"{co.therapy}, assessed at {_m(co.assessment_months)}" +
+            add(f"  {c} found", f"{co.therapy}, assessed at {months_text(co.assessment_months)}" +
                 (f" (after {co.service})" if co.service else ""))
         if sp.repeat_biopsy:
             add("  chronic damage found", "supportive care (no escalation)")
@@ -76,22 +68,22 @@ def describe(sp: StrategyPathway) -> str:
     if not sp.ladder:
         add("no ladder", "supportive care")
     for i, c in enumerate(sp.ladder):
-        extra = (f"  (cells made first: {_m(c.manufacture_months)})" if c.manufacture_months
+        extra = (f"  (cells made first: {months_text(c.manufacture_months)})" if c.manufacture_months
                  else f"  (after {c.service})" if c.service else "")
-        add(f"{i + 1}. {c.therapy}", f"assessed at {_m(c.assessment_months)}{extra}")
+        add(f"{i + 1}. {c.therapy}", f"assessed at {months_text(c.assessment_months)}{extra}")
     if sp.ladder:
         add("after the last step", "supportive care")
     if sp.rescue is not None and sp.rescue_from:
         steps = ", ".join(str(i + 1) for i in sp.rescue_from)
         add("rescue", f"a severe {sp.rescue_after} stops step {steps}: {sp.rescue.therapy}, assessed at "
-            f"{_m(sp.rescue.assessment_months)}, once per climb; no response: the next step")
+            f"{months_text(sp.rescue.assessment_months)}, once per climb; no response: the next step")
     elif sp.rescue is not None:
         add("rescue", f"{sp.rescue.therapy} after a severe {sp.rescue_after}, but no ladder step can be stopped "
             "by one")
     else:
         add("rescue", "none (after_severe_infection not set): no response or a stopped step goes to the next step")
     lines.append("  after a response")
-    add("maintenance", f"{sp.maintenance} for {_y(sp.maintenance_years)}, then off treatment")
+    add("maintenance", f"{sp.maintenance} for {years_text(sp.maintenance_years)}, then off treatment")
     add("renal flare", reentry_text(sp))
     lines.append("  transitions (phase before -> phase after: decision)")
     rows: dict = {}                  # (phase after, label) -> phases before (the same decision from several)
@@ -103,7 +95,7 @@ def describe(sp: StrategyPathway) -> str:
                 srcs.append(name)
     for (dst, label), srcs in rows.items():
         lines.append(f"    {' | '.join(srcs)} -> {dst}: {label}")
-    lines.append(f"    from every phase: ESRD -> renal_replacement; death, or the horizon ({_y(sp.horizon_years)}) "
+    lines.append(f"    from every phase: ESRD -> renal_replacement; death, or the horizon ({years_text(sp.horizon_years)}) "
                  "-> done; a response or an adverse event that stops nothing: the wait goes on")
     return "\n".join(lines)
 
@@ -134,11 +126,11 @@ def _layout(sp: StrategyPathway) -> dict:
     nodes = {}
     induction = "\n".join(f"{a} ({s:.0%})" if len(sp.induction) > 1 else a for a, s in sp.induction)
     nodes[L.START] = (0.0, top, f"Start induction\n{induction}", FILL["figure2"], False)
-    nodes[L.FIRST_ASSESSMENT] = (DX, top, f"First assessment\nat {_m(sp.first_assessment_months)}", FILL["figure2"],
+    nodes[L.FIRST_ASSESSMENT] = (DX, top, f"First assessment\nat {months_text(sp.first_assessment_months)}", FILL["figure2"],
                                  False)
-    nodes[L.REASSESSMENT] = (2 * DX, top, f"Reassessment\nat {_m(sp.reassessment_months)}", FILL["figure2"], False)
+    nodes[L.REASSESSMENT] = (2 * DX, top, f"Reassessment\nat {months_text(sp.reassessment_months)}", FILL["figure2"], False)
     xm = max(4.2 * DX, (n - 0.2) * DX)
-    nodes[L.MAINTENANCE] = (xm, top, f"Maintenance\n{sp.maintenance}\n{_y(sp.maintenance_years)}",
+    nodes[L.MAINTENANCE] = (xm, top, f"Maintenance\n{sp.maintenance}\n{years_text(sp.maintenance_years)}",
                             FILL["maintenance"], False)
     nodes[L.OFF_TREATMENT] = (xm + DX, top, "Off treatment", FILL["maintenance"], False)
     nodes["flare"] = (xm + DX, mid, "Renal flare\nre-entry: " + sp.flare_reentry.replace("_", " "), FILL["decision"],
@@ -153,14 +145,14 @@ def _layout(sp: StrategyPathway) -> dict:
     nodes[L.SUPPORTIVE] = (-0.15 * DX, mid, "Supportive care", FILL["end"], False)
     if L.MANAGEMENT_ASSESSMENT in phases:
         text = "Look-alike management\n" + "\n".join(
-            f"{c}:\n{co.therapy} ({_m(co.assessment_months)})" for c, co in sp.management)
+            f"{c}:\n{co.therapy} ({months_text(co.assessment_months)})" for c, co in sp.management)
         nodes[L.MANAGEMENT_ASSESSMENT] = (3.05 * DX, mid, text, FILL["workup"], False)
     for i, c in enumerate(sp.ladder):
-        nodes[("step", i)] = (i * DX, low, f"Step {i + 1}\n{c.therapy}\nassessed at {_m(c.assessment_months)}",
+        nodes[("step", i)] = (i * DX, low, f"Step {i + 1}\n{c.therapy}\nassessed at {months_text(c.assessment_months)}",
                               FILL["ladder"], False)
         if c.manufacture_months:
             nodes[("make", i)] = ((i - 0.5) * DX, low - 0.62 * ROW, f"Manufacture\n{c.therapy} cells\n"
-                                  f"({_m(c.manufacture_months)})", FILL["manufacture"], False)
+                                  f"({months_text(c.manufacture_months)})", FILL["manufacture"], False)
     if n:
         nodes["supportive_ladder"] = (n * DX, low, "Supportive care\n(ladder exhausted)", FILL["end"], False)
     bottom = (mid - 1.2 * ROW if not n else low - 1.3 * ROW if (sp.rescue_from and sp.rescue is not None)
@@ -169,7 +161,7 @@ def _layout(sp: StrategyPathway) -> dict:
         xs = [i * DX for i in sp.rescue_from]
         nodes[L.RESCUE_ASSESSMENT] = ((min(xs) + max(xs)) / 2 + 0.5 * DX, bottom,
                                       f"Rescue after a severe infection\n{sp.rescue.therapy}\n"
-                                      f"assessed at {_m(sp.rescue.assessment_months)}", FILL["rescue"], False)
+                                      f"assessed at {months_text(sp.rescue.assessment_months)}", FILL["rescue"], False)
     nodes[L.RENAL_REPLACEMENT] = (max(xm, n * DX + 0.3 * DX), bottom, "Renal replacement\n(dialysis, transplant)",
                                   FILL["end"], False)
     nodes[L.DONE] = (nodes[L.RENAL_REPLACEMENT][0] + DX, bottom, "Done\n(death or horizon)", FILL["end"], False)
@@ -254,7 +246,7 @@ def _edges(sp: StrategyPathway) -> list[dict]:
         elif k == "manufactured":
             put(a, b, "cells\nmade")
         elif k == "maintenance_over":
-            put(a, b, f"after\n{_y(sp.maintenance_years)}")
+            put(a, b, f"after\n{years_text(sp.maintenance_years)}")
     flares = [t for t in sp.transitions if t.key.startswith("flare_") and t.src == L.MAINTENANCE]
     if flares:
         put(L.MAINTENANCE, "flare", "flare", "flare")
@@ -403,7 +395,7 @@ def draw(sp: StrategyPathway, path: str | Path, fmt: str = "svg") -> Path:
                                  mutation_scale=11, color=INK["default"], lw=1.1, shrinkA=1, shrinkB=1, zorder=3,
                                  patchA=boxes[L.RENAL_REPLACEMENT].get_bbox_patch(),
                                  patchB=boxes[L.DONE].get_bbox_patch()))
-    notes = [f"From every phase: ESRD → renal replacement; death, or the horizon ({_y(sp.horizon_years)}) → done. "
+    notes = [f"From every phase: ESRD → renal replacement; death, or the horizon ({years_text(sp.horizon_years)}) → done. "
              "A response, or an adverse event that stops nothing, lets the wait go on;",
              "a severe adverse event ends a course early and it is judged then. Green: responding → maintenance; "
              "purple: a renal flare and where it re-enters; red: the rescue rule."]

@@ -100,15 +100,8 @@ def prepare(psa: Any) -> "_Psa":
 
 
 def _wtp_grid(wtp: Any) -> np.ndarray:
-    try:
-        values = np.atleast_1d(np.asarray(wtp, dtype=float))
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"wtp must be a number or a 1-d sequence of numbers: {exc}") from exc
-    if values.ndim != 1 or values.size == 0:
-        raise ValueError("wtp must be a number or a non-empty 1-d sequence of numbers")
-    if not np.all(np.isfinite(values)) or np.any(values < 0):
-        raise ValueError(f"wtp must be finite and >= 0, got {wtp!r}")
-    return values
+    """The thresholds of a VOI measure (:func:`sim.economics.cea.validated_wtp`: finite, >= 0)."""
+    return cea.validated_wtp(wtp, allow_zero=True)
 
 
 def _generator(seed: int | None, *key: int) -> np.random.Generator:
