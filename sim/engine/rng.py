@@ -128,9 +128,11 @@ def _std_exponential(u, o):
 
 
 @njit(cache=True, error_model="numpy")
-def _hashmix(value, hc):
+def _hashmix(value, hc, mult):
+    """numpy's SeedSequence hashmix: ``value`` mixed with the hash constant ``hc[0]``, which moves on
+    by ``mult`` (MULT_A while mixing entropy in, MULT_B while generating the state)."""
     value ^= hc[0]
-    hc[0] = (hc[0] * _MULT_A) & _M32
+    hc[0] = (hc[0] * mult) & _M32
     value = (value * hc[0]) & _M32
     value ^= value >> _S16
     return value
@@ -174,24 +176,19 @@ def _seed_pcg(u, o_seed, n_seed, draw, block, sid, o_st):
     hc = np.empty(1, dtype=np.uint64)
     hc[0] = _INIT_A
     for i in range(4):
-        pool[i] = _hashmix(ent[i] if i < n else _ZERO, hc)
+        pool[i] = _hashmix(ent[i] if i < n else _ZERO, hc, _MULT_A)
     for i_src in range(4):
         for i_dst in range(4):
             if i_src != i_dst:
-                pool[i_dst] = _mix(pool[i_dst], _hashmix(pool[i_src], hc))
+                pool[i_dst] = _mix(pool[i_dst], _hashmix(pool[i_src], hc, _MULT_A))
     for i_src in range(4, n):
         for i_dst in range(4):
-            pool[i_dst] = _mix(pool[i_dst], _hashmix(ent[i_src], hc))
+            pool[i_dst] = _mix(pool[i_dst], _hashmix(ent[i_src], hc, _MULT_A))
     # generate_state(4, uint64): 8 words cycling over the pool, paired little-endian
     w = np.empty(8, dtype=np.uint64)
-    h = _INIT_B
+    hb = np.full(1, _INIT_B, dtype=np.uint64)
     for i in range(8):
-        v = pool[i % 4]
-        v ^= h
-        h = (h * _MULT_B) & _M32
-        v = (v * h) & _M32
-        v ^= v >> _S16
-        w[i] = v
+        w[i] = _hashmix(pool[i % 4], hb, _MULT_B)
     s_hi = w[0] | (w[1] << _S32)
     s_lo = w[2] | (w[3] << _S32)
     i_hi = w[4] | (w[5] << _S32)
@@ -305,14 +302,19 @@ def seed_words(seed: int) -> np.ndarray:
     return np.asarray(words, dtype=np.uint64)
 
 
-def uniforms(seed: int, draw: int, block: int, name: str, shape: tuple[int, ...]) -> np.ndarray:
-    """:func:`sim.engine.streams.uniforms`, computed by this module's generator (numpy's own when the
-    compiler is switched off: ``NUMBA_DISABLE_JIT=1``; the same numbers)."""
+def _stream(seed: int, draw: int, block: int, name: str, shape: tuple[int, ...], exponential: bool) -> np.ndarray:
+    """A block's stream of uniforms or exponentials, computed by this module's generator (numpy's own
+    when the compiler is switched off: ``NUMBA_DISABLE_JIT=1``; the same numbers)."""
     if not _jit.COMPILED:
-        return streams.uniforms(seed, draw, block, name, shape)
+        return (streams.exponentials if exponential else streams.uniforms)(seed, draw, block, name, shape)
     n = streams.BLOCK_SIZE * int(np.prod(shape, dtype=np.int64))
-    out = _stream_block(seed_words(seed), int(draw), int(block), streams.stream_id(name), n, False)
+    out = _stream_block(seed_words(seed), int(draw), int(block), streams.stream_id(name), n, exponential)
     return out.reshape((streams.BLOCK_SIZE, *shape))
+
+
+def uniforms(seed: int, draw: int, block: int, name: str, shape: tuple[int, ...]) -> np.ndarray:
+    """:func:`sim.engine.streams.uniforms`, bit for bit (:func:`_stream`)."""
+    return _stream(seed, draw, block, name, shape, False)
 
 
 def draw_into(dest: np.ndarray, seed: int, draw: int, block: int, names: list[str], k0: int = 0,
@@ -334,13 +336,8 @@ def draw_into(dest: np.ndarray, seed: int, draw: int, block: int, names: list[st
 
 
 def exponentials(seed: int, draw: int, block: int, name: str, shape: tuple[int, ...] = ()) -> np.ndarray:
-    """:func:`sim.engine.streams.exponentials`, computed by this module's generator (numpy's own when
-    the compiler is switched off; the same numbers)."""
-    if not _jit.COMPILED:
-        return streams.exponentials(seed, draw, block, name, shape)
-    n = streams.BLOCK_SIZE * int(np.prod(shape, dtype=np.int64))
-    out = _stream_block(seed_words(seed), int(draw), int(block), streams.stream_id(name), n, True)
-    return out.reshape((streams.BLOCK_SIZE, *shape))
+    """:func:`sim.engine.streams.exponentials`, bit for bit (:func:`_stream`)."""
+    return _stream(seed, draw, block, name, shape, True)
 
 
 # ==============================================================================================
