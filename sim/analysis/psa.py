@@ -41,6 +41,7 @@ from scipy import stats
 
 from sim.engine import streams
 from sim.errors import InputError
+from sim.inputs.economic_tables import OUTCOMES
 from sim.analysis.outcomes import Z95
 from sim.outputs import write_table, write_text
 from sim.inputs.parameters import Param
@@ -319,7 +320,6 @@ def tables_for_draw(costs, utilities, row: dict):
     return dataclasses.replace(costs, table=ct), dataclasses.replace(utilities, table=ut)
 
 
-OUTCOMES = ("cost", "qaly", "life_years", "cost_undiscounted", "qaly_undiscounted", "life_years_undiscounted")
 
 
 TABLE_PATIENT_COLUMNS = ["strategy", "patient", "weight_kg", "height_cm", "bsa_m2", "age", "sex",

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from sim.inputs.economic_tables import CATEGORIES
+from sim.inputs.economic_tables import CATEGORIES, OUTCOMES
 from sim.model.hazards import HEALTH_STATES
 from sim.model import events as E
 from sim.model import layout as L
@@ -408,7 +408,7 @@ class AggregateResult:
         """Per-strategy means (what a probabilistic analysis keeps of each draw), and the share of
         patients reaching ESRD and dying within the horizon."""
         cols = {"strategy": list(self.strategies)}
-        for c in ("cost", "qaly", "life_years", "cost_undiscounted", "qaly_undiscounted", "life_years_undiscounted"):
+        for c in OUTCOMES:
             cols[c] = getattr(self, c).mean(axis=1)
         cols["esrd"] = (~np.isnan(self.esrd_time)).mean(axis=1)
         cols["death"] = (~np.isnan(self.death_time)).mean(axis=1)
@@ -419,8 +419,7 @@ class AggregateResult:
         ns, n = self.cost.shape
         out = pd.DataFrame({"strategy": np.repeat(np.array(self.strategies, dtype=object), n),
                             "patient": np.tile(np.arange(n, dtype=np.int64), ns)})
-        for col in ("cost", "qaly", "life_years", "cost_undiscounted", "qaly_undiscounted",
-                    "life_years_undiscounted"):
+        for col in OUTCOMES:
             out[col] = getattr(self, col).ravel()
         for i, c in enumerate(CATEGORIES):
             out[f"cost_{c}"] = self.cost_by_category[:, :, i].ravel()

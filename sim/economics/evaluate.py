@@ -65,7 +65,7 @@ from sim.economics.cea import incremental_analysis
 from sim.economics.discounting import discount_factor, discounted_duration
 from sim.economics.pricing import _TOL, SUPPORTIVE, _vial_cost, price_component, supportive_background
 from sim.inputs.economic_settings import Economics, willingness_to_pay
-from sim.inputs.economic_tables import CATEGORIES, CostTable, UtilityTable, resolve_tables
+from sim.inputs.economic_tables import CATEGORIES, OUTCOMES, CostTable, UtilityTable, resolve_tables
 from sim.inputs.units import DAYS_PER_YEAR
 
 _PRE_ESRD = ("active_nephritis", "partial_response", "complete_response")
@@ -340,7 +340,7 @@ def recost(result, econ: Economics) -> EconomicResult:
 
 def _summary(out: pd.DataFrame) -> pd.DataFrame:
     """Long table strategy, metric, value: means, Monte Carlo SEs and mean cost by category."""
-    metrics = ["cost", "qaly", "life_years", "cost_undiscounted", "qaly_undiscounted", "life_years_undiscounted"]
+    metrics = list(OUTCOMES)
     rows = []
     for strategy, g in out.groupby("strategy", sort=False):
         k = len(g)

@@ -26,6 +26,8 @@ from sim.inputs.economic_settings import Economics
 #: Cost categories, in the order of the ``cost_<category>`` columns.
 CATEGORIES = ("drug", "administration", "monitoring", "adverse_event", "flare", "dialysis",
               "transplant", "supportive_care", "state")
+#: what every costing reports per patient (and a probabilistic analysis keeps as per-strategy means)
+OUTCOMES = ("cost", "qaly", "life_years", "cost_undiscounted", "qaly_undiscounted", "life_years_undiscounted")
 
 
 COST_UNITS = ("per mg", "per vial", "per million cells", "per administration", "per session",
