@@ -115,6 +115,32 @@ def _oracle_block(pop, seed: int, draw: int, block: int) -> dict:
             "lookalike": categorical(streams.uniforms(seed, draw, block, "lookalike", ()), pop.lookalike, LOOKALIKES)}
 
 
+def test_a_patients_next_course_chunk_is_drawn_for_that_row_alone():
+    """When a patient needs a ninth course of one drug, the next chunk of every course stream is drawn
+    for that patient's row only (the generator jumps to the row): each row holds exactly the numbers
+    numpy's streams give it, and rows that needed no more hold one chunk (the control)."""
+    from sim.engine.batch_driver import run_block
+    from sim.engine.block import K_COURSES as K, Block, _chunk_name, block_rows, draw_cohort
+    from sim.engine.records import Records
+    from sim.model.build import compile_model
+    file, overrides, n, seed = SCENARIOS["stream_chunks"]
+    cm = compile_model(build(load(file, overrides)))
+    block = Block(cm, seed, 0, 0, block_rows(draw_cohort(cm, seed, 0, n), 0))
+    for k in range(len(cm.strategies)):
+        run_block(cm, k, block, block.rows, Records(), keep=True)
+    have = block.have[:block.rows, 0]
+    assert have.min() == K and have.max() > K
+    for r in np.flatnonzero(have > K).tolist() + [int(np.argmin(have))]:
+        for c in range(have[r] // K):
+            for s, name in enumerate(cm.streams):
+                np.testing.assert_array_equal(block.course_u[r, s, c * K:(c + 1) * K],
+                                              streams.uniforms(seed, 0, 0, _chunk_name(f"course:{name}", c), (K, 5))[r])
+            for j, (s, kind) in enumerate(cm.ae_pairs):
+                name = _chunk_name(f"adverse_event:{cm.streams[s]}:{cm.kinds[kind]}", c)
+                np.testing.assert_array_equal(block.ae_u[r, j, c * K:(c + 1) * K],
+                                              streams.uniforms(seed, 0, 0, name, (K, 2))[r])
+
+
 def test_cohort_equals_the_plain_sampler():
     pop = load("colombia.yaml").cohort
     c = compiled_rng.sample_cohort(pop, 8, 2, 600)
@@ -126,6 +152,16 @@ def test_cohort_equals_the_plain_sampler():
                         ("ancestry", ANCESTRIES)):
         labels = np.concatenate([b[attr] for b in blocks])[:600]
         assert list(np.array(order, dtype=object)[getattr(c, attr)]) == list(labels)
+
+
+def test_truncated_normal_quantiles_take_the_fast_route():
+    """The cohort's truncated-normal quantiles are computed by the fast route (scipy's formulas with the
+    constants once per distribution), which the previous test checks against scipy's ppf; a scipy
+    whose formulas moved would silently fall back to ``ppf`` (slower, the same numbers): this says so."""
+    pop = load("colombia.yaml").cohort
+    compiled_rng.sample_cohort(pop, 8, 2, 10)
+    for tn in (pop.age_years, pop.weight_kg, pop.height_cm, pop.egfr_ml_min):
+        assert compiled_rng._PPF_FAST[(tn.mean, tn.sd, tn.min, tn.max)] is not None, tn
 
 
 def test_capacity_scenarios_are_refused():

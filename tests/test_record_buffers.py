@@ -7,6 +7,7 @@ import pandas.testing as pdt
 import pytest
 
 import sim
+from sim.economics import aggregate as aggregate_module
 from sim.economics.aggregate import aggregate
 from sim.engine import records
 from sim.inputs.build import build
@@ -22,7 +23,8 @@ def model():
 
 def test_tiny_buffers_give_the_same_tables(model, engine, monkeypatch):
     roomy = sim.simulate(model, patients=120, seed=4, engine=engine, costed=False)
-    monkeypatch.setattr(records.Records, "CAPACITY", 80)           # room for one step (64) and a little
+    monkeypatch.setattr(records.Records, "CAPACITY", 80)
+    monkeypatch.setattr(aggregate_module, "_SCRATCH", [])              # no buffers left by an earlier run           # room for one step (64) and a little
     calls = []
     flush = records.Records.flush
     monkeypatch.setattr(records.Records, "flush", lambda self: (calls.append(1), flush(self))[1])
@@ -35,6 +37,7 @@ def test_tiny_buffers_give_the_same_tables(model, engine, monkeypatch):
 def test_tiny_buffers_grow_in_aggregate_mode(model, monkeypatch):
     roomy = aggregate(model, 120, 4)
     monkeypatch.setattr(records.Records, "CAPACITY", 80)
+    monkeypatch.setattr(aggregate_module, "_SCRATCH", [])              # no buffers left by an earlier run
     grown = []
     grow = records.Records.grow
     monkeypatch.setattr(records.Records, "grow", lambda self: (grown.append(1), grow(self))[1])
@@ -53,6 +56,7 @@ def test_tiny_buffers_grow_while_strategies_share_lives(monkeypatch):
     assert compile_model(model).same_until_ladder(1)
     roomy = aggregate(model, 200, 5)
     monkeypatch.setattr(records.Records, "CAPACITY", 80)
+    monkeypatch.setattr(aggregate_module, "_SCRATCH", [])              # no buffers left by an earlier run
     grown = []
     grow = records.Records.grow
     monkeypatch.setattr(records.Records, "grow", lambda self: (grown.append(1), grow(self))[1])

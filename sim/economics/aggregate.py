@@ -72,6 +72,13 @@ def discounted_duration(t0, t1, delta, e0, e1):
 
 
 @core
+def discount(delta, t, ct, cv):
+    """exp(-delta t): ``cv`` when ``t`` is ``ct`` (a patient's records meet at the same times, so the
+    factor last computed is often the one needed; the same number either way)."""
+    return cv if t == ct else math.exp(-delta * t)
+
+
+@core
 def flow(a, cat, rate, t0, t1, dc):
     if t1 < t0:
         t1 = t0
@@ -80,8 +87,8 @@ def flow(a, cat, rate, t0, t1, dc):
 
 
 @core
-def once(a, e, cat, amount, qaly, t):
-    ec = math.exp(-e.dc * t)
+def once(a, e, cat, amount, qaly, t, ec):
+    """A one-off amount and QALY change at ``t`` (ec = exp(-dc t))."""
     a.v[cat] += amount * ec
     a.v[UNDISCOUNTED + cat] += amount
     if qaly != 0.0:
@@ -90,9 +97,9 @@ def once(a, e, cat, amount, qaly, t):
 
 
 @core
-def price_segment(a, e, state, ther, t0, t1, n_flares, last_severe, tx_time):
-    """Costs and QALYs of one health-state segment (every flow of the segment shares its
-    discounted duration)."""
+def price_segment(a, e, state, ther, t0, t1, e0, e1, n_flares, last_severe, tx_time):
+    """Costs and QALYs of one health-state segment [t0, t1] (e0, e1 = exp(-dc t0), exp(-dc t1);
+    every flow of the segment shares its discounted duration)."""
     dc, do = e.dc, e.do
     pre = state <= L.COMPLETE
     supportive = pre and (ther == L.SUPPORTIVE_CARE or (state == L.ACTIVE and ther == L.NO_THERAPY))
@@ -103,7 +110,7 @@ def price_segment(a, e, state, ther, t0, t1, n_flares, last_severe, tx_time):
     else:
         u = e.u_state[state]
     length = t1 - t0
-    ddc = discounted_duration(t0, t1, dc, math.exp(-dc * t0), math.exp(-dc * t1))
+    ddc = discounted_duration(t0, t1, dc, e0, e1)
     ddo = ddc if do == dc else discounted_duration(t0, t1, do, math.exp(-do * t0), math.exp(-do * t1))
     a.v[A_QD] += u * ddo
     a.v[A_QU] += u * length
@@ -129,13 +136,14 @@ def price_segment(a, e, state, ther, t0, t1, n_flares, last_severe, tx_time):
 
 
 @core
-def price_course(a, e, cs, drate, odrug, th, maint, s0, f0, t_end):
-    """A course of ``th`` opened at ``s0`` (f0 = exp(-dc s0)) and closed at ``t_end``: monitoring,
-    daily drug components and one-off administrations (the rules of sim.economics.evaluate._courses)."""
+def price_course(a, e, cs, drate, odrug, th, maint, s0, f0, t_end, f_end):
+    """A course of ``th`` opened at ``s0`` (f0 = exp(-dc s0)) and closed at ``t_end`` (f_end =
+    exp(-dc t_end)): monitoring, daily drug components and one-off administrations (the rules of
+    sim.economics.evaluate._courses)."""
     dc = e.dc
-    s1 = t_end if t_end > s0 else s0
+    s1, f1 = (t_end, f_end) if t_end > s0 else (s0, f0)
     length = s1 - s0
-    dd = discounted_duration(s0, s1, dc, f0, math.exp(-dc * s1))
+    dd = discounted_duration(s0, s1, dc, f0, f1)
     r = e.c_labs
     if cs.cni[th] == 1:
         r2 = e.c_trough
@@ -185,25 +193,31 @@ def price_patient(a, e, cs, drate, odrug, ev, e0, e1, sg, g0, g1, used_th, used_
     maint = 0
     s0 = 0.0
     f0 = 1.0
+    dc = e.dc
+    ct, cv = 0.0, 1.0                         # the discount factor last computed, and its time
     i, j = e0, g0
     while i < e1 or j < g1:
         if j < g1 and (i >= e1 or sg[j, L.SG_SEQ] < ev[i, L.EV_SEQ]):
-            price_segment(a, e, np.int64(sg[j, L.SG_STATE]), np.int64(sg[j, L.SG_THERAPY]), sg[j, L.SG_START],
-                          sg[j, L.SG_STOP], n_flares, last_severe, tx_time)
+            t0, t1 = sg[j, L.SG_START], sg[j, L.SG_STOP]
+            f_0 = discount(dc, t0, ct, cv)
+            ct, cv = t1, discount(dc, t1, t0, f_0)
+            price_segment(a, e, np.int64(sg[j, L.SG_STATE]), np.int64(sg[j, L.SG_THERAPY]), t0, t1, f_0, cv,
+                          n_flares, last_severe, tx_time)
             j += 1
             continue
         code = np.int64(ev[i, L.EV_CODE])
         t = ev[i, L.EV_TIME]
+        ct, cv = t, discount(dc, t, ct, cv)
         if code == E.THERAPY_CHANGE or code == E.THERAPY_START or code == E.MAINTENANCE_START \
                 or code == E.DEATH or code == E.END_OF_FOLLOWUP:
             if open_th >= 0:                  # a course never outlasts the next therapy
-                price_course(a, e, cs, drate, odrug, open_th, maint, s0, f0, t)
+                price_course(a, e, cs, drate, odrug, open_th, maint, s0, f0, t, cv)
                 open_th = -1
             if code == E.THERAPY_START or code == E.MAINTENANCE_START:
                 open_th = np.int64(ev[i, L.EV_A])
                 maint = 1 if code == E.MAINTENANCE_START else 0
                 s0 = t
-                f0 = math.exp(-e.dc * t)
+                f0 = cv
                 used_th[open_th] = 1
             elif code == E.DEATH or code == E.END_OF_FOLLOWUP:
                 a.v[A_LYD] += discounted_duration(0.0, t, e.do, 1.0, math.exp(-e.do * t))
@@ -211,18 +225,18 @@ def price_patient(a, e, cs, drate, odrug, ev, e0, e1, sg, g0, g1, used_th, used_
         elif code == E.ADVERSE_EVENT:
             kind = np.int64(ev[i, L.EV_B])
             used_kind[kind] = 1
-            once(a, e, C_AE, cs.ae_cost[kind], -cs.ae_qaly_loss[kind], t)
+            once(a, e, C_AE, cs.ae_cost[kind], -cs.ae_qaly_loss[kind], t, cv)
         elif code == E.TRANSPLANT:
-            once(a, e, C_TX, e.c_transplant_first_year, 0.0, t)
+            once(a, e, C_TX, e.c_transplant_first_year, 0.0, t, cv)
             tx_time = t
         elif code == E.LOOKALIKE_SCREEN:
-            once(a, e, C_MONITOR, e.c_screen, 0.0, t)
+            once(a, e, C_MONITOR, e.c_screen, 0.0, t, cv)
         elif code == E.REPEAT_BIOPSY:
-            once(a, e, C_MONITOR, e.c_biopsy, 0.0, t)
+            once(a, e, C_MONITOR, e.c_biopsy, 0.0, t, cv)
         elif code == E.RENAL_FLARE:
             n_flares = np.int64(ev[i, L.EV_A])
             last_severe = np.int64(ev[i, L.EV_B])
-            once(a, e, C_FLARE, e.c_flare_severe if last_severe == 1 else e.c_flare_moderate, 0.0, t)
+            once(a, e, C_FLARE, e.c_flare_severe if last_severe == 1 else e.c_flare_moderate, 0.0, t, cv)
         i += 1
 
 
@@ -426,6 +440,11 @@ class AggregateResult:
         return out
 
 
+# the memory of the last run's block and record buffers, which the next run takes instead of allocating
+# it again (a PSA runs one draw after another); what a run computes never depends on it
+_SCRATCH: list = []
+
+
 def aggregate(model, patients: int, seed: int, draw: int = 0, econ=None, cost_table=None, utility_table=None,
               share: bool = True):
     """Aggregate mode: per-patient discounted and undiscounted cost (also by category), QALYs and
@@ -455,13 +474,13 @@ def aggregate(model, patients: int, seed: int, draw: int = 0, econ=None, cost_ta
     death = np.full((ns, n), np.nan)
     used_th = np.zeros(max(len(cm.therapies), 1), dtype=np.int64)
     used_kind = np.zeros(max(len(cm.kinds), 1), dtype=np.int64)
-    rec, rec0 = Records(), Records()
+    block, rec, rec0 = _SCRATCH.pop() if _SCRATCH else (None, Records(), Records())
+    rec.clear()
     # strategies that differ from the first only in their ladder share each life until the ladder
     shared = [k for k in range(1, ns) if share and cm.same_until_ladder(k)]
     alone = [k for k in range(ns) if k not in shared and not (k == 0 and shared)]
     cohort = draw_cohort(cm, seed, draw, n, tables=False)
     drate_all, odrug_all = ei.patient_arrays(cohort.weight_kg, cohort.bsa_m2)
-    block = None
     for b in streams.blocks(n):
         block = Block(cm, seed, draw, b, block_rows(cohort, b), reuse=block)
         lo = b * streams.BLOCK_SIZE
@@ -486,5 +505,6 @@ def aggregate(model, patients: int, seed: int, draw: int = 0, econ=None, cost_ta
         for k in alone:
             rec.clear()
             done(k, run_block(cm, k, block, n_rows, rec, keep=True), rec, None)
+    _SCRATCH[:] = [(block, rec, rec0)]
     ei.check_used(used_th, used_kind)
     return AggregateResult.from_accumulators([s.name for s in cm.strategies], acc, esrd, death, ei.wtp)

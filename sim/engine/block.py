@@ -6,8 +6,9 @@ with the same random streams (common random numbers). Random numbers come from n
 (:mod:`sim.engine.streams`), drawn as whole arrays: the courses of each response stream and their adverse
 events (``K_COURSES`` courses per chunk), the renal flares (``K_FLARES`` per chunk), the work-up and
 the choice of induction agent. A chunk beyond the first is drawn when a patient needs it (the core
-asks: ``NEED_DRAWS``) into arrays kept with room for more (``have``: the courses and flares drawn);
-a patient's numbers never depend on which chunks were drawn.
+asks: ``NEED_DRAWS``) into arrays kept with room for more (``have``: the courses and flares each row
+has drawn); a course chunk is drawn for that patient's row alone (the generator jumps to the row),
+a flare chunk for every row. A patient's numbers never depend on which chunks or rows were drawn.
 """
 from __future__ import annotations
 
@@ -118,7 +119,9 @@ class Block:
         self.course_u, self.ae_u, self.flares = (
             a if a is not None and a.shape[:-2] == shape[:-2] and a.shape[-1] == shape[-1] else np.zeros(shape)
             for a, shape in zip(old, shapes))
-        self.have = np.zeros(2, dtype=np.int64)
+        # how many courses (of every stream) and flares each row has drawn
+        self.have = reuse.have if reuse is not None else np.zeros((n, 2), dtype=np.int64)
+        self.have[:] = 0
         self.more_courses()
         self.more_flares()
 
@@ -136,38 +139,43 @@ class Block:
         b[(slice(None),) * axis + (slice(0, a.shape[axis]),)] = a
         return b
 
-    def more_courses(self) -> None:
-        """Draw the next chunk of every course stream and of its adverse events (pair (stream, kind))."""
+    def more_courses(self, row: int | None = None) -> None:
+        """Draw the next chunk of every course stream and of its adverse events (pair (stream, kind)),
+        for every row of the block or, when one patient needs more (``row``), for that row alone: its
+        numbers are the same either way (the generator jumps to the row)."""
         cm = self.cm
-        k0 = int(self.have[0])
+        rows = slice(0, self.rows) if row is None else slice(row, row + 1)
+        k0 = int(self.have[rows.start, 0])
         c, k1 = k0 // K_COURSES, k0 + K_COURSES
         self.course_u, self.ae_u = self._room(self.course_u, 2, k1), self._room(self.ae_u, 2, k1)
         draw_into(self.course_u[:, :, :k1], self.seed, self.draw, self.block,
-                  [_chunk_name(f"course:{name}", c) for name in cm.streams], k0, self.rows)
+                  [_chunk_name(f"course:{name}", c) for name in cm.streams], k0, rows.stop, row0=rows.start)
         draw_into(self.ae_u[:, :, :k1], self.seed, self.draw, self.block,
                   [_chunk_name(f"adverse_event:{cm.streams[s]}:{cm.kinds[k]}", c) for s, k in cm.ae_pairs],
-                  k0, self.rows)
-        self.have[0] = k1
+                  k0, rows.stop, row0=rows.start)
+        self.have[rows, 0] = k1
         self._update()
 
     def more_flares(self) -> None:
-        """Draw the next chunk of flare thresholds and severities."""
-        k0 = int(self.have[1])
+        """Draw the next chunk of flare thresholds and severities (every row: an exponential stream
+        cannot jump to a row)."""
+        k0 = int(self.have[:self.rows, 1].min())
         c, k1 = k0 // K_FLARES, k0 + K_FLARES
         self.flares = self._room(self.flares, 1, k1)
         # (patient, stream, flare, 1): the thresholds' stream then the severities'
         draw_into(np.moveaxis(self.flares[:, :k1, :, None], 2, 1), self.seed, self.draw, self.block,
                   [_chunk_name("clock:flare", c), _chunk_name("flare_severity", c)], k0, self.rows,
                   exponential=[True, False])
-        self.have[1] = k1
+        self.have[:self.rows, 1] = k1
         self._update()
 
     def more(self, P, i: int) -> None:
         """Draw what patient ``i`` needs next (the core answered NEED_DRAWS)."""
         p = P[i]
-        if int(p["courses"].max()) >= self.have[0]:
-            self.more_courses()
-        if int(p["n_flares"]) + 1 >= self.have[1]:
+        r = int(p["row"])
+        if int(p["courses"].max()) >= self.have[r, 0]:
+            self.more_courses(r)
+        if int(p["n_flares"]) + 1 >= self.have[r, 1]:
             self.more_flares()
 
     def snapshots(self, n_rows: int) -> tuple[np.ndarray, np.ndarray]:

@@ -159,7 +159,7 @@ WORK = np.dtype([
     ("events", i8), ("event_rows", i8), ("segments", i8), ("segment_rows", i8), ("counts", i8),
     ("response", i8), ("response_shape", i8, 7),
     ("course_u", i8), ("course_u_shape", i8, 4), ("ae_u", i8), ("ae_u_shape", i8, 4),
-    ("flares", i8), ("flares_shape", i8, 3), ("drawn", i8),
+    ("flares", i8), ("flares_shape", i8, 3), ("drawn", i8), ("drawn_rows", i8),
 ])
 
 # what the core asks of its driver

@@ -368,10 +368,11 @@ def draws_ready(m, w, p):
     """Are the random numbers this step may read drawn (the next course of every stream, the next
     flare)? If not, the driver draws the next chunk and calls again; nothing has changed."""
     have = drawn(w)
+    r = p.row
     for s in range(m.n_streams):
-        if p.courses[s] >= have[0]:
+        if p.courses[s] >= have[r, 0]:
             return False
-    return p.n_flares + 1 < have[1]
+    return p.n_flares + 1 < have[r, 1]
 
 
 @core

@@ -52,6 +52,7 @@ def attach(W, R, draws, out):
     for d in range(3):
         w.flares_shape[d] = flares.shape[d]
     w.drawn = address_of(drawn)
+    w.drawn_rows = drawn.shape[0]
     return w
 
 
@@ -103,5 +104,5 @@ def flare_draws(w):
 
 @core
 def drawn(w):
-    """How many courses (per stream) and flares are drawn."""
-    return view_i8(w.drawn, (2,))
+    """How many courses (per stream) and flares are drawn ``[row, (courses, flares)]``."""
+    return view_i8(w.drawn, (w.drawn_rows, 2))
