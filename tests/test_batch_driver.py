@@ -115,30 +115,38 @@ def _oracle_block(pop, seed: int, draw: int, block: int) -> dict:
             "lookalike": categorical(streams.uniforms(seed, draw, block, "lookalike", ()), pop.lookalike, LOOKALIKES)}
 
 
-def test_a_patients_next_course_chunk_is_drawn_for_that_row_alone():
-    """When a patient needs a ninth course of one drug, the next chunk of every course stream is drawn
-    for that patient's row only (the generator jumps to the row): each row holds exactly the numbers
-    numpy's streams give it, and rows that needed no more hold one chunk (the control)."""
+def test_course_numbers_are_the_streams_numbers_wherever_they_are_drawn():
+    """A course's numbers are numpy's stream numbers for the patient's row: the first chunk drawn by
+    the core when the course starts (the stream jumped to them), a later chunk ('#1', ...) drawn by the
+    driver for that patient's row alone, when the patient needs a ninth course of one drug. Rows that
+    needed no more hold only the first chunk (the control: a later chunk is not drawn for every row)."""
     from sim.engine.batch_driver import run_block
     from sim.engine.block import K_COURSES as K, Block, _chunk_name, block_rows, draw_cohort
     from sim.engine.records import Records
+    from sim.model import layout as L
     from sim.model.build import compile_model
+    from sim.model.work import ae_numbers, attach, course_numbers
     file, overrides, n, seed = SCENARIOS["stream_chunks"]
     cm = compile_model(build(load(file, overrides)))
     block = Block(cm, seed, 0, 0, block_rows(draw_cohort(cm, seed, 0, n), 0))
+    rec = Records()
     for k in range(len(cm.strategies)):
-        run_block(cm, k, block, block.rows, Records(), keep=True)
+        run_block(cm, k, block, block.rows, rec, keep=True)
     have = block.have[:block.rows, 0]
     assert have.min() == K and have.max() > K
+    W = np.zeros(1, dtype=L.WORK)
+    attach(W, cm.response, block.draws, rec.out)
     for r in np.flatnonzero(have > K).tolist() + [int(np.argmin(have))]:
         for c in range(have[r] // K):
             for s, name in enumerate(cm.streams):
-                np.testing.assert_array_equal(block.course_u[r, s, c * K:(c + 1) * K],
-                                              streams.uniforms(seed, 0, 0, _chunk_name(f"course:{name}", c), (K, 5))[r])
-            for j, (s, kind) in enumerate(cm.ae_pairs):
-                name = _chunk_name(f"adverse_event:{cm.streams[s]}:{cm.kinds[kind]}", c)
-                np.testing.assert_array_equal(block.ae_u[r, j, c * K:(c + 1) * K],
-                                              streams.uniforms(seed, 0, 0, name, (K, 2))[r])
+                u = streams.uniforms(seed, 0, 0, _chunk_name(f"course:{name}", c), (K, 5))[r]
+                for j in range(K):
+                    assert course_numbers(W[0], r, s, c * K + j) == tuple(u[j])
+            for pair, (s, kind) in enumerate(cm.ae_pairs):
+                u = streams.uniforms(seed, 0, 0, _chunk_name(f"adverse_event:{cm.streams[s]}:{cm.kinds[kind]}", c),
+                                     (K, 2))[r]
+                for j in range(K):
+                    assert ae_numbers(W[0], r, pair, c * K + j) == tuple(u[j])
 
 
 def test_cohort_equals_the_plain_sampler():

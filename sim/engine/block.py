@@ -3,12 +3,16 @@
 For each block of :data:`sim.engine.streams.BLOCK_SIZE` patients the cohort, the hazard tables and the
 random numbers are prepared once (:class:`Block`) and shared by every strategy: the same patients
 with the same random streams (common random numbers). Random numbers come from named streams
-(:mod:`sim.engine.streams`), drawn as whole arrays: the courses of each response stream and their adverse
-events (``K_COURSES`` courses per chunk), the renal flares (``K_FLARES`` per chunk), the work-up and
-the choice of induction agent. A chunk beyond the first is drawn when a patient needs it (the core
-asks: ``NEED_DRAWS``) into arrays kept with room for more (``have``: the courses and flares each row
-has drawn); a course chunk is drawn for that patient's row alone (the generator jumps to the row),
-a flare chunk for every row. A patient's numbers never depend on which chunks or rows were drawn.
+(:mod:`sim.engine.streams`): the courses of each response stream and their adverse events
+(``K_COURSES`` courses per chunk, ``#1``, ``#2``... beyond the first), the renal flares (``K_FLARES``
+per chunk), the work-up and the choice of induction agent. The first chunk of courses and adverse
+events is not drawn here: the block keeps each stream's start state and the core draws a course's
+numbers when the course starts, jumping the stream to them (:func:`sim.model.work.course_numbers`),
+so that no number is drawn that no course reads. The rest is drawn as whole arrays. A chunk beyond
+the first is drawn when a patient needs it (the core asks: ``NEED_DRAWS``) into arrays kept with room
+for more (``have``: the courses and flares each row has drawn); a course chunk is drawn for that
+patient's row alone (the generator jumps to the row), a flare chunk for every row. A patient's
+numbers never depend on which chunks or rows were drawn, nor on when.
 """
 from __future__ import annotations
 
@@ -17,7 +21,7 @@ import dataclasses
 import numpy as np
 
 from sim.engine import streams
-from sim.engine.rng import Cohort, draw_into, sample_cohort
+from sim.engine.rng import Cohort, draw_into, jump_table, sample_cohort, stream_starts
 from sim.model.hazards import write_tables
 from sim.model import layout as L
 from sim.model.jit import records
@@ -122,11 +126,24 @@ class Block:
         # how many courses (of every stream) and flares each row has drawn
         self.have = reuse.have if reuse is not None else np.zeros((n, 2), dtype=np.int64)
         self.have[:] = 0
-        self.more_courses()
+        # the first chunk of courses and adverse events: the core draws a course's numbers when it
+        # starts, from the streams' start states and the jump tables (sim.model.work.course_numbers)
+        self.have[:, 0] = K_COURSES
+        self.starts = (stream_starts(seed, draw, block, self._course_streams(0)),
+                       stream_starts(seed, draw, block, self._ae_streams(0)))
+        self.jumps = (jump_table(5, K_COURSES), jump_table(2, K_COURSES))
         self.more_flares()
 
+    def _course_streams(self, c: int) -> list[str]:
+        return [_chunk_name(f"course:{name}", c) for name in self.cm.streams]
+
+    def _ae_streams(self, c: int) -> list[str]:
+        cm = self.cm
+        return [_chunk_name(f"adverse_event:{cm.streams[s]}:{cm.kinds[k]}", c) for s, k in cm.ae_pairs]
+
     def _update(self) -> None:
-        self.draws = (self.course_u, self.ae_u, self.flares, self.have)
+        starts = [s if len(s) else np.zeros((1, 4), dtype=np.uint64) for s in self.starts]   # never read if empty
+        self.draws = (self.course_u, self.ae_u, self.flares, self.have, *starts, *self.jumps)
 
     @staticmethod
     def _room(a: np.ndarray, axis: int, k: int) -> np.ndarray:
@@ -139,21 +156,17 @@ class Block:
         b[(slice(None),) * axis + (slice(0, a.shape[axis]),)] = a
         return b
 
-    def more_courses(self, row: int | None = None) -> None:
-        """Draw the next chunk of every course stream and of its adverse events (pair (stream, kind)),
-        for every row of the block or, when one patient needs more (``row``), for that row alone: its
-        numbers are the same either way (the generator jumps to the row)."""
-        cm = self.cm
-        rows = slice(0, self.rows) if row is None else slice(row, row + 1)
-        k0 = int(self.have[rows.start, 0])
+    def more_courses(self, row: int) -> None:
+        """Draw the next chunk (beyond the first, which the core draws) of every course stream and of
+        its adverse events (pair (stream, kind)) for the block's row ``row`` alone (the generator jumps
+        to the row: the same numbers as drawing every row)."""
+        k0 = int(self.have[row, 0])
         c, k1 = k0 // K_COURSES, k0 + K_COURSES
         self.course_u, self.ae_u = self._room(self.course_u, 2, k1), self._room(self.ae_u, 2, k1)
-        draw_into(self.course_u[:, :, :k1], self.seed, self.draw, self.block,
-                  [_chunk_name(f"course:{name}", c) for name in cm.streams], k0, rows.stop, row0=rows.start)
-        draw_into(self.ae_u[:, :, :k1], self.seed, self.draw, self.block,
-                  [_chunk_name(f"adverse_event:{cm.streams[s]}:{cm.kinds[k]}", c) for s, k in cm.ae_pairs],
-                  k0, rows.stop, row0=rows.start)
-        self.have[rows, 0] = k1
+        draw_into(self.course_u[:, :, :k1], self.seed, self.draw, self.block, self._course_streams(c), k0, row + 1,
+                  row0=row)
+        draw_into(self.ae_u[:, :, :k1], self.seed, self.draw, self.block, self._ae_streams(c), k0, row + 1, row0=row)
+        self.have[row, 0] = k1
         self._update()
 
     def more_flares(self) -> None:

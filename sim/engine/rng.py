@@ -6,8 +6,10 @@ The streams are those of :mod:`sim.engine.streams` (``SeedSequence(seed, spawn_k
 crc32(name)))`` driving a ``PCG64``): :func:`uniforms` and :func:`exponentials` give the very same
 numbers as :func:`sim.engine.streams.uniforms` and :func:`sim.engine.streams.exponentials` (tests:
 ``tests/test_batch_driver.py``, ``tests/test_streams_exactness.py``). PCG64 uses LLVM's native 128-bit
-integers; numpy's ziggurat tables are shipped as data (``sim/data/ziggurat_exp.npz``). An LCG step is
-affine, so a generator can also jump ahead any number of steps (:func:`_advance`). :func:`draw_into`
+integers (:mod:`sim.model.pcg`, the arithmetic the core shares); numpy's ziggurat tables are shipped as
+data (``sim/data/ziggurat_exp.npz``). An LCG step is affine, so a generator can also jump ahead any
+number of steps (:func:`_advance`; :func:`jump_table` for the core's jumps to a course's numbers,
+from a stream's start, :func:`stream_starts`). :func:`draw_into`
 writes several streams of a block, or only its first rows, straight into the arrays a block keeps, in
 one compiled call. :func:`sample_cohort` gives the patients' attributes from the same uniforms and the
 population's quantile functions (scipy's ppf), for all blocks of a draw at once (the quantile
@@ -20,14 +22,14 @@ from dataclasses import dataclass
 from importlib import resources
 
 import numpy as np
-from llvmlite import ir
 from sim.model import jit as _jit  # noqa: F401,I001  (the compiled-code cache folder, set before compiling)
-from numba import njit, types
-from numba.extending import intrinsic
+from numba import njit
 
 from sim.engine import streams
 from sim.inputs.cohort import ANCESTRIES, CHRONICITY, LOOKALIKES
 from sim.inputs.therapies import ISN_CLASSES
+from sim.model.pcg import PCG_MUL_HI as _PCG_MUL_HI, PCG_MUL_LO as _PCG_MUL_LO
+from sim.model.pcg import muladd128 as _muladd128, pcg_step as _pcg_step, to_double as _to_double
 
 # ==============================================================================================
 # Random streams: SeedSequence + PCG64 + random() + standard_exponential(), bit for bit
@@ -44,8 +46,6 @@ _INIT_B = np.uint64(0x8b51f9dd)
 _MULT_B = np.uint64(0x58f38ded)
 _MIX_L = np.uint64(0xca01f9dd)
 _MIX_R = np.uint64(0x4973f715)
-_PCG_MUL_HI = np.uint64(2549297995355413924)
-_PCG_MUL_LO = np.uint64(4865540595714422341)
 # numpy's ziggurat tables for standard_exponential (ziggurat_constants.h: we_double, ke_double,
 # fe_double, ziggurat_exp_r), shipped as data; tools/make_ziggurat_tables.py says where they come from
 with resources.files("sim").joinpath("data/ziggurat_exp.npz").open("rb") as _f, np.load(_f) as _z:
@@ -53,41 +53,11 @@ with resources.files("sim").joinpath("data/ziggurat_exp.npz").open("rb") as _f, 
     _KE = np.ascontiguousarray(_z["ke"], dtype=np.uint64)
     _FE = np.ascontiguousarray(_z["fe"], dtype=np.float64)
     _ZIG_R = float(_z["r"])
-_TWO_M53 = 1.0 / 9007199254740992.0
-
-
-@intrinsic
-def _muladd128(typingctx, ah, al, bh, bl, ch, cl):
-    """(a * b + c) mod 2**128 for 128-bit numbers given as (high, low) uint64 halves, with LLVM's
-    native i128 arithmetic; returns (high, low)."""
-    sig = types.UniTuple(types.uint64, 2)(types.uint64, types.uint64, types.uint64, types.uint64, types.uint64,
-                                          types.uint64)
-
-    def codegen(context, builder, sig, args):
-        i128, i64 = ir.IntType(128), ir.IntType(64)
-
-        def join(h, lo):
-            return builder.or_(builder.shl(builder.zext(h, i128), ir.Constant(i128, 64)), builder.zext(lo, i128))
-        a, b, c = join(args[0], args[1]), join(args[2], args[3]), join(args[4], args[5])
-        r = builder.add(builder.mul(a, b), c)
-        hi = builder.trunc(builder.lshr(r, ir.Constant(i128, 64)), i64)
-        lo = builder.trunc(r, i64)
-        return context.make_tuple(builder, sig.return_type, (hi, lo))
-    return sig, codegen
 
 
 @njit(cache=True, error_model="numpy")
 def _add128(ah, al, bh, bl):
     return _muladd128(ah, al, _ZERO, _ONE, bh, bl)
-
-
-@njit(cache=True, error_model="numpy")
-def _pcg_step(h, l, ih, il):
-    """One PCG64 (XSL-RR) step from the state (h, l) with increment (ih, il): the new state and the output."""
-    h, l = _muladd128(h, l, _PCG_MUL_HI, _PCG_MUL_LO, ih, il)
-    v = h ^ l
-    rot = h >> np.uint64(58)
-    return h, l, (v >> rot) | (v << ((np.uint64(64) - rot) & np.uint64(63)))
 
 
 @njit(cache=True, error_model="numpy")
@@ -97,12 +67,6 @@ def _next_u64(u, o):
     u[o] = h
     u[o + 1] = l
     return x
-
-
-@njit(cache=True, error_model="numpy")
-def _to_double(x):
-    """numpy's ``random()`` from one 64-bit output."""
-    return np.float64(x >> np.uint64(11)) * _TWO_M53
 
 
 @njit(cache=True, error_model="numpy")
@@ -337,6 +301,61 @@ def draw_into(dest: np.ndarray, seed: int, draw: int, block: int, names: list[st
         return
     sids = np.array([streams.stream_id(name) for name in names], dtype=np.int64)
     _fill_streams(seed_words(seed), int(draw), int(block), sids, exp, int(row0), int(rows), dest, int(k0))
+
+
+@njit(cache=True, error_model="numpy")
+def _jump_table(m, n_slots):
+    """Affine jump coefficients (A_P, S_P) for P = 0, m, 2m, ...: state_P = A_P state_0 + S_P increment."""
+    out = np.empty((n_slots, 4), dtype=np.uint64)
+    ah, al, sh, sl = _ZERO, _ONE, _ZERO, _ZERO
+    for i in range(n_slots):
+        out[i, 0] = ah
+        out[i, 1] = al
+        out[i, 2] = sh
+        out[i, 3] = sl
+        for _ in range(m):
+            ah, al = _muladd128(ah, al, _PCG_MUL_HI, _PCG_MUL_LO, _ZERO, _ZERO)
+            sh, sl = _muladd128(sh, sl, _PCG_MUL_HI, _PCG_MUL_LO, _ZERO, _ONE)
+    return out
+
+
+_JUMP_TABLES: dict[tuple[int, int], np.ndarray] = {}
+
+
+def jump_table(m: int, K: int) -> np.ndarray:
+    """The jumps (:func:`sim.model.pcg.jump`) to element ``k`` of row ``r`` of a stream drawn as an
+    array (BLOCK_SIZE, K, m): row ``r * K + k`` of the table moves a stream's start ``(r K + k) m``
+    steps ahead. Computed once per process."""
+    key = (int(m), int(K))
+    if key not in _JUMP_TABLES:
+        _JUMP_TABLES[key] = _jump_table(np.uint64(m) if not _jit.COMPILED else m, streams.BLOCK_SIZE * int(K))
+    return _JUMP_TABLES[key]
+
+
+@njit(cache=True, error_model="numpy")
+def _starts(seed_w, draw, block, sids):
+    out = np.empty((sids.shape[0], 4), dtype=np.uint64)
+    u = np.zeros(seed_w.shape[0] + 4, dtype=np.uint64)
+    u[4:] = seed_w
+    for s in range(sids.shape[0]):
+        _seed_pcg(u, 4, seed_w.shape[0], draw, block, sids[s], 0)
+        out[s] = u[:4]
+    return out
+
+
+def stream_starts(seed: int, draw: int, block: int, names: list[str]) -> np.ndarray:
+    """The generator state of each stream ``names`` of a block before its first number (state high,
+    low, increment high, low), as numpy's ``PCG64(SeedSequence(...))`` has it."""
+    if not _jit.COMPILED:
+        out = np.empty((len(names), 4), dtype=np.uint64)
+        for s, name in enumerate(names):
+            st = streams.generator(seed, draw, block, name).bit_generator.state["state"]
+            out[s] = (st["state"] >> 64, st["state"] & 0xFFFFFFFFFFFFFFFF, st["inc"] >> 64, st["inc"] & 0xFFFFFFFFFFFFFFFF)
+        return out
+    if not names:
+        return np.zeros((0, 4), dtype=np.uint64)
+    sids = np.array([streams.stream_id(name) for name in names], dtype=np.int64)
+    return _starts(seed_words(seed), int(draw), int(block), sids)
 
 
 def exponentials(seed: int, draw: int, block: int, name: str, shape: tuple[int, ...] = ()) -> np.ndarray:

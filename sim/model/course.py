@@ -14,7 +14,7 @@ from sim.model import events as E
 from sim.model import layout as L
 from sim.model.clocks import clock_times, consume, damage_kidney, restart_clocks
 from sim.model.jit import core
-from sim.model.work import ae_uniforms, counts, course_uniforms, events, response, segments
+from sim.model.work import ae_numbers, counts, course_numbers, events, response, segments
 
 INF = L.INF
 
@@ -94,15 +94,16 @@ def close(w, p, t, died):
 # ==============================================================================================
 @core
 def start_course(m, w, p, now, th, second_line):
-    """Start a course: its (pre-drawn) response times and adverse events. The probability of
+    """Start a course: its response times and adverse events, from the patient's own numbers of the
+    block's streams (:func:`sim.model.work.course_numbers`). The probability of
     response comes from the response table (:mod:`sim.model.response`); the response happens
     uniformly between the onset and the evidence time point; partial responders may reach complete
     response later (up to max_time_to_cr, A18), and some non-responders respond late (A15, A20)."""
-    course_u, ae_u, R = course_uniforms(w), ae_uniforms(w), response(w)
+    R = response(w)
     stream = m.th_stream[th]
     k = p.courses[stream]
     p.courses[stream] = k + 1
-    u = course_u[p.row, stream, k]
+    u0, u1, u2, u3, u4 = course_numbers(w, p.row, stream, k)
     p_resp = R[th, p.isn_class, p.ancestry, p.nonadherent, p.chronicity, p.lookalike, second_line]
     p_cr = p_resp * m.th_cr_share[th]
     t_ref = m.th_t_ref[th]
@@ -110,17 +111,17 @@ def start_course(m, w, p, now, th, second_line):
     max_cr = m.max_time_to_cr
     t_resp = INF
     t_cr = INF
-    if u[0] < p_cr:                                   # complete response by the evidence time point
-        t_resp = onset + (t_ref - onset) * u[1]
-        t_cr = t_resp + (t_ref - t_resp) * u[2]
-    elif u[0] < p_resp:                               # partial response by then; CR may follow (A18)
-        t_resp = onset + (t_ref - onset) * u[1]
-        if u[3] < m.late_cr_given_partial and t_ref < max_cr:
-            t_cr = t_ref + (max_cr - t_ref) * u[4]
-    elif u[3] < m.late_response_given_none:           # late partial response (A15, A20)
-        t_resp = t_ref + m.late_response_window * u[1]
-        if u[2] < m.late_cr_given_partial and t_resp < max_cr:
-            t_cr = t_resp + (max_cr - t_resp) * u[4]
+    if u0 < p_cr:                                   # complete response by the evidence time point
+        t_resp = onset + (t_ref - onset) * u1
+        t_cr = t_resp + (t_ref - t_resp) * u2
+    elif u0 < p_resp:                               # partial response by then; CR may follow (A18)
+        t_resp = onset + (t_ref - onset) * u1
+        if u3 < m.late_cr_given_partial and t_ref < max_cr:
+            t_cr = t_ref + (max_cr - t_ref) * u4
+    elif u3 < m.late_response_given_none:           # late partial response (A15, A20)
+        t_resp = t_ref + m.late_response_window * u1
+        if u2 < m.late_cr_given_partial and t_resp < max_cr:
+            t_cr = t_resp + (max_cr - t_resp) * u4
     p.pending_response = now + t_resp
     p.pending_cr = now + t_cr
     p.course_therapy = th
@@ -129,10 +130,10 @@ def start_course(m, w, p, now, th, second_line):
     duration = m.th_duration[th]
     for j in range(m.th_n_ae[th]):
         kind = m.th_ae_kind[th, j]
-        a = ae_u[p.row, m.th_ae_draws[th, j], k]
-        if a[0] < m.th_ae_p[th, j]:
-            t = now + duration * a[1]
-            severe = 1 if a[0] < m.th_ae_p_severe[th, j] else 0   # severe: stops the course
+        a0, a1 = ae_numbers(w, p.row, m.th_ae_draws[th, j], k)
+        if a0 < m.th_ae_p[th, j]:
+            t = now + duration * a1
+            severe = 1 if a0 < m.th_ae_p_severe[th, j] else 0   # severe: stops the course
             pos = n
             while pos > 0 and (p.ae_time[pos - 1] > t or (p.ae_time[pos - 1] == t and (
                     p.ae_kind[pos - 1] > kind or (p.ae_kind[pos - 1] == kind and p.ae_severe[pos - 1] > severe)))):

@@ -62,9 +62,9 @@ def _pointer(dtype):
 
 
 if COMPILED:
-    from numba import carray, float64, int64
+    from numba import carray, float64, int64, uint64
 
-    _f8_pointer, _i8_pointer = _pointer(float64), _pointer(int64)
+    _f8_pointer, _i8_pointer, _u8_pointer = _pointer(float64), _pointer(int64), _pointer(uint64)
 
     @core
     def address_of(a):
@@ -80,6 +80,11 @@ if COMPILED:
     def view_i8(address, shape):
         """The int64 array of ``shape`` at ``address`` (not owned: the driver keeps it alive)."""
         return carray(_i8_pointer(address), shape)
+
+    @core
+    def view_u8(address, shape):
+        """The uint64 array of ``shape`` at ``address`` (not owned: the driver keeps it alive)."""
+        return carray(_u8_pointer(address), shape)
 else:
     import weakref
 
@@ -99,7 +104,7 @@ else:
             raise ValueError(f"the array at {address:#x} has shape {a.shape}, not {tuple(shape)}")
         return a
 
-    view_i8 = view_f8
+    view_i8 = view_u8 = view_f8
 
 
 def records(a: np.ndarray) -> np.ndarray:

@@ -160,6 +160,10 @@ WORK = np.dtype([
     ("response", i8), ("response_shape", i8, 7),
     ("course_u", i8), ("course_u_shape", i8, 4), ("ae_u", i8), ("ae_u_shape", i8, 4),
     ("flares", i8), ("flares_shape", i8, 3), ("drawn", i8), ("drawn_rows", i8),
+    # the first chunk of each course and adverse-event stream, drawn by the core when a course starts:
+    # the streams' start states and the jump tables to a row's course (sim.model.work.course_numbers)
+    ("course_starts", i8), ("n_course_starts", i8), ("ae_starts", i8), ("n_ae_starts", i8),
+    ("course_jumps", i8), ("ae_jumps", i8), ("n_jumps", i8),
 ])
 
 # what the core asks of its driver

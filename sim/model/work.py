@@ -2,7 +2,9 @@
 
 A driver owns the arrays the core reads and writes: the record buffers (events, health-state
 segments, their counters), the response table and the block's random numbers (courses, their adverse
-events, renal flares, and how many of each are drawn). At each entry into the core the driver's
+events, renal flares, and how many of each are drawn; for the first chunk of courses and adverse
+events, the streams' start states and jump tables instead: the core draws a course's numbers when
+the course starts, :func:`course_numbers`). At each entry into the core the driver's
 arrays are *attached* to a WORK record (their addresses and shapes, :func:`attach`); the core then
 passes that one record from function to function, and a rule that reads an array asks for it by name
 (:func:`events`, :func:`course_uniforms`, ...). Passing the arrays themselves would cost every call
@@ -14,7 +16,8 @@ The arrays must be C-contiguous and stay alive while the core runs (the driver h
 from __future__ import annotations
 
 from sim.model import layout as L
-from sim.model.jit import address_of, core, view_f8, view_i8
+from sim.model.jit import address_of, core, view_f8, view_i8, view_u8
+from sim.model.pcg import jump, pcg_step, to_double
 
 
 @core
@@ -34,9 +37,10 @@ def attach_records(W, out):
 @core
 def attach(W, R, draws, out):
     """Attach the driver's arrays (response table ``R``; ``draws`` = (course uniforms, adverse-event
-    uniforms, flares, drawn); record buffers ``out``) to ``W[0]``; returns it."""
+    uniforms, flares, drawn, course stream starts, adverse-event stream starts, their jump tables);
+    record buffers ``out``) to ``W[0]``; returns it."""
     w = attach_records(W, out)
-    course_u, ae_u, flares, drawn = draws
+    course_u, ae_u, flares, drawn, course_starts, ae_starts, course_jumps, ae_jumps = draws
     if not (R.flags.c_contiguous and course_u.flags.c_contiguous and ae_u.flags.c_contiguous
             and flares.flags.c_contiguous):
         raise ValueError("the core's arrays must be C-contiguous")
@@ -53,6 +57,10 @@ def attach(W, R, draws, out):
         w.flares_shape[d] = flares.shape[d]
     w.drawn = address_of(drawn)
     w.drawn_rows = drawn.shape[0]
+    w.course_starts, w.n_course_starts = address_of(course_starts), course_starts.shape[0]
+    w.ae_starts, w.n_ae_starts = address_of(ae_starts), ae_starts.shape[0]
+    w.course_jumps, w.ae_jumps = address_of(course_jumps), address_of(ae_jumps)
+    w.n_jumps = course_jumps.shape[0]
     return w
 
 
@@ -106,3 +114,45 @@ def flare_draws(w):
 def drawn(w):
     """How many courses (per stream) and flares are drawn ``[row, (courses, flares)]``."""
     return view_i8(w.drawn, (w.drawn_rows, 2))
+
+
+@core
+def first_chunk(w):
+    """Courses per stream chunk (K): the jump tables have a row per course of each of the block's rows."""
+    return w.n_jumps // w.drawn_rows
+
+
+@core
+def course_numbers(w, row, stream, k):
+    """The five uniforms of course ``k`` of response stream ``stream`` for the block's row ``row``
+    (:mod:`sim.model.course` reads them when the course starts). Courses of the first chunk are drawn
+    here, the stream jumped straight to them (:mod:`sim.model.pcg`); later chunks the driver drew."""
+    K = first_chunk(w)
+    if k < K:
+        st = view_u8(w.course_starts, (w.n_course_starts, 4))[stream]
+        ih, il = st[2], st[3]
+        h, l = jump(st, view_u8(w.course_jumps, (w.n_jumps, 4))[row * K + k])
+        h, l, x0 = pcg_step(h, l, ih, il)
+        h, l, x1 = pcg_step(h, l, ih, il)
+        h, l, x2 = pcg_step(h, l, ih, il)
+        h, l, x3 = pcg_step(h, l, ih, il)
+        h, l, x4 = pcg_step(h, l, ih, il)
+        return to_double(x0), to_double(x1), to_double(x2), to_double(x3), to_double(x4)
+    u = course_uniforms(w)[row, stream, k]
+    return u[0], u[1], u[2], u[3], u[4]
+
+
+@core
+def ae_numbers(w, row, pair, k):
+    """The two uniforms of adverse-event stream ``pair`` (a (response stream, kind) pair) for course
+    ``k`` of row ``row``, as :func:`course_numbers`."""
+    K = first_chunk(w)
+    if k < K:
+        st = view_u8(w.ae_starts, (w.n_ae_starts, 4))[pair]
+        ih, il = st[2], st[3]
+        h, l = jump(st, view_u8(w.ae_jumps, (w.n_jumps, 4))[row * K + k])
+        h, l, x0 = pcg_step(h, l, ih, il)
+        h, l, x1 = pcg_step(h, l, ih, il)
+        return to_double(x0), to_double(x1)
+    a = ae_uniforms(w)[row, pair, k]
+    return a[0], a[1]
