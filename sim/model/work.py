@@ -123,15 +123,22 @@ def first_chunk(w):
 
 
 @core
+def jumped(starts, n_starts, jumps, n_jumps, s, i):
+    """Stream ``s`` (of the start states at address ``starts``) moved ahead by jump ``i`` (of the
+    table at ``jumps``): the state (h, l) and the stream's increment (ih, il)."""
+    st = view_u8(starts, (n_starts, 4))[s]
+    h, l = jump(st, view_u8(jumps, (n_jumps, 4))[i])
+    return h, l, st[2], st[3]
+
+
+@core
 def course_numbers(w, row, stream, k):
     """The five uniforms of course ``k`` of response stream ``stream`` for the block's row ``row``
     (:mod:`sim.model.course` reads them when the course starts). Courses of the first chunk are drawn
     here, the stream jumped straight to them (:mod:`sim.model.pcg`); later chunks the driver drew."""
     K = first_chunk(w)
     if k < K:
-        st = view_u8(w.course_starts, (w.n_course_starts, 4))[stream]
-        ih, il = st[2], st[3]
-        h, l = jump(st, view_u8(w.course_jumps, (w.n_jumps, 4))[row * K + k])
+        h, l, ih, il = jumped(w.course_starts, w.n_course_starts, w.course_jumps, w.n_jumps, stream, row * K + k)
         h, l, x0 = pcg_step(h, l, ih, il)
         h, l, x1 = pcg_step(h, l, ih, il)
         h, l, x2 = pcg_step(h, l, ih, il)
@@ -148,9 +155,7 @@ def ae_numbers(w, row, pair, k):
     ``k`` of row ``row``, as :func:`course_numbers`."""
     K = first_chunk(w)
     if k < K:
-        st = view_u8(w.ae_starts, (w.n_ae_starts, 4))[pair]
-        ih, il = st[2], st[3]
-        h, l = jump(st, view_u8(w.ae_jumps, (w.n_jumps, 4))[row * K + k])
+        h, l, ih, il = jumped(w.ae_starts, w.n_ae_starts, w.ae_jumps, w.n_jumps, pair, row * K + k)
         h, l, x0 = pcg_step(h, l, ih, il)
         h, l, x1 = pcg_step(h, l, ih, il)
         return to_double(x0), to_double(x1)
