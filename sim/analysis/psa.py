@@ -340,10 +340,7 @@ def run_draw(model, row: dict, patients: int, seed: int, costs, utilities, engin
         # its records, no event tables (equal to the SimPy route's to rounding: the same
         # trajectories, sums in another order)
         from sim.economics.aggregate import aggregate
-        agg = aggregate(md, patients, seed, d, cost_table=ct, utility_table=ut)
-        means = agg.means()
-        return [{"draw": d, "strategy": row["strategy"], **{c: float(row[c]) for c in (*OUTCOMES, "esrd", "death")}}
-                for row in means.to_dict(orient="records")]
+        return _draw_records(d, aggregate(md, patients, seed, d, cost_table=ct, utility_table=ut).means())
     res = simulate(md, patients=patients, seed=seed, draw=d, costed=False, engine=engine)
     if keep_tables is not None:
         write_table(res.patients[TABLE_PATIENT_COLUMNS], keep_tables / f"draw_{d:07d}_patients.parquet")
@@ -353,20 +350,25 @@ def run_draw(model, row: dict, patients: int, seed: int, costs, utilities, engin
 
 
 def _draw_means(model, res, d: int, ct, ut, econ=None) -> list[dict]:
+    """One draw's per-strategy means (:func:`sim.economics.aggregate.strategy_means`) from the tables."""
+    from sim.economics.aggregate import strategy_means
     from sim.economics.evaluate import evaluate
     ev = evaluate(res, econ, cost_table=ct, utility_table=ut)
     p = ev.patients.merge(res.patients[["strategy", "patient", "esrd_time_years", "death_time_years"]],
                           on=["strategy", "patient"])
-    out = []
-    for s in model.scenario.strategies:
-        g = p[p["strategy"] == s.name]
-        rec = {"draw": d, "strategy": s.name}
-        for c in OUTCOMES:
-            rec[c] = float(g[c].mean())
-        rec["esrd"] = float(g["esrd_time_years"].notna().mean())
-        rec["death"] = float(g["death_time_years"].notna().mean())
-        out.append(rec)
-    return out
+    names = [s.name for s in model.scenario.strategies]
+    g = [p[p["strategy"] == s] for s in names]
+
+    def rows(c):
+        return np.array([x[c].to_numpy(dtype=float) for x in g])
+    return _draw_records(d, strategy_means(names, {c: rows(c) for c in OUTCOMES}, rows("esrd_time_years"),
+                                           rows("death_time_years")))
+
+
+def _draw_records(d: int, means: pd.DataFrame) -> list[dict]:
+    """The rows of ``psa.csv`` for draw ``d`` (:func:`sim.economics.aggregate.strategy_means`)."""
+    return [{"draw": d, "strategy": r["strategy"], **{c: float(r[c]) for c in (*OUTCOMES, "esrd", "death")}}
+            for r in means.to_dict(orient="records")]
 
 
 def run_chunk(model, rows: list[dict], patients: int, seed: int, costs, utilities, engine: str = "simpy",

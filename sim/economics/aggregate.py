@@ -366,23 +366,14 @@ class EconomicInputs:
         """Per patient: annual cost of each daily component, drug cost of one administration of each
         one-off component (the dose rules, vial rounding of ``evaluate``)."""
         from sim.inputs.units import DAYS_PER_YEAR
-        from sim.economics.pricing import _vial_cost
+        from sim.economics.pricing import administration_drug_cost, daily_dose_mg
         n = len(weight)
         drate = np.zeros((n, max(len(self.daily), 1)))
         for c, (_, unit, amount, per_mg, _) in enumerate(self.daily):
-            per_day = {"mg/day": amount, "g/day": amount * 1000.0}.get(unit)
-            if per_day is None:                              # mg/kg/day
-                per_day = amount * weight
-            drate[:, c] = np.asarray(per_day) * DAYS_PER_YEAR * per_mg
+            drate[:, c] = np.asarray(daily_dose_mg(unit, amount, weight)) * DAYS_PER_YEAR * per_mg
         odrug = np.zeros((n, max(len(self.once), 1)))
         for c, (_, kind, amount, _, price, vials, _) in enumerate(self.once):
-            if kind == "fixed":
-                odrug[:, c] = amount
-            elif kind == "cells":
-                odrug[:, c] = amount * weight / 1e6 * price
-            else:
-                dose = np.full(n, amount) if kind == "mg" else amount * (weight if kind == "mg/kg" else bsa)
-                odrug[:, c] = _vial_cost(dose, vials) if vials else dose * price
+            odrug[:, c] = administration_drug_cost(kind, amount, price, vials, weight, bsa)
         return drate, odrug
 
     def check_used(self, used_th: np.ndarray, used_kind: np.ndarray) -> None:
@@ -393,6 +384,18 @@ class EconomicInputs:
         for k, err in self.kind_err.items():
             if used_kind[k]:
                 raise err
+
+
+def strategy_means(strategies, outcomes, esrd_time: np.ndarray, death_time: np.ndarray) -> pd.DataFrame:
+    """What a probabilistic analysis keeps of each draw: per strategy, the mean of each of
+    :data:`OUTCOMES` (``outcomes[c]``: strategies x patients) and the shares of patients reaching
+    ESRD and dying within the horizon (``esrd_time``, ``death_time``: NaN if not)."""
+    cols = {"strategy": list(strategies)}
+    for c in OUTCOMES:
+        cols[c] = np.asarray(outcomes[c], dtype=float).mean(axis=1)
+    cols["esrd"] = (~np.isnan(esrd_time)).mean(axis=1)
+    cols["death"] = (~np.isnan(death_time)).mean(axis=1)
+    return pd.DataFrame(cols)
 
 
 @dataclass
@@ -419,14 +422,9 @@ class AggregateResult:
                    cost_by_category=acc[:, :, :9].copy(), esrd_time=esrd, death_time=death, wtp=wtp)
 
     def means(self) -> pd.DataFrame:
-        """Per-strategy means (what a probabilistic analysis keeps of each draw), and the share of
-        patients reaching ESRD and dying within the horizon."""
-        cols = {"strategy": list(self.strategies)}
-        for c in OUTCOMES:
-            cols[c] = getattr(self, c).mean(axis=1)
-        cols["esrd"] = (~np.isnan(self.esrd_time)).mean(axis=1)
-        cols["death"] = (~np.isnan(self.death_time)).mean(axis=1)
-        return pd.DataFrame(cols)
+        """Per-strategy means (:func:`strategy_means`)."""
+        return strategy_means(self.strategies, {c: getattr(self, c) for c in OUTCOMES}, self.esrd_time,
+                              self.death_time)
 
     def frame(self) -> pd.DataFrame:
         """The table of :func:`sim.economics.evaluate` (``.patients``): one row per strategy x patient."""

@@ -63,7 +63,8 @@ import pandas as pd
 
 from sim.economics.cea import incremental_analysis
 from sim.economics.discounting import discount_factor, discounted_duration
-from sim.economics.pricing import _TOL, SUPPORTIVE, _vial_cost, price_component, supportive_background
+from sim.economics.pricing import (_TOL, SUPPORTIVE, administration_drug_cost, daily_dose_mg, price_component,
+                                   supportive_background)
 from sim.inputs.economic_settings import Economics, willingness_to_pay
 from sim.inputs.economic_tables import CATEGORIES, OUTCOMES, CostTable, UtilityTable, resolve_tables
 from sim.inputs.units import DAYS_PER_YEAR
@@ -402,8 +403,7 @@ def _courses(result, st, ev, pidx_of, costs: CostTable, ledger: _Ledger, cat, we
         for comp in th.dose:
             pc = price_component(comp, costs, infusion, msc)
             if pc.kind == "daily":
-                per_day = {"mg/day": comp.amount, "mg/kg/day": comp.amount * w[sel],
-                           "g/day": comp.amount * 1000.0}[comp.unit]
+                per_day = daily_dose_mg(comp.unit, comp.amount, w[sel])
                 stop = np.where(mt, s1, np.minimum(s1, s0 + pc.cap_years))
                 ledger.flow(ps, cat["drug"], np.asarray(per_day) * DAYS_PER_YEAR * pc.price, s0, stop)
                 continue
@@ -415,13 +415,7 @@ def _courses(result, st, ev, pidx_of, costs: CostTable, ledger: _Ledger, cat, we
             if pc.kind == "session":
                 ledger.one_off(pp, cat["administration"], pc.amount, tt)
                 continue
-            if pc.kind == "fixed":
-                drug_cost = np.full(len(rows), pc.amount)
-            elif pc.kind == "cells":
-                drug_cost = pc.amount * w[sel][rows] / 1e6 * pc.price
-            else:
-                dose = {"mg": np.full(len(rows), pc.amount), "mg/kg": pc.amount * w[sel][rows],
-                        "mg/m2": pc.amount * b[sel][rows]}[pc.kind]
-                drug_cost = _vial_cost(dose, list(pc.vials)) if (wastage and pc.vials) else dose * pc.price
+            drug_cost = administration_drug_cost(pc.kind, pc.amount, pc.price, pc.vials if wastage else (),
+                                                 w[sel][rows], b[sel][rows])
             ledger.one_off(pp, cat["drug"], drug_cost, tt)
             ledger.one_off(pp, cat["administration"], pc.visit, tt)

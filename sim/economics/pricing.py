@@ -42,6 +42,39 @@ def _vial_cost(dose_mg: np.ndarray, vials: list[tuple[float, float]]) -> np.ndar
     return best
 
 
+def daily_dose_mg(unit: str, amount: float, weight):
+    """The daily dose in mg of a component taken daily (:data:`DAILY_UNITS`), for patients of ``weight`` kg."""
+    if unit == "mg/day":
+        return amount
+    if unit == "g/day":
+        return amount * 1000.0
+    if unit == "mg/kg/day":
+        return amount * weight
+    raise ValueError(f"not a daily dose unit: {unit}")  # pragma: no cover - units are checked by sim.inputs.therapies
+
+
+def administration_drug_cost(kind: str, amount: float, price: float, vials, weight: np.ndarray,
+                             bsa: np.ndarray) -> np.ndarray:
+    """The drug cost of one administration of a one-off component (:class:`PricedComponent` ``kind``,
+    ``amount``, ``price``) to patients of ``weight`` kg and body-surface area ``bsa`` m2: a fixed
+    cost, cells per kg at a price per million cells, or a dose in mg (flat, per kg, per m2) at a
+    price per mg, or in whole ``vials`` (largest first) when vial wastage is priced (``vials`` empty: not)."""
+    n = len(weight)
+    if kind == "fixed":
+        return np.full(n, amount)
+    if kind == "cells":
+        return amount * weight / 1e6 * price
+    if kind == "mg":
+        dose = np.full(n, amount)
+    elif kind == "mg/kg":
+        dose = amount * weight
+    elif kind == "mg/m2":
+        dose = amount * bsa
+    else:  # pragma: no cover - kinds come from price_component
+        raise ValueError(f"not a one-off drug kind: {kind}")
+    return _vial_cost(dose, list(vials)) if len(vials) else dose * price
+
+
 @dataclass(frozen=True)
 class PricedComponent:
     """How one drug (or procedure) of a regimen is priced: the rules shared by :func:`evaluate` and

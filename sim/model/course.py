@@ -159,12 +159,19 @@ def start_course(m, w, p, now, th, second_line):
 
 
 @core
-def stop_course(p):
-    """A course that did not work is stopped: its future response and adverse events are void."""
+def void_course(p):
+    """The course's future response and adverse events will not happen."""
     p.pending_response = INF
     p.pending_cr = INF
     p.n_ae = 0
     p.ae_next = 0
+
+
+@core
+def stop_course(p):
+    """A course that did not work is stopped: its future response and adverse events are void, and
+    so is any effect it had on the risk of flares."""
+    void_course(p)
     p.flare_hr = 1.0
     p.flare_hr_years = 0.0
     p.flare_hr_until = -1.0
@@ -254,10 +261,7 @@ def plan_wait(m, p, clock):
 def reach_esrd(m, w, p, t):
     record(w, p, t, E.ESRD, 0, 0, 0)
     p.esrd_time = t
-    p.pending_response = INF
-    p.pending_cr = INF
-    p.n_ae = 0
-    p.ae_next = 0
+    void_course(p)                           # renal replacement therapy ends the course
     set_therapy(w, p, t, L.NO_THERAPY)
     set_state(m, w, p, t, L.DIALYSIS)
 

@@ -27,7 +27,9 @@ import numpy as np
 
 from sim.inputs.therapies import ISN_CLASSES
 from sim.model import layout as L
+from sim.inputs.cohort import CHRONICITY
 from sim.model.jit import core
+from sim.model.response import chronicity_mix
 
 ACTIVE, PARTIAL, COMPLETE, DIALYSIS, TRANSPLANT = (
     "active_nephritis", "partial_response", "complete_response", "dialysis", "transplant")
@@ -52,8 +54,8 @@ def esrd_multiplier(params, chronicity) -> np.ndarray:
     chronicity mix, so a cohort like theirs keeps the evidence's ESRD rates) times the effect of
     supportive care."""
     hr = {"low": 1.0, "moderate": params["chronicity_esrd_hr_moderate"], "high": params["chronicity_esrd_hr_high"]}
-    sm, sh = params["trial_chronicity_share_moderate"], params["trial_chronicity_share_high"]
-    mean = (1.0 - sm - sh) + sm * hr["moderate"] + sh * hr["high"]
+    mix = chronicity_mix(params, "trial")
+    mean = sum(mix[b] * hr[b] for b in CHRONICITY)
     return np.array([hr[c] / mean for c in chronicity]) * params["supportive_care_esrd_hr"]
 
 

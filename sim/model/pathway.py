@@ -162,6 +162,13 @@ def switch(m, w, p, clock):
 
 
 @core
+def labs_can_find(look):
+    """Can non-invasive screening find look-alike ``look``? Thrombotic microangiopathy and
+    antiphospholipid nephropathy have laboratory signs; the others need a repeat biopsy (A71)."""
+    return look == L.FINDINGS_TMA or look == L.FINDINGS_APS
+
+
+@core
 def work_up(m, w, p, clock):
     """Look for what else a non-response can be (A71; ref 42): non-invasive screening for
     thrombotic microangiopathy and antiphospholipid nephropathy, then a repeat biopsy, which also
@@ -172,7 +179,7 @@ def work_up(m, w, p, clock):
     finding = L.FINDING_NONE
     look = p.lookalike
     if m.screen_lookalikes:
-        if (look == L.FINDINGS_TMA or look == L.FINDINGS_APS) and u[2] < m.labs_detect_lookalike:
+        if labs_can_find(look) and u[2] < m.labs_detect_lookalike:
             finding = look
         record(w, p, clock, E.LOOKALIKE_SCREEN, finding, 0, 0)
     if m.repeat_biopsy and finding == L.FINDING_NONE:
@@ -250,19 +257,33 @@ def ladder_from(m, w, p, clock, first_step):
 
 
 @core
+def step_to_give(m, i, rescued):
+    """The ladder step given from step ``i`` on: the rescue therapy, once given in this climb
+    (``rescued``), is not repeated. ``m.n_ladder``: past the last step."""
+    while i < m.n_ladder and rescued and m.ladder[i] == m.rescue:
+        i += 1
+    return i
+
+
+@core
+def rescue_follows(m, th, stop_kind, rescued):
+    """A severe adverse event of kind ``stop_kind`` stopped a ladder step of therapy ``th``: does the
+    strategy's extracorporeal rescue follow (``after_severe_infection``, A59)? After a severe
+    infection, once per climb (``rescued``), and not after the rescue therapy itself."""
+    return (m.rescue >= 0 and m.infection_kind >= 0 and stop_kind == m.infection_kind and not rescued
+            and th != m.rescue)
+
+
+@core
 def ladder_step(m, w, p, clock):
     """The next step of the ladder (a rescue therapy already given in this climb is not repeated),
     or, past the last step, supportive care."""
-    i = p.ladder_index
-    while i < m.n_ladder:
-        th = m.ladder[i]
-        if p.rescued and th == m.rescue:          # already given in this climb, after the infection
-            i += 1
-            continue
+    i = step_to_give(m, p.ladder_index, p.rescued)
+    if i < m.n_ladder:
         if i > p.highest_step:
             p.highest_step = i
         p.ladder_index = i
-        return give_course(m, w, p, clock, th, L.LADDER, 0, m.ladder_assessment[i])
+        return give_course(m, w, p, clock, m.ladder[i], L.LADDER, 0, m.ladder_assessment[i])
     record(w, p, clock, E.LADDER_EXHAUSTED, m.ladder[m.n_ladder - 1] if m.n_ladder > 0 else -1, 0, 0)
     return follow_up(m, w, p, clock)
 
@@ -278,8 +299,7 @@ def ladder_step_assessment(m, w, p, clock, why):
         p.responding_kind = L.RESP_LADDER
         p.responding_where = i
         return follow_up(m, w, p, clock)
-    if (why == L.STOPPED_BY_AE and m.rescue >= 0 and m.infection_kind >= 0 and p.stop_kind == m.infection_kind
-            and not p.rescued and th != m.rescue):
+    if why == L.STOPPED_BY_AE and rescue_follows(m, th, p.stop_kind, p.rescued):
         p.rescued = 1
         return give_course(m, w, p, clock, m.rescue, L.RESCUE, 0, m.rescue_assessment)
     p.ladder_index = i + 1
@@ -338,26 +358,39 @@ def renal_flare(m, w, p, clock):
 
 
 @core
-def reenter_after_flare(m, w, p, clock):
-    """Re-treat a flare at the step the strategy sets (default: the step that worked)."""
-    p.initial = 0
+def reentry_point(m, kind, where, first_agent):
+    """Where a renal flare is re-treated, after a response of ``kind`` at ``where`` (an induction
+    agent, a ladder step or a look-alike; RESP_NONE: none yet) of a patient first induced with
+    ``first_agent``: the strategy's rule (default: the step that worked). A look-alike that flares
+    gets its own management again. Returns (RESP_INDUCTION, agent), (RESP_LADDER, step) or
+    (RESP_MANAGEMENT, look-alike)."""
     rule = m.reentry_rule
-    kind = p.responding_kind
-    where = p.responding_where
     if kind == L.RESP_NONE:
         kind = L.RESP_INDUCTION
-        where = p.first_agent
-    if kind == L.RESP_MANAGEMENT:                # a look-alike flares: its own management again
-        return manage_lookalike(m, w, p, clock, where)
+        where = first_agent
+    if kind == L.RESP_MANAGEMENT:
+        return L.RESP_MANAGEMENT, where
     if rule == L.RULE_SAME_STEP and kind == L.RESP_INDUCTION:
-        return start_induction(m, w, p, clock, where, 0)
+        return L.RESP_INDUCTION, where
     if rule == L.RULE_INDUCTION:
-        return start_induction(m, w, p, clock, p.first_agent, 0)
+        return L.RESP_INDUCTION, first_agent
     if rule == L.RULE_SAME_STEP:
-        return ladder_from(m, w, p, clock, where)
+        return L.RESP_LADDER, where
     if rule == L.RULE_LADDER:
-        return ladder_from(m, w, p, clock, 0)
-    return ladder_from(m, w, p, clock, m.reentry_step)
+        return L.RESP_LADDER, 0
+    return L.RESP_LADDER, m.reentry_step
+
+
+@core
+def reenter_after_flare(m, w, p, clock):
+    """Re-treat a flare where the strategy says (:func:`reentry_point`)."""
+    p.initial = 0
+    to, at = reentry_point(m, p.responding_kind, p.responding_where, p.first_agent)
+    if to == L.RESP_MANAGEMENT:
+        return manage_lookalike(m, w, p, clock, at)
+    if to == L.RESP_INDUCTION:
+        return start_induction(m, w, p, clock, at, 0)
+    return ladder_from(m, w, p, clock, at)
 
 
 # ==============================================================================================

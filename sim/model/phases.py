@@ -283,7 +283,9 @@ def strategy_pathway(cm, k: int) -> StrategyPathway:
     """The transitions of :data:`TRANSITIONS` that apply to strategy ``k`` of the compiled model ``cm``
     (:func:`sim.model.build.compile_model`; compile with ``capacity=True`` for a scenario with a
     ``capacity:`` section), the ladder expanded into its steps, each labelled with the strategy's timings."""
+    from sim.model.pathway import labs_can_find, reentry_point, rescue_follows, step_to_give
     m = cm.records[k]
+    mr = cm.records_for_core[k]                  # the same record, as the core's rules take it
     s = cm.strategies[k]
     names = cm.therapies
     sc = cm.model.scenario
@@ -310,7 +312,7 @@ def strategy_pathway(cm, k: int) -> StrategyPathway:
     inductions = {a: course(a, m["first_assessment"]) for a in reach}
     workup = bool(m["screen_lookalikes"]) or bool(m["repeat_biopsy"])
     findable = [c for c in L.LOOKALIKES if m["repeat_biopsy"]
-                or (m["screen_lookalikes"] and L.FINDINGS.index(c) in (L.FINDINGS_TMA, L.FINDINGS_APS))]
+                or (m["screen_lookalikes"] and labs_can_find(L.FINDINGS.index(c)))]
     management = tuple((c, course(int(m["management"][L.FINDINGS.index(c)]),
                                   m["th_assessment"][int(m["management"][L.FINDINGS.index(c)])]))
                        for c in L.LOOKALIKES if workup and int(m["management"][L.FINDINGS.index(c)]) >= 0)
@@ -324,8 +326,8 @@ def strategy_pathway(cm, k: int) -> StrategyPathway:
         return any(int(m["th_ae_kind"][th, j]) == infection and m["th_ae_p_severe"][th, j] > 0
                    for j in range(int(m["th_n_ae"][th])))
 
-    rescued_from = [i for i in range(n) if rescue_th >= 0 and infection >= 0
-                    and int(m["ladder"][i]) != rescue_th and stopped_by_infection(int(m["ladder"][i]))]
+    rescued_from = [i for i in range(n) if stopped_by_infection(int(m["ladder"][i]))
+                    and rescue_follows(mr, int(m["ladder"][i]), infection, False)]
     made = lambda c: c.manufacture_months > 0          # noqa: E731
     maint = names[int(m["maintenance"])]
     maint_years = float(m["maintenance_years"])
@@ -349,10 +351,7 @@ def strategy_pathway(cm, k: int) -> StrategyPathway:
 
     def next_steps(i: int, rescued: bool) -> int:
         """The step after step ``i`` (``rescued``: the rescue therapy given in this climb is skipped)."""
-        j = i + 1
-        while j < n and rescued and ladder[j].therapy == rescue.therapy:
-            j += 1
-        return j
+        return int(step_to_give(mr, i + 1, rescued))
 
     def climb(src, key, i, rescued, src_step=-1, why=""):
         """Start the ladder at step ``i`` (or, past the last step, supportive care)."""
@@ -428,29 +427,33 @@ def strategy_pathway(cm, k: int) -> StrategyPathway:
             add(MANUFACTURE, MANAGE, "manufactured", f"cells made: start {co.therapy}")
     # -- maintenance, off treatment, renal flares --------------------------------------------------------------
     add(MAINTENANCE, OFF, "maintenance_over", f"after {years_text(maint_years)}: maintenance stops")
+    # where a flare is re-treated after each response a patient can have (the core's rule,
+    # reentry_point); the words of each transition follow the strategy's rule
+    again: dict[int, list[int]] = {L.RESP_INDUCTION: [], L.RESP_LADDER: [], L.RESP_MANAGEMENT: []}
+    responses = ([(L.RESP_INDUCTION, a) for a in reach] + [(L.RESP_LADDER, i) for i in range(n)]
+                 + [(L.RESP_MANAGEMENT, L.FINDINGS.index(c)) for c, _ in managed])
+    for kind, where in responses:
+        for first in agents:
+            to, at = (int(x) for x in reentry_point(mr, kind, where, first))
+            if at not in again[to]:
+                again[to].append(at)
     for src in (MAINTENANCE, OFF):
         flare = "renal flare: "
-        if rule == "induction":
-            for a in agents:
-                to_course(src, "flare_induction", inductions[a], FIRST, f"{flare}re-induce with {names[a]}")
-        elif rule == "same_step":
-            for a in reach:
-                to_course(src, "flare_induction", inductions[a], FIRST,
-                          f"{flare}after a response to {names[a]}: re-induce with it")
-        if rule == "same_step":
-            for i in sorted(set(range(n))):
-                climb(src, "flare_ladder", i, False, why=f"{flare}after a response at step {i + 1}: back to it; ")
-        elif rule == "ladder":
-            if n:
-                climb(src, "flare_ladder", 0, False, why=f"{flare}back to the ladder; ")
-            else:
+        for a in again[L.RESP_INDUCTION]:
+            to_course(src, "flare_induction", inductions[a], FIRST,
+                      f"{flare}after a response to {names[a]}: re-induce with it" if rule == "same_step"
+                      else f"{flare}re-induce with {names[a]}")
+        for i in sorted(again[L.RESP_LADDER]):
+            if i >= n:
                 add(src, SUPPORTIVE, "flare_no_ladder", f"{flare}no ladder: supportive care")
-        elif rule != "induction":
-            i = int(m["reentry_step"])
-            climb(src, "flare_ladder", i, False, why=f"{flare}to the step the strategy sets; ")
+            else:
+                climb(src, "flare_ladder", i, False, why=f"{flare}after a response at step {i + 1}: back to it; "
+                      if rule == "same_step" else f"{flare}back to the ladder; " if rule == "ladder"
+                      else f"{flare}to the step the strategy sets; ")
         for c, co in managed:
-            to_course(src, "flare_management", co, MANAGE, f"{flare}after {c} responded to {co.therapy}: "
-                      "its management again")
+            if L.FINDINGS.index(c) in again[L.RESP_MANAGEMENT]:
+                to_course(src, "flare_management", co, MANAGE, f"{flare}after {c} responded to {co.therapy}: "
+                          "its management again")
     # -- the wait goes on; ESRD; death or the horizon -------------------------------------------------------------
     phases = {t.src for t in T} | {t.dst for t in T} | {RRT}
     goes_on = {FIRST: "a response, complete response or non-severe adverse event: the wait goes on",

@@ -37,15 +37,22 @@ def chronicity_log_or(p) -> dict[str, float]:
             "high": math.log(p["chronicity_response_or_high"])}
 
 
+def chronicity_mix(p, population: str) -> dict[str, float]:
+    """The chronicity mix of an evidence population (``trial``: the first-line trials; ``refractory``:
+    the refractory series): the share of each band of :data:`CHRONICITY` (parameters
+    ``{population}_chronicity_share_*``; low chronicity is the rest)."""
+    sm, sh = p[f"{population}_chronicity_share_moderate"], p[f"{population}_chronicity_share_high"]
+    return {"low": 1.0 - sm - sh, "moderate": sm, "high": sh}
+
+
 def centring(p, therapy) -> float:
     """What centres the chronic-damage and look-alike log odds ratios on the case mix of the
     therapy's evidence population (first-line trials or refractory series), so that a population
     like that one keeps, approximately, the evidence's pooled response (an assumption; the mixes are
     the trial_* and refractory_* parameters)."""
     pop = "trial" if therapy.evidence_population == "first_line" else "refractory"
-    chron = chronicity_log_or(p)
-    shift = -(p[f"{pop}_chronicity_share_moderate"] * chron["moderate"]
-              + p[f"{pop}_chronicity_share_high"] * chron["high"])
+    chron, mix = chronicity_log_or(p), chronicity_mix(p, pop)
+    shift = -sum(mix[b] * chron[b] for b in CHRONICITY)
     if not therapy.targets:                        # the look-alikes' own management: no look-alike effect
         shift -= p[f"{pop}_lookalike_share"] * math.log(p["lookalike_response_or"])
     return shift
