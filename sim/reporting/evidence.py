@@ -10,12 +10,13 @@ import pandas as pd
 
 from sim.reporting.html import Markup, _link, esc
 
-_EVIDENCE_ID = re.compile(r"\b[AB]\d{2,3}\b")
+_EVIDENCE_ID = re.compile(r"\b[ABCP]\d{2,3}\b")
 
 
 @lru_cache(maxsize=None)
 def _evidence_rows() -> dict[str, dict]:
-    """Rows of the evidence tables by id: the review's (A..) and the external inputs (B..)."""
+    """Rows of the evidence tables by id: the review's (A..) and the external inputs (B.., C.. for the
+    observable renal course, P.. added by the project from primary papers)."""
     out: dict[str, dict] = {}
     for fname, kind in (("seed_parameters.csv", "review"), ("external_inputs.csv", "external")):
         with resources.files("sim").joinpath("data", "evidence", fname).open("r", encoding="utf-8") as fh:
