@@ -68,6 +68,18 @@ def load(name: str, overrides=()):
     return sim.load_scenario(SCENARIOS / name, list(overrides))
 
 
+
+def run_plain_python(code: str, *args) -> str:
+    """Run ``code`` (``python -c``, with ``args``) with the compiler switched off (NUMBA_DISABLE_JIT=1:
+    the clinical core as plain Python); its standard output. The calling test must itself run compiled,
+    since it compares the two."""
+    import os
+    assert os.environ.get("NUMBA_DISABLE_JIT", "0") == "0", "run this test compiled: it compares against plain Python"
+    r = subprocess.run([sys.executable, "-c", code, *map(str, args)], capture_output=True, text=True,
+                       env=dict(os.environ, NUMBA_DISABLE_JIT="1"), cwd=ROOT)
+    assert r.returncode == 0, r.stderr[-3000:]
+    return r.stdout
+
 #: Hand-picked scenarios that exercise every branch of the core and every pricing rule:
 #: name -> (scenario file, overrides, patients, seed)
 CASES = {

@@ -58,13 +58,7 @@ print(checked[0])
 def test_cached_clock_times_equal_fresh_ones():
     """Run as plain Python, every wait's death and ESRD times (cached until the clocks change) equal
     those computed afresh, with kidney-damaging adverse events that rebase the ESRD clock."""
-    import os
-    import subprocess
-    import sys
-    from tests.conftest import CASES, ROOT, SCENARIOS
+    from tests.conftest import CASES, SCENARIOS, run_plain_python
     file, overrides, _, _ = CASES["severe_adverse_events"]
-    env = dict(os.environ, NUMBA_DISABLE_JIT="1")
-    r = subprocess.run([sys.executable, "-c", CACHE_CHECK, str(SCENARIOS / file), *overrides, "horizon_years=20"],
-                       capture_output=True, text=True, env=env, cwd=ROOT)
-    assert r.returncode == 0, r.stderr[-3000:]
-    assert int(r.stdout.split()[-1]) > 500                  # many waits checked
+    out = run_plain_python(CACHE_CHECK, SCENARIOS / file, *overrides, "horizon_years=20")
+    assert int(out.split()[-1]) > 500                  # many waits checked

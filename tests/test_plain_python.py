@@ -3,14 +3,10 @@ tables as compiled, with either driver, and the same aggregate-mode results (str
 lives until the ladder, priced from records)."""
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-
 import pandas as pd
 
 import sim
-from tests.conftest import ROOT, SCENARIOS, load
+from tests.conftest import SCENARIOS, load, run_plain_python
 
 OVERRIDES = ["horizon_years=15", "parameters.flare_rate_remission=0.4"]
 RUN = """
@@ -23,12 +19,7 @@ for t in ("patients", "events", "states"):
 
 
 def test_plain_python_equals_compiled(engine, tmp_path):
-    assert os.environ.get("NUMBA_DISABLE_JIT", "0") == "0", "run this test compiled: it compares against plain Python"
-    scenario = SCENARIOS / "workup.yaml"
-    env = dict(os.environ, NUMBA_DISABLE_JIT="1")
-    r = subprocess.run([sys.executable, "-c", RUN, str(scenario), engine, str(tmp_path / "plain"), *OVERRIDES],
-                       capture_output=True, text=True, env=env, cwd=ROOT)
-    assert r.returncode == 0, r.stderr[-3000:]
+    run_plain_python(RUN, SCENARIOS / "workup.yaml", engine, tmp_path / "plain", *OVERRIDES)
     compiled = sim.simulate(load("workup.yaml", OVERRIDES), patients=60, seed=3, engine=engine, costed=False)
     for t in ("patients", "events", "states"):
         plain = pd.read_parquet(tmp_path / f"plain_{t}.parquet")
@@ -53,15 +44,10 @@ def test_plain_python_aggregate_equals_compiled(tmp_path):
     from sim.inputs.build import build
     from sim.model.build import compile_model
     import numpy as np
-    assert os.environ.get("NUMBA_DISABLE_JIT", "0") == "0", "run this test compiled: it compares against plain Python"
-    scenario = SCENARIOS / "base.yaml"
     model = build(load("base.yaml", OVERRIDES))
     assert compile_model(model).same_until_ladder(1)          # the sharing path runs
-    env = dict(os.environ, NUMBA_DISABLE_JIT="1")
     out = tmp_path / "plain.npz"
-    r = subprocess.run([sys.executable, "-c", AGGREGATE, str(scenario), str(out), *OVERRIDES],
-                       capture_output=True, text=True, env=env, cwd=ROOT)
-    assert r.returncode == 0, r.stderr[-3000:]
+    run_plain_python(AGGREGATE, SCENARIOS / "base.yaml", out, *OVERRIDES)
     plain = np.load(out)
     compiled = aggregate(model, 60, 3, 2)
     for name, got in (("cost", compiled.cost), ("qaly", compiled.qaly), ("life_years", compiled.life_years),

@@ -21,33 +21,42 @@ def model():
     return build(load("workup.yaml", OVERRIDES))
 
 
-def test_tiny_buffers_give_the_same_tables(model, engine, monkeypatch):
-    roomy = sim.simulate(model, patients=120, seed=4, engine=engine, costed=False)
+@pytest.fixture
+def tiny_buffers(monkeypatch):
+    """Record buffers with room for one step (64 records) and a little, none left by an earlier run;
+    counts how often the drivers flush and grow them."""
     monkeypatch.setattr(records.Records, "CAPACITY", 80)
-    monkeypatch.setattr(aggregate_module, "_SCRATCH", [])              # no buffers left by an earlier run           # room for one step (64) and a little
-    calls = []
-    flush = records.Records.flush
-    monkeypatch.setattr(records.Records, "flush", lambda self: (calls.append(1), flush(self))[1])
+    monkeypatch.setattr(aggregate_module, "_SCRATCH", [])
+    counts = {"flush": 0, "grow": 0}
+    for name in counts:
+        method = getattr(records.Records, name)
+
+        def counted(self, method=method, name=name):
+            counts[name] += 1
+            return method(self)
+        monkeypatch.setattr(records.Records, name, counted)
+    return counts
+
+
+def test_tiny_buffers_give_the_same_tables(model, engine, request):
+    roomy = sim.simulate(model, patients=120, seed=4, engine=engine, costed=False)
+    counts = request.getfixturevalue("tiny_buffers")
     tiny = sim.simulate(model, patients=120, seed=4, engine=engine, costed=False)
-    assert len(calls) > 50                                          # the buffers did fill, many times
+    assert counts["flush"] > 50                                     # the buffers did fill, many times
     for t in ("patients", "events", "states"):
         pdt.assert_frame_equal(getattr(tiny, t), getattr(roomy, t), check_exact=True)
 
 
-def test_tiny_buffers_grow_in_aggregate_mode(model, monkeypatch):
+def test_tiny_buffers_grow_in_aggregate_mode(model, request):
     roomy = aggregate(model, 120, 4)
-    monkeypatch.setattr(records.Records, "CAPACITY", 80)
-    monkeypatch.setattr(aggregate_module, "_SCRATCH", [])              # no buffers left by an earlier run
-    grown = []
-    grow = records.Records.grow
-    monkeypatch.setattr(records.Records, "grow", lambda self: (grown.append(1), grow(self))[1])
+    counts = request.getfixturevalue("tiny_buffers")
     tiny = aggregate(model, 120, 4)
-    assert grown                                                    # the buffers did grow
+    assert counts["grow"] > 0                                       # the buffers did grow
     for f in ("cost", "qaly", "life_years", "cost_by_category", "esrd_time", "death_time"):
         np.testing.assert_array_equal(getattr(tiny, f), getattr(roomy, f), err_msg=f)
 
 
-def test_tiny_buffers_grow_while_strategies_share_lives(monkeypatch):
+def test_tiny_buffers_grow_while_strategies_share_lives(monkeypatch, request):
     """Strategies that differ only in their ladder share each life until the ladder
     (sim.engine.batch_driver.run_block_shared): buffers too small for a patient's records so far must
     grow before the shared part is copied, and nothing changes."""
@@ -55,18 +64,14 @@ def test_tiny_buffers_grow_while_strategies_share_lives(monkeypatch):
     model = build(load("base.yaml", OVERRIDES))
     assert compile_model(model).same_until_ladder(1)
     roomy = aggregate(model, 200, 5)
-    monkeypatch.setattr(records.Records, "CAPACITY", 80)
-    monkeypatch.setattr(aggregate_module, "_SCRATCH", [])              # no buffers left by an earlier run
-    grown = []
-    grow = records.Records.grow
-    monkeypatch.setattr(records.Records, "grow", lambda self: (grown.append(1), grow(self))[1])
+    counts = request.getfixturevalue("tiny_buffers")
     from sim.engine import batch_driver
     from sim.model import layout as L
     from_ladder, statuses = batch_driver.run_from_ladder, []
     monkeypatch.setattr(batch_driver, "run_from_ladder",
                         lambda *a: (lambda r: (statuses.append(r[0]), r)[1])(from_ladder(*a)))
     tiny = aggregate(model, 200, 5)
-    assert len(grown) > 4
+    assert counts["grow"] > 4
     assert statuses.count(L.RECORDS_FULL) > 0          # the strategy going on from the shared part filled them too
     for f in ("cost", "qaly", "life_years", "cost_by_category", "esrd_time", "death_time"):
         np.testing.assert_array_equal(getattr(tiny, f), getattr(roomy, f), err_msg=f)

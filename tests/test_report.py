@@ -316,46 +316,48 @@ def _figure(xlabel: str) -> Figure:
     return fig
 
 
-def test_psa_table_and_notes_without_plot_functions(tmp_path, small_result, monkeypatch):
-    for name in ("plot_ce_plane", "plot_ceac", "plot_evpi"):
-        monkeypatch.delattr(plots, name, raising=False)
+def test_a_psa_figure_that_fails_leaves_a_note_and_the_rest_of_the_report(tmp_path, small_result, monkeypatch):
+    def broken(*args, **kwargs):
+        raise ValueError("no points to draw")
+    monkeypatch.setattr(plots, "plot_ceac", broken)
     psa, src = read_psa(_psa_folder(tmp_path))
     text = html_report(small_result, psa=psa, psa_source=src)
     page = Page(text)
     assert not page.errors
     assert "Probabilistic sensitivity analysis" in page.headings()
     assert "Probability cost-effective" in page.texts["th"]
-    assert "sim.reporting.plots has no plot_ce_plane" in text and "sim.reporting.plots has no plot_ceac" in text
-    assert len([1 for tag, _ in page.tags if tag == "img"]) == 3
+    assert "ValueError: no points to draw" in text
+    assert len([1 for tag, _ in page.tags if tag == "img"]) == 5          # 3 of the run, CE plane, EVPI
 
 
-def test_psa_figures_when_plot_functions_exist(tmp_path, small_result, monkeypatch):
+def test_psa_figures_are_drawn_at_the_runs_threshold_and_grid(tmp_path, small_result, monkeypatch):
+    """The CE plane against the first strategy at the run's willingness to pay; the CEAC, its frontier
+    and the EVPI over the scenario's WTP grid (0 to 3 x WTP in 61 steps by default)."""
     calls = []
 
-    def plot_ce_plane(psa, reference, wtp=None, currency=None):
+    def plot_ce_plane(psa, reference, wtp=None, currency=None, colours=None):
         calls.append(("ce_plane", reference, wtp, currency, len(psa)))
         return _figure("Incremental QALYs")
 
-    def plot_ceac(ceac, ceaf=None):
-        calls.append(("ceac", type(ceac).__name__, type(ceaf).__name__))
+    def plot_ceac(ceac, ceaf=None, currency=None, colours=None):
+        calls.append(("ceac", ceac["wtp"].max(), ceac["wtp"].nunique(), type(ceaf).__name__, currency))
         return _figure("Willingness to pay per QALY")
 
-    from sim.analysis.voi import ceac as real_ceac  # the report's PSA table uses it too
-    voi = types.ModuleType("sim.analysis.voi")
-    voi.ceac = real_ceac
-    voi.ceaf = lambda psa, grid: pd.DataFrame({"wtp": grid})
-    monkeypatch.setitem(sys.modules, "sim.analysis.voi", voi)
-    monkeypatch.setattr(plots, "plot_ce_plane", plot_ce_plane, raising=False)
-    monkeypatch.setattr(plots, "plot_ceac", plot_ceac, raising=False)
-    monkeypatch.delattr(plots, "plot_evpi", raising=False)
+    def plot_evpi(evpi, currency=None):
+        calls.append(("evpi", evpi["wtp"].max(), len(evpi)))
+        return _figure("Willingness to pay per QALY")
+
+    monkeypatch.setattr(plots, "plot_ce_plane", plot_ce_plane)
+    monkeypatch.setattr(plots, "plot_ceac", plot_ceac)
+    monkeypatch.setattr(plots, "plot_evpi", plot_evpi)
     folder = _psa_folder(tmp_path)
     out = tmp_path / "rep"
     psa, src = read_psa(folder)
     text = write_report(small_result, out, lang="es", psa=psa, psa_source=src).read_text(encoding="utf-8")
-    assert calls[0] == ("ce_plane", "rtx_belimumab", 100_000.0, "USD", 60)
-    assert calls[1] == ("ceac", "DataFrame", "DataFrame")
+    assert calls == [("ce_plane", "rtx_belimumab", 100_000.0, "USD", 60), ("ceac", 300_000.0, 61, "DataFrame", "USD"),
+                     ("evpi", 300_000.0, 61)]
     page = Page(text)
-    assert len([1 for tag, _ in page.tags if tag == "img"]) == 5
+    assert len([1 for tag, _ in page.tags if tag == "img"]) == 6
     assert "Plano de costo-efectividad (análisis de sensibilidad probabilístico)" in page.texts["figcaption"]
     assert (out / "figures" / "ce_plane.png").is_file() and (out / "figures" / "ceac.svg").is_file()
 

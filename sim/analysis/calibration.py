@@ -67,7 +67,9 @@ class FreeParameter:
     upper: float
 
 
-#: The parameters lnsim calibrates, with their search ranges.
+#: The parameters lnsim calibrates, with their search ranges. A range is an assumption, not evidence:
+#: wide enough (here odds ratios from 1/20 to 5) that a fit never needs its bounds; a target that cannot
+#: be reached inside them is an error, not a fit on a bound.
 CALIBRATED = (FreeParameter("second_induction_response_or", 0.05, 5.0),)
 
 

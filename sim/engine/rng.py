@@ -170,11 +170,25 @@ def _seed_pcg(u, o_seed, n_seed, draw, block, sid, o_st):
 
 
 @njit(cache=True, error_model="numpy")
-def _stream_block(seed_w, draw, block, sid, n, exponential):
-    """The first ``n`` numbers of one stream: uniforms (``random()``) or standard exponentials."""
+def _generator(seed_w):
+    """A generator's working array: its state (4 words, :func:`_seed_stream` sets them), then the
+    seed's 32-bit words ``seed_w``."""
     u = np.zeros(seed_w.shape[0] + 4, dtype=np.uint64)
     u[4:] = seed_w
-    _seed_pcg(u, 4, seed_w.shape[0], draw, block, sid, 0)
+    return u
+
+
+@njit(cache=True, error_model="numpy")
+def _seed_stream(u, draw, block, sid):
+    """Set the generator ``u`` (:func:`_generator`) to the start of stream ``sid`` of ``block`` of ``draw``."""
+    _seed_pcg(u, 4, u.shape[0] - 4, draw, block, sid, 0)
+
+
+@njit(cache=True, error_model="numpy")
+def _stream_block(seed_w, draw, block, sid, n, exponential):
+    """The first ``n`` numbers of one stream: uniforms (``random()``) or standard exponentials."""
+    u = _generator(seed_w)
+    _seed_stream(u, draw, block, sid)
     out = np.empty(n)
     for i in range(n):
         out[i] = _std_exponential(u, 0) if exponential else _next_double(u, 0)
@@ -207,11 +221,10 @@ def _fill_streams(seed_w, draw, block, sids, exponential, row0, rows, dest, k0):
     which keeps the multiplier busy; an exponential takes a varying count of draws, so it runs in turn
     (from the stream's start: the rows before row0 are drawn and dropped)."""
     K, m = dest.shape[2] - k0, dest.shape[3]
-    u = np.zeros(seed_w.shape[0] + 4, dtype=np.uint64)
-    u[4:] = seed_w
+    u = _generator(seed_w)
     q = (rows - row0) // 4
     for s in range(sids.shape[0]):
-        _seed_pcg(u, 4, seed_w.shape[0], draw, block, sids[s], 0)
+        _seed_stream(u, draw, block, sids[s])
         if exponential[s]:
             for r in range(row0 * K * m):
                 _std_exponential(u, 0)
@@ -248,10 +261,9 @@ def _fill_streams(seed_w, draw, block, sids, exponential, row0, rows, dest, k0):
 def _cohort_uniforms(seed_w, draw, sid, n_blocks, width):
     n = streams.BLOCK_SIZE
     out = np.empty((n_blocks * n, width))
-    u = np.zeros(seed_w.shape[0] + 4, dtype=np.uint64)
-    u[4:] = seed_w
+    u = _generator(seed_w)
     for b in range(n_blocks):
-        _seed_pcg(u, 4, seed_w.shape[0], draw, b, sid, 0)
+        _seed_stream(u, draw, b, sid)
         for r in range(n):
             for j in range(width):
                 out[b * n + r, j] = _next_double(u, 0)
@@ -335,10 +347,9 @@ def jump_table(m: int, K: int) -> np.ndarray:
 @njit(cache=True, error_model="numpy")
 def _starts(seed_w, draw, block, sids):
     out = np.empty((sids.shape[0], 4), dtype=np.uint64)
-    u = np.zeros(seed_w.shape[0] + 4, dtype=np.uint64)
-    u[4:] = seed_w
+    u = _generator(seed_w)
     for s in range(sids.shape[0]):
-        _seed_pcg(u, 4, seed_w.shape[0], draw, block, sids[s], 0)
+        _seed_stream(u, draw, block, sids[s])
         out[s] = u[:4]
     return out
 

@@ -24,9 +24,10 @@ DISCOUNT_PRESETS: dict[str, tuple[float, float]] = {
 
 
 #: Why 10% of dialysis time is costed as peritoneal dialysis (printed in the parameter table)
-DIALYSIS_PD_SHARE_NOTE = ("share of dialysis time on peritoneal dialysis, the rest haemodialysis: assumption (about "
-                          "one in ten dialysis patients in high-income registries, from memory; no modality mix "
-                          "in the evidence tables); set economics.dialysis_pd_share")
+DIALYSIS_PD_SHARE_NOTE = ("share of dialysis time on peritoneal dialysis, the rest haemodialysis: assumption, about "
+                          "one in ten, as in the United States, where 11% of incident ESKD patients started on "
+                          "peritoneal dialysis in 2018 (P01; an incident share, the prevalent share of dialysis "
+                          "time was not retrieved); set economics.dialysis_pd_share")
 
 
 #: Default willingness to pay per QALY in US dollars: the lower of the $100,000-$150,000 per QALY

@@ -34,3 +34,9 @@ class PsaSettings(BaseModel):
                                   "affects new patients (population EVPI): assumption, a common choice "
                                   "for the life of a guideline; set psa.decision_years")
     parameter_groups: dict[str, list[str]] = Field(default_factory=lambda: dict(DEFAULT_GROUPS))
+
+    def wtp_grid(self, wtp: float):
+        """The willingness-to-pay values of the CEAC, CEAF and EVPI: ``wtp_steps`` from 0 to ``wtp_max``
+        (default three times the scenario's threshold ``wtp``)."""
+        import numpy as np
+        return np.linspace(0.0, self.wtp_max or 3 * wtp, self.wtp_steps)

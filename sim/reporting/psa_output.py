@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from sim.inputs.psa_settings import PsaSettings
@@ -33,7 +32,7 @@ def analyse_psa(model, out_dir: str | Path) -> str:
     econ, costs, _ = resolve_tables(sc)
     currency = costs.currency
     wtp = willingness_to_pay(econ, currency)
-    grid = np.linspace(0, settings.wtp_max or 3 * wtp, settings.wtp_steps)
+    grid = settings.wtp_grid(wtp)
     strategies = [s.name for s in sc.strategies]
     means = psa.groupby("strategy", sort=False).agg(cost=("cost", "mean"), qaly=("qaly", "mean"),
                                                     cost_se=("cost", "sem"), qaly_se=("qaly", "sem"),
@@ -57,7 +56,7 @@ def analyse_psa(model, out_dir: str | Path) -> str:
         plots.save_figure(plots.plot_evpi(e, currency=currency), out / "evpi")
         groups = {name: cols for name, prefixes in settings.parameter_groups.items()
                   if (cols := _group_columns(draws, prefixes))}
-        if groups and psa["draw"].nunique() >= 20:
+        if groups:                 # a group with too few draws for any regression gets method "none"
             evppi = voi.evppi(prepared, draws, groups, wtp, population=_population(settings, econ))
             write_table(evppi, out / "evppi.csv")
             show = evppi[["group", "n_parameters", "evppi", "evppi_se", "method"]]

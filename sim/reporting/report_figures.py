@@ -2,71 +2,13 @@
 from __future__ import annotations
 
 import base64
-import inspect
 import io
 import re
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
-
-import numpy as np
+from typing import Any, Iterable, Mapping
 
 from sim.reporting.html import Markup, _p, _section, esc
 from sim.reporting.language import _Lang
-
-_REFERENCE_NAMES = ("reference", "ref", "comparator", "baseline", "base")
-
-
-def _call_plot(fn, positional: Sequence[Any], named: Mapping[str, Any]):
-    """Call a plotting function whose signature is not known in advance (it is written elsewhere).
-
-    Its leading positional parameters get ``positional`` in order; any other parameter it requires is
-    filled from ``named`` by name (a reference-strategy parameter such as ``reference`` gets
-    ``named["reference"]``); optional parameters named in ``named`` are passed as keywords. If that
-    call fails, the function is called with the required arguments only."""
-    params = list(inspect.signature(fn).parameters.values())
-    args: list[Any] = []
-    kwargs: dict[str, Any] = {}
-    required: dict[str, Any] = {}
-    pos = list(positional)
-    for prm in params:
-        if prm.kind is prm.VAR_POSITIONAL:
-            args.extend(pos)
-            pos = []
-            continue
-        if prm.kind is prm.VAR_KEYWORD:
-            continue
-        if pos and prm.kind in (prm.POSITIONAL_ONLY, prm.POSITIONAL_OR_KEYWORD):
-            args.append(pos.pop(0))
-            continue
-        low = prm.name.lower()
-        key = ("reference" if low in _REFERENCE_NAMES or any(w in low for w in ("ref", "compar", "baseline"))
-               else prm.name)
-        if prm.default is prm.empty:
-            if key not in named:
-                raise TypeError(f"{fn.__name__} needs an argument '{prm.name}' that the report cannot supply")
-            if prm.kind is prm.POSITIONAL_ONLY:
-                args.append(named[key])
-            else:
-                required[prm.name] = named[key]
-        elif key in named and named[key] is not None and prm.kind is not prm.POSITIONAL_ONLY:
-            kwargs[prm.name] = named[key]
-    try:
-        return fn(*args, **required, **kwargs)
-    except Exception:
-        if not kwargs:
-            raise
-        return fn(*args, **required)
-
-
-def _as_figure(obj):
-    if hasattr(obj, "savefig"):
-        return obj
-    fig = getattr(obj, "figure", None) or getattr(obj, "get_figure", lambda: None)()
-    if fig is None and isinstance(obj, tuple) and obj:
-        return _as_figure(obj[0])
-    if fig is None:
-        raise TypeError(f"the plotting function returned {type(obj).__name__}, not a figure")
-    return fig
 
 
 def _translator(L: _Lang, neutral: Iterable[str] = ()):
@@ -173,41 +115,20 @@ class _FigureSections:
         return _section("figures", 2, self.h("figures"), Markup("".join(out)), *self.figure_notes, files)
 
     def psa_figures(self, plots) -> list[tuple[str, str, Any]]:
-        """The CE plane and the CEAC (and EVPI) of the PSA, when sim.reporting.plots (and sim.analysis.voi) have them."""
-        import importlib
+        """The CE plane, the CEAC with its frontier and the EVPI curve of the PSA, at the run's
+        willingness to pay and over the scenario's WTP grid (:meth:`sim.inputs.psa_settings.PsaSettings.wtp_grid`)."""
+        from sim.analysis import voi
+        from sim.inputs.psa_settings import PsaSettings
         L = self.L
-        try:
-            voi = importlib.import_module("sim.analysis.voi")
-        except ImportError:
-            voi = None
-        wtp = float(self.settings["wtp"]) if self.settings else 100_000.0
-        cur = self.settings["currency"] if self.settings else None
-        psa_settings = getattr(self.sc, "psa", None)
-        wtp_max = getattr(psa_settings, "wtp_max", None) or 3 * wtp
-        steps = int(getattr(psa_settings, "wtp_steps", None) or 61)
-        grid = np.linspace(0.0, wtp_max, steps)
-        named = dict(reference=self.names[0], wtp=wtp, currency=cur, colours=self.colours, strategies=self.names,
-                     wtp_grid=grid, grid=grid)
-        psa = self.psa
-
-        def ce_plane(fn):
-            return _as_figure(_call_plot(fn, [psa], named))
-
-        def curves(fn, tables: Sequence[str]):
-            def make():
-                made = [getattr(voi, t)(psa, grid) for t in tables if voi is not None and hasattr(voi, t)]
-                return _as_figure(_call_plot(fn, made or [psa], named))
-            return make
-
-        specs = []
-        wanted = [("ce_plane", "plot_ce_plane", L.raw("fig.ce_plane"), lambda fn: (lambda: ce_plane(fn))),
-                  ("ceac", "plot_ceac", L.raw("fig.ceac"), lambda fn: curves(fn, ("ceac", "ceaf")))]
-        if voi is not None and hasattr(voi, "evpi") and hasattr(plots, "plot_evpi"):
-            wanted.append(("evpi", "plot_evpi", L.raw("fig.evpi"), lambda fn: curves(fn, ("evpi",))))
-        for key, fname, title, maker in wanted:
-            fn = getattr(plots, fname, None)
-            if fn is None:
-                self.figure_notes.append(_p(L.t("fig.unavailable", title=title, function=fname), "note"))
-                continue
-            specs.append((key, title, maker(fn)))
-        return specs
+        if self.settings is None:                      # an uncosted run has no PSA to show
+            return []
+        wtp, cur = float(self.settings["wtp"]), self.settings["currency"]
+        grid = (getattr(self.sc, "psa", None) or PsaSettings()).wtp_grid(wtp)
+        psa, colours = self.psa, self.colours
+        return [
+            ("ce_plane", L.raw("fig.ce_plane"),
+             lambda: plots.plot_ce_plane(psa, self.names[0], wtp=wtp, currency=cur, colours=colours)),
+            ("ceac", L.raw("fig.ceac"),
+             lambda: plots.plot_ceac(voi.ceac(psa, grid), voi.ceaf(psa, grid), currency=cur, colours=colours)),
+            ("evpi", L.raw("fig.evpi"), lambda: plots.plot_evpi(voi.evpi(psa, grid), currency=cur)),
+        ]

@@ -30,7 +30,7 @@ def parameter_table(model: Model) -> pd.DataFrame:
                  "count": "", "formula": "", "note": "background mortality by age and sex"})
     econ = model.scenario.economics
     rows.append({"parameter": "economics.dialysis_pd_share", "value": econ.dialysis_pd_share, "unit": "share",
-                 "evidence": "-", "kind": "assumption", "count": "", "formula": "",
+                 "evidence": "P01", "kind": "assumption", "count": "", "formula": "",
                  "note": type(econ).model_fields["dialysis_pd_share"].description})
     return pd.DataFrame(rows)
 
