@@ -132,3 +132,25 @@ def test_only_ladder_differences_are_shared(override):
     """A strategy that differs before the ladder (timing, work-up, re-entry, induction agent) is run whole."""
     assert compile_model(build(load("base.yaml", []))).same_until_ladder(1)
     assert not compile_model(build(load("base.yaml", [override]))).same_until_ladder(1)
+
+
+def test_a_run_after_other_runs_equals_a_fresh_run(monkeypatch):
+    """Aggregate mode takes the memory of the previous run (block and record buffers,
+    sim.economics.aggregate._SCRATCH). A run after runs of other scenarios and patient counts (a work-up,
+    whose records hold work-up numbers; a longer block; more streams) equals the same run from fresh memory."""
+    from sim.economics import aggregate as aggregate_module
+    runs = {name: (build(load(CASES[name][0], CASES[name][1])), n, seed)
+            for name, n, seed in (("workup", 300, 8), ("stream_chunks", 100, 17), ("base", 130, 11))}
+
+    def fresh(name):
+        monkeypatch.setattr(aggregate_module, "_SCRATCH", [])
+        model, n, seed = runs[name]
+        return aggregate(model, n, seed, 3)
+    want = {name: fresh(name) for name in runs}
+    monkeypatch.setattr(aggregate_module, "_SCRATCH", [])
+    for i, name in enumerate(("workup", "stream_chunks", "base", "workup", "base", "stream_chunks")):
+        model, n, seed = runs[name]
+        assert bool(aggregate_module._SCRATCH) == (i > 0)          # every run but the first reuses memory
+        got = aggregate(model, n, seed, 3)
+        for f in ("cost", "qaly", "life_years", "cost_by_category", "esrd_time", "death_time"):
+            np.testing.assert_array_equal(getattr(got, f), getattr(want[name], f), err_msg=f"{name} {f}")

@@ -134,6 +134,8 @@ def test_course_numbers_are_the_streams_numbers_wherever_they_are_drawn():
         run_block(cm, k, block, block.rows, rec, keep=True)
     have = block.have[:block.rows, 0]
     assert have.min() == K and have.max() > K
+    r0 = int(np.argmin(have))
+    assert np.all(block.course_u[r0, :, K:] == 0.0) and np.all(block.ae_u[r0, :, K:] == 0.0)   # never drawn
     W = np.zeros(1, dtype=L.WORK)
     attach(W, cm.response, block.draws, rec.out)
     for r in np.flatnonzero(have > K).tolist() + [int(np.argmin(have))]:

@@ -4,9 +4,10 @@ lives until the ladder, priced from records)."""
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 
 import sim
-from tests.conftest import SCENARIOS, load, run_plain_python
+from tests.conftest import CASES, SCENARIOS, load, run_plain_python
 
 OVERRIDES = ["horizon_years=15", "parameters.flare_rate_remission=0.4"]
 RUN = """
@@ -34,23 +35,35 @@ import numpy as np
 import sim
 from sim.economics.aggregate import aggregate
 from sim.inputs.build import build
-a = aggregate(build(sim.load_scenario(sys.argv[1], sys.argv[3:])), 60, 3, 2)
+n, seed = int(sys.argv[3]), int(sys.argv[4])
+a = aggregate(build(sim.load_scenario(sys.argv[1], sys.argv[5:])), n, seed, 2)
 np.savez(sys.argv[2], cost=a.cost, qaly=a.qaly, life_years=a.life_years, esrd=a.esrd_time, death=a.death_time)
 """
 
 
-def test_plain_python_aggregate_equals_compiled(tmp_path):
+@pytest.mark.parametrize("name", ["sharing", "stream_chunks"])
+def test_plain_python_aggregate_equals_compiled(name, tmp_path, monkeypatch):
+    """Strategies sharing their lives until the ladder (base), and patients who need a ninth course of
+    one drug (the driver draws their next chunk of numbers for their row alone: stream_chunks)."""
     from sim.economics.aggregate import aggregate
+    from sim.engine.block import Block
     from sim.inputs.build import build
     from sim.model.build import compile_model
     import numpy as np
-    model = build(load("base.yaml", OVERRIDES))
-    assert compile_model(model).same_until_ladder(1)          # the sharing path runs
+    file, overrides, n, seed = ("base.yaml", OVERRIDES, 60, 3) if name == "sharing" else (*CASES["stream_chunks"][:2], 40, 17)
+    model = build(load(file, overrides))
     out = tmp_path / "plain.npz"
-    run_plain_python(AGGREGATE, SCENARIOS / "base.yaml", out, *OVERRIDES)
+    run_plain_python(AGGREGATE, SCENARIOS / file, out, n, seed, *overrides)
     plain = np.load(out)
-    compiled = aggregate(model, 60, 3, 2)
-    for name, got in (("cost", compiled.cost), ("qaly", compiled.qaly), ("life_years", compiled.life_years),
-                      ("esrd", compiled.esrd_time), ("death", compiled.death_time)):
-        np.testing.assert_array_equal(plain[name], got, err_msg=name)
+    drawn = []
+    more = Block.more_courses
+    monkeypatch.setattr(Block, "more_courses", lambda self, row: (drawn.append(row), more(self, row))[1])
+    compiled = aggregate(model, n, seed, 2)
+    if name == "sharing":
+        assert compile_model(model).same_until_ladder(1)          # the sharing path runs
+    else:
+        assert len(drawn) > 5                                      # later chunks were drawn, row by row
+    for field, got in (("cost", compiled.cost), ("qaly", compiled.qaly), ("life_years", compiled.life_years),
+                       ("esrd", compiled.esrd_time), ("death", compiled.death_time)):
+        np.testing.assert_array_equal(plain[field], got, err_msg=field)
     assert compiled.cost.sum() > 0
