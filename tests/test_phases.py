@@ -25,7 +25,7 @@ import simpy
 
 from sim.engine import streams
 from sim.engine.services import Services
-from sim.engine.block import Block, block_rows, draw_cohort
+from sim.engine.block import Block, block_rows, draw_cohort, serve_request
 from sim.engine.records import Records
 from sim.engine.simpy_driver import SimpyDriver
 from sim.model import course, pathway
@@ -140,12 +140,7 @@ def run_batch_instrumented(cm, k: int, n: int, seed: int) -> collections.Counter
                         break
                     continue
                 assert int(P[i]["phase"]) == before and int(rec.cnt[0]) == n0, "the core acted before asking"
-                if st == L.RECORDS_FULL:
-                    rec.flush()
-                elif st == L.NEED_DRAWS:
-                    block.more(P, i)
-                else:
-                    raise AssertionError(f"unexpected status {st} without capacity limits")
+                assert serve_request(st, block, P, i, rec), f"unexpected status {st} without capacity limits"
     return seen
 
 

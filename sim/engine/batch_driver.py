@@ -11,7 +11,7 @@ needs more random numbers or the record buffers are full.
 from __future__ import annotations
 
 from sim.engine import streams
-from sim.engine.block import Block, block_rows, draw_cohort
+from sim.engine.block import Block, block_rows, draw_cohort, serve_request
 from sim.engine.records import Records, patients_frame
 from sim.model import layout as L
 from sim.model.jit import core, inlined
@@ -124,21 +124,13 @@ def run_block(cm, k: int, block: Block, n_rows: int, rec: Records, keep: bool = 
         st, i = run_patients(P, i, M, k, rec.work, R, block.draws, rec.out)
         if st == L.DONE_STATUS:
             return P
-        if st == L.RECORDS_FULL:
-            rec.grow() if keep else rec.flush()
-        elif st == L.NEED_DRAWS:
-            block.more(P, i)
-        else:
-            raise RuntimeError(f"the batch driver cannot answer status {st} (capacity limits need the SimPy driver)")
+        _answer(st, rec, block, P, i, keep)
 
 
-def _answer(st: int, rec: Records, block: Block, P, i: int) -> None:
-    """Do what the core asked of the driver (records kept together: the buffers grow)."""
-    if st == L.RECORDS_FULL:
-        rec.grow()
-    elif st == L.NEED_DRAWS:
-        block.more(P, i)
-    else:
+def _answer(st: int, rec: Records, block: Block, P, i: int, keep: bool = True) -> None:
+    """Do what the core asked of the driver (:func:`sim.engine.block.serve_request`); there are no
+    services to queue for here."""
+    if not serve_request(st, block, P, i, rec, keep):
         raise RuntimeError(f"the batch driver cannot answer status {st} (capacity limits need the SimPy driver)")
 
 

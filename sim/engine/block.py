@@ -218,3 +218,17 @@ class Block:
         P["first_agent"] = agents
         P["flare_left"] = self.flares[:n_rows, 0, 0]
         return records(P)
+
+
+def serve_request(st: int, block: Block, P, i: int, rec, keep: bool = False) -> bool:
+    """Do what the core asked of its driver for patient ``i`` (records ``P``): draw more random numbers
+    (NEED_DRAWS), or make room for records (RECORDS_FULL: flush the buffers ``rec``, or grow them with
+    ``keep`` so that a block's records stay together). False if ``st`` asks for neither; the driver
+    then calls the core again."""
+    if st == L.NEED_DRAWS:
+        block.more(P, i)
+    elif st == L.RECORDS_FULL:
+        rec.grow() if keep else rec.flush()
+    else:
+        return False
+    return True

@@ -11,6 +11,7 @@ from __future__ import annotations
 import simpy
 
 from sim.engine.records import SERVICES, Records
+from sim.engine.block import serve_request
 from sim.model import layout as L
 from sim.model.pathway import queue_deadline, queue_left, queue_started, service_found, step
 
@@ -46,11 +47,7 @@ class SimpyDriver:
                 d = delay[i]
                 if d > 0.0:
                     yield timeout(d)
-            elif st == L.NEED_DRAWS:
-                block.more(P, i)
-            elif st == L.RECORDS_FULL:
-                self.records.flush()
-            else:
+            elif not serve_request(st, block, P, i, self.records):
                 return
 
     def step(self, block, P, i: int) -> int:
@@ -88,9 +85,5 @@ class SimpyDriver:
             hold = services.cap.made_before(therapy)
         while True:
             st = service_found(P, i, M, k, rec.work, R, block.draws, rec.out, env.now, hold)
-            if st == L.NEED_DRAWS:
-                block.more(P, i)
-            elif st == L.RECORDS_FULL:
-                rec.flush()
-            else:
+            if not serve_request(st, block, P, i, rec):
                 return st
