@@ -80,6 +80,18 @@ def run_plain_python(code: str, *args) -> str:
     assert r.returncode == 0, r.stderr[-3000:]
     return r.stdout
 
+
+def compiled_stream(seed: int, draw: int, block: int, name: str, shape=(), exponential: bool = False):
+    """Stream ``name`` of a block as the compiled generator draws it (:func:`sim.engine.rng.draw_into`),
+    shaped as :func:`sim.engine.streams.uniforms` (or ``exponentials``) gives it: (BLOCK_SIZE, *shape)."""
+    import numpy as np
+    from sim.engine import rng, streams
+    shape = tuple(shape)
+    k, m = (shape[0] if shape else 1), int(np.prod(shape[1:], dtype=np.int64))
+    dest = np.full((streams.BLOCK_SIZE, 1, k, m), np.nan)
+    rng.draw_into(dest, seed, draw, block, [name], exponential=[exponential])
+    return dest.reshape((streams.BLOCK_SIZE, *shape))
+
 #: Hand-picked scenarios that exercise every branch of the core and every pricing rule:
 #: name -> (scenario file, overrides, patients, seed)
 CASES = {
@@ -159,6 +171,15 @@ def assert_figure_files(png, svg) -> None:
     assert png.stat().st_size > 1000 and svg.stat().st_size > 1000
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "<svg" in svg.read_text()
+
+
+def assert_same_aggregate(got, want, label: str = "") -> None:
+    """Two aggregate-mode results (sim.economics.aggregate.AggregateResult) are the same, bit for bit:
+    every outcome, the costs by category and the times of ESRD and death."""
+    import numpy as np
+    from sim.inputs.economic_tables import OUTCOMES
+    for f in (*OUTCOMES, "cost_by_category", "esrd_time", "death_time"):
+        np.testing.assert_array_equal(getattr(got, f), getattr(want, f), err_msg=f"{label} {f}")
 
 
 def assert_aggregate_equals(agg, ev) -> None:

@@ -35,30 +35,36 @@ def test_cumulative_in_equals_cumulative():
 CACHE_CHECK = """
 import sys
 import sim
-from sim.model import clocks, course
+from sim.model import clocks, course, pathway
 
-checked = [0]
-
-
-def clock_times(p, n_bps):
-    # the cached times must always be those computed afresh from the clocks' state
-    got = clocks.clock_times(p, n_bps)
-    fresh = (clocks.death_time(p, n_bps), clocks.esrd_time(p))
-    assert got == fresh or all(a == b or (a != a and b != b) for a, b in zip(got, fresh)), (got, fresh)
-    checked[0] += 1
-    return got
+checked = {"course": 0, "pathway": 0}
 
 
-course.clock_times = clock_times
-sim.simulate(sim.load_scenario(sys.argv[1], sys.argv[2:]), patients=40, seed=6, engine="fast", costed=False)
-print(checked[0])
+def checking(where):
+    def clock_times(p, n_bps):
+        # the cached times must always be those computed afresh from the clocks' state
+        got = clocks.clock_times(p, n_bps)
+        fresh = (clocks.death_time(p, n_bps), clocks.esrd_time(p))
+        assert got == fresh or all(a == b or (a != a and b != b) for a, b in zip(got, fresh)), (got, fresh)
+        checked[where] += 1
+        return got
+    return clock_times
+
+
+course.clock_times = checking("course")          # every module of the core that reads the cached times
+pathway.clock_times = checking("pathway")
+sim.simulate(sim.load_scenario(sys.argv[2], sys.argv[3:]), patients=40, seed=6, engine="fast", costed=False)
+sim.simulate(sim.load_scenario(sys.argv[1]), patients=60, seed=6, costed=False)      # queues: capacity limits
+print(checked["course"], checked["pathway"])
 """
 
 
 def test_cached_clock_times_equal_fresh_ones():
     """Run as plain Python, every wait's death and ESRD times (cached until the clocks change) equal
-    those computed afresh, with kidney-damaging adverse events that rebase the ESRD clock."""
+    those computed afresh, with kidney-damaging adverse events that rebase the ESRD clock; and so do
+    the times a queue for a limited service reads (capacity limits)."""
     from tests.conftest import CASES, SCENARIOS, run_plain_python
     file, overrides, _, _ = CASES["severe_adverse_events"]
-    out = run_plain_python(CACHE_CHECK, SCENARIOS / file, *overrides, "horizon_years=20")
-    assert int(out.split()[-1]) > 500                  # many waits checked
+    out = run_plain_python(CACHE_CHECK, SCENARIOS / "capacity.yaml", SCENARIOS / file, *overrides, "horizon_years=20")
+    waits, queues = (int(x) for x in out.split()[-2:])
+    assert waits > 500 and queues > 10                 # many waits and queues checked

@@ -2,7 +2,6 @@
 (RECORDS_FULL), the driver flushes or grows them, and the tables are the same as with room to spare."""
 from __future__ import annotations
 
-import numpy as np
 import pandas.testing as pdt
 import pytest
 
@@ -11,7 +10,7 @@ from sim.economics import aggregate as aggregate_module
 from sim.economics.aggregate import aggregate
 from sim.engine import records
 from sim.inputs.build import build
-from tests.conftest import load
+from tests.conftest import assert_same_aggregate, load
 
 OVERRIDES = ["parameters.flare_rate_remission=0.5", "horizon_years=20"]
 
@@ -52,8 +51,7 @@ def test_tiny_buffers_grow_in_aggregate_mode(model, request):
     counts = request.getfixturevalue("tiny_buffers")
     tiny = aggregate(model, 120, 4)
     assert counts["grow"] > 0                                       # the buffers did grow
-    for f in ("cost", "qaly", "life_years", "cost_by_category", "esrd_time", "death_time"):
-        np.testing.assert_array_equal(getattr(tiny, f), getattr(roomy, f), err_msg=f)
+    assert_same_aggregate(tiny, roomy)
 
 
 def test_tiny_buffers_grow_while_strategies_share_lives(monkeypatch, request):
@@ -73,5 +71,4 @@ def test_tiny_buffers_grow_while_strategies_share_lives(monkeypatch, request):
     tiny = aggregate(model, 200, 5)
     assert counts["grow"] > 4
     assert statuses.count(L.RECORDS_FULL) > 0          # the strategy going on from the shared part filled them too
-    for f in ("cost", "qaly", "life_years", "cost_by_category", "esrd_time", "death_time"):
-        np.testing.assert_array_equal(getattr(tiny, f), getattr(roomy, f), err_msg=f)
+    assert_same_aggregate(tiny, roomy)

@@ -9,8 +9,9 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from sim.engine import rng as fe
+from sim.engine import rng
 from sim.engine import streams
+from tests.conftest import compiled_stream
 
 SHAPE = (4096,)                          # 256 x 4096 = 1,048,576 draws per stream
 
@@ -55,12 +56,12 @@ def _walk(words: list[int], n: int, ke, we, fe_, r: float) -> tuple[np.ndarray, 
 def test_exponentials_bit_for_bit_over_a_million_draws(seed, draw, block, name):
     n = streams.BLOCK_SIZE * SHAPE[0]
     want = _numpy_exponentials(seed, draw, block, name, n)
-    kernel = fe.exponentials(seed, draw, block, name, SHAPE).ravel()
+    kernel = compiled_stream(seed, draw, block, name, SHAPE, exponential=True).ravel()
     assert kernel.shape == (n,)
     np.testing.assert_array_equal(kernel, want)
     np.testing.assert_array_equal(streams.exponentials(seed, draw, block, name, SHAPE).ravel(), want)
     assert np.array_equal(kernel.view(np.uint64), want.view(np.uint64))      # the same bits, -0.0/NaN included
-    assert (want > fe._ZIG_R).sum() > 100          # the tail (only it returns x > r) was drawn
+    assert (want > rng._ZIG_R).sum() > 100          # the tail (only it returns x > r) was drawn
 
 
 def test_shipped_tables_reproduce_numpy_and_hit_every_branch():
@@ -69,7 +70,7 @@ def test_shipped_tables_reproduce_numpy_and_hit_every_branch():
     seed, n = 7, 1_000_000
     ss = np.random.SeedSequence(seed, spawn_key=(0, 0, streams.stream_id("clock:esrd")))
     words = np.random.PCG64(ss).random_raw(n + n // 20).tolist()
-    mine, counts = _walk(words, n, fe._KE.tolist(), fe._WE.tolist(), fe._FE.tolist(), fe._ZIG_R)
+    mine, counts = _walk(words, n, rng._KE.tolist(), rng._WE.tolist(), rng._FE.tolist(), rng._ZIG_R)
     want = _numpy_exponentials(seed, 0, 0, "clock:esrd", n)
     np.testing.assert_array_equal(mine, want)
     assert counts["tail"] > 100 and counts["wedge accepted"] > 1000 and counts["wedge rejected"] > 100, counts
@@ -80,11 +81,11 @@ def test_shipped_tables_reproduce_numpy_and_hit_every_branch():
 
 
 def test_ziggurat_tables_are_numpy_header_values():
-    assert fe._KE.dtype == np.uint64 and fe._WE.dtype == fe._FE.dtype == np.float64
-    assert fe._KE.shape == fe._WE.shape == fe._FE.shape == (256,)
-    assert fe._ZIG_R == 7.69711747013104972                   # ziggurat_exp_r in ziggurat_constants.h
-    assert fe._KE[0] == 0x001C5214272497C6 and fe._KE[1] == 0 # first entries of ke_double
-    assert fe._FE[0] == 1.0 and np.all(np.diff(fe._FE) < 0)
+    assert rng._KE.dtype == np.uint64 and rng._WE.dtype == rng._FE.dtype == np.float64
+    assert rng._KE.shape == rng._WE.shape == rng._FE.shape == (256,)
+    assert rng._ZIG_R == 7.69711747013104972                   # ziggurat_exp_r in ziggurat_constants.h
+    assert rng._KE[0] == 0x001C5214272497C6 and rng._KE[1] == 0 # first entries of ke_double
+    assert rng._FE[0] == 1.0 and np.all(np.diff(rng._FE) < 0)
 
 
 def test_draw_into_writes_each_stream_where_the_block_reads_it():
@@ -93,7 +94,7 @@ def test_draw_into_writes_each_stream_where_the_block_reads_it():
     names = ["course:a#1", "clock:flare#1", "course:b#1"]
     for rows in (256, 103, 3, 0):        # uniforms are drawn four runs of rows at a time, then the rest
         dest = np.full((streams.BLOCK_SIZE, 3, 6, 5), -1.0)
-        fe.draw_into(dest, 20211227, 3, 2, names, k0=2, rows=rows, exponential=[False, True, False])
+        rng.draw_into(dest, 20211227, 3, 2, names, k0=2, rows=rows, exponential=[False, True, False])
         for s, name in enumerate(names):
             f = streams.exponentials if s == 1 else streams.uniforms
             np.testing.assert_array_equal(dest[:rows, s, 2:], f(20211227, 3, 2, name, (4, 5))[:rows])
@@ -101,14 +102,14 @@ def test_draw_into_writes_each_stream_where_the_block_reads_it():
     # rows from row0 only (one patient's next chunk; the generator jumped, or exponentials dropped)
     for row0, rows in ((117, 118), (0, 1), (255, 256), (9, 30), (100, 103)):
         dest = np.full((streams.BLOCK_SIZE, 3, 6, 5), -1.0)
-        fe.draw_into(dest, 20211227, 3, 2, names, k0=2, rows=rows, exponential=[False, True, False], row0=row0)
+        rng.draw_into(dest, 20211227, 3, 2, names, k0=2, rows=rows, exponential=[False, True, False], row0=row0)
         for s, name in enumerate(names):
             f = streams.exponentials if s == 1 else streams.uniforms
             np.testing.assert_array_equal(dest[row0:rows, s, 2:], f(20211227, 3, 2, name, (4, 5))[row0:rows])
         assert np.all(dest[rows:] == -1.0) and np.all(dest[:row0] == -1.0) and np.all(dest[:, :, :2] == -1.0)
     # a strided destination (the block's flares: two streams side by side in the last axis)
     fl = np.zeros((streams.BLOCK_SIZE, 16, 2))
-    fe.draw_into(np.moveaxis(fl[..., None], 2, 1), 5, 0, 1, ["clock:flare", "flare_severity"],
+    rng.draw_into(np.moveaxis(fl[..., None], 2, 1), 5, 0, 1, ["clock:flare", "flare_severity"],
                  exponential=[True, False])
     np.testing.assert_array_equal(fl[:, :, 0], streams.exponentials(5, 0, 1, "clock:flare", (16,)))
     np.testing.assert_array_equal(fl[:, :, 1], streams.uniforms(5, 0, 1, "flare_severity", (16,)))

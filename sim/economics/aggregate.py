@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from sim.inputs.economic_tables import CATEGORIES, OUTCOMES
-from sim.model.hazards import HEALTH_STATES
+from sim.model.hazards import HEALTH_STATES, PRE_ESRD_STATES
 from sim.model import events as E
 from sim.model import layout as L
 from sim.model.jit import core
@@ -282,7 +282,7 @@ class EconomicInputs:
     @classmethod
     def build(cls, cm, econ=None, cost_table=None, utility_table=None) -> "EconomicInputs":
         from sim.errors import InputError
-        from sim.economics.pricing import price_component, supportive_background
+        from sim.economics.pricing import dialysis_rate, price_component, supportive_background
         from sim.inputs.economic_tables import resolve_tables
         from sim.inputs.economic_settings import willingness_to_pay
         model = cm.model
@@ -294,11 +294,10 @@ class EconomicInputs:
         e["u_ckd"] = utils.utility("ckd")
         e["u_flare_moderate"] = utils.utility("flare_moderate")
         e["u_flare_severe"] = utils.utility("flare_severe")
-        e["c_state"][0] = [costs.value(f"state_{s}") for s in HEALTH_STATES[:3]]
+        e["c_state"][0] = [costs.value(f"state_{s}") for s in PRE_ESRD_STATES]
         e["c_ckd"] = costs.value("ckd_supportive_care")
         e["c_background"] = supportive_background(costs)
-        share = econ.dialysis_pd_share
-        e["c_dialysis"] = (1 - share) * costs.value("haemodialysis") + share * costs.value("peritoneal_dialysis")
+        e["c_dialysis"] = dialysis_rate(costs, econ.dialysis_pd_share)
         e["c_transplant_followup"] = costs.value("transplant_followup")
         e["c_flare_severe"] = costs.value("renal_flare_severe")
         e["c_flare_moderate"] = costs.value("renal_flare_moderate")
@@ -331,14 +330,14 @@ class EconomicInputs:
             d_here, o_here = [], []
             try:
                 for comp in th.dose:
-                    pc = price_component(comp, costs, infusion, msc)       # the rules of evaluate
+                    pc = price_component(comp, costs, infusion, msc, econ.vial_wastage)   # the rules of evaluate
                     if pc.kind == "daily":
                         d_here.append((ti, comp.unit, comp.amount, pc.price, pc.cap_years))
                     elif pc.kind == "session":           # no drug; the session is the administration
                         o_here.append((ti, "fixed", 0.0, pc.times, 0.0, [], pc.amount))
                     else:
                         o_here.append((ti, pc.kind, pc.amount, pc.times, pc.price,
-                                       list(pc.vials) if econ.vial_wastage else [], pc.visit))
+                                       list(pc.vials), pc.visit))
             except InputError as err:
                 th_err[ti] = err
                 d_here, o_here = [], []

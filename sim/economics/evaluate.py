@@ -63,13 +63,13 @@ import pandas as pd
 
 from sim.economics.cea import incremental_analysis
 from sim.economics.discounting import discount_factor, discounted_duration
-from sim.economics.pricing import (_TOL, SUPPORTIVE, administration_drug_cost, daily_dose_mg, price_component,
-                                   supportive_background)
+from sim.economics.pricing import (_TOL, SUPPORTIVE, administration_drug_cost, daily_dose_mg, dialysis_rate,
+                                   price_component, supportive_background)
 from sim.inputs.economic_settings import Economics, willingness_to_pay
 from sim.inputs.economic_tables import CATEGORIES, OUTCOMES, CostTable, UtilityTable, resolve_tables
 from sim.inputs.units import DAYS_PER_YEAR
+from sim.model.hazards import PRE_ESRD_STATES
 
-_PRE_ESRD = ("active_nephritis", "partial_response", "complete_response")
 
 
 class _Ledger:
@@ -230,7 +230,7 @@ def evaluate(result, econ: Economics | None = None, *, cost_table: "CostTable | 
     sp = pidx_of(st)
     t0, t1 = st["start"].to_numpy(float), st["stop"].to_numpy(float)
     state, therapy = st["state"].to_numpy(), st["therapy"].astype(str).to_numpy()
-    pre = np.isin(state, _PRE_ESRD)
+    pre = np.isin(state, PRE_ESRD_STATES)
     supportive = pre & ((therapy == SUPPORTIVE) | ((state == "active_nephritis") & (therapy == "")))
     u = np.full(len(st), np.nan)
     for s in ("partial_response", "complete_response", "dialysis", "transplant"):
@@ -257,7 +257,7 @@ def evaluate(result, econ: Economics | None = None, *, cost_table: "CostTable | 
         raise ValueError(f"unknown health state in result.states: {sorted(set(state[unknown]))}")
     qaly.flow(sp, 0, u, t0, t1)
 
-    for s in _PRE_ESRD:
+    for s in PRE_ESRD_STATES:
         m = (state == s) & ~supportive
         cost.flow(sp[m], cat["state"], costs.value(f"state_{s}"), t0[m], t1[m])
     cost.flow(sp[supportive], cat["supportive_care"], costs.value("ckd_supportive_care"), t0[supportive],
@@ -265,9 +265,7 @@ def evaluate(result, econ: Economics | None = None, *, cost_table: "CostTable | 
     background = supportive_background(costs)
     cost.flow(sp[pre], cat["supportive_care"], background, t0[pre], t1[pre])
     dial = state == "dialysis"
-    share = econ.dialysis_pd_share
-    dial_rate = (1 - share) * costs.value("haemodialysis") + share * costs.value("peritoneal_dialysis")
-    cost.flow(sp[dial], cat["dialysis"], dial_rate, t0[dial], t1[dial])
+    cost.flow(sp[dial], cat["dialysis"], dialysis_rate(costs, econ.dialysis_pd_share), t0[dial], t1[dial])
     if tx.any():
         txe = ev[ev["event"] == "transplant"]
         txe = pd.DataFrame({"strategy": txe["strategy"], "patient": txe["patient"],
@@ -401,7 +399,7 @@ def _courses(result, st, ev, pidx_of, costs: CostTable, ledger: _Ledger, cat, we
             ledger.flow(ps, cat["monitoring"], trough, s0, s1)
         duration = th.duration_months / 12.0
         for comp in th.dose:
-            pc = price_component(comp, costs, infusion, msc)
+            pc = price_component(comp, costs, infusion, msc, wastage)
             if pc.kind == "daily":
                 per_day = daily_dose_mg(comp.unit, comp.amount, w[sel])
                 stop = np.where(mt, s1, np.minimum(s1, s0 + pc.cap_years))
@@ -415,7 +413,7 @@ def _courses(result, st, ev, pidx_of, costs: CostTable, ledger: _Ledger, cat, we
             if pc.kind == "session":
                 ledger.one_off(pp, cat["administration"], pc.amount, tt)
                 continue
-            drug_cost = administration_drug_cost(pc.kind, pc.amount, pc.price, pc.vials if wastage else (),
+            drug_cost = administration_drug_cost(pc.kind, pc.amount, pc.price, pc.vials,
                                                  w[sel][rows], b[sel][rows])
             ledger.one_off(pp, cat["drug"], drug_cost, tt)
             ledger.one_off(pp, cat["administration"], pc.visit, tt)

@@ -95,8 +95,15 @@ class PricedComponent:
     visit: float = 0.0
 
 
-def price_component(comp, costs: CostTable, infusion: float, msc: float) -> PricedComponent:
-    """The pricing of one dose component (InputError when the table cannot price it)."""
+def dialysis_rate(costs, pd_share: float) -> float:
+    """Yearly cost of dialysis: haemodialysis, with a share ``pd_share`` of the time on peritoneal
+    dialysis (``economics.dialysis_pd_share``)."""
+    return (1 - pd_share) * costs.value("haemodialysis") + pd_share * costs.value("peritoneal_dialysis")
+
+
+def price_component(comp, costs: CostTable, infusion: float, msc: float, wastage: bool) -> PricedComponent:
+    """The pricing of one dose component (InputError when the table cannot price it); with ``wastage``
+    (``economics.vial_wastage``) a drug sold in vials is priced in whole vials, else per mg."""
     if comp.unit in DAILY_UNITS:
         unit, per_mg, _ = costs.drug(comp.drug)
         if unit != "per mg":
@@ -127,4 +134,4 @@ def price_component(comp, costs: CostTable, infusion: float, msc: float) -> Pric
     visit = f"{comp.drug}_administration"
     visit_cost = (costs.value(visit, "administration") if costs.has(visit)
                   else msc if comp.unit == "cells/kg" else infusion)
-    return PricedComponent(kind, amount, price, tuple(vials), times=times, visit=visit_cost)
+    return PricedComponent(kind, amount, price, tuple(vials) if wastage else (), times=times, visit=visit_cost)

@@ -26,6 +26,7 @@ from sim.model.hazards import write_tables
 from sim.model import layout as L
 from sim.model.jit import records
 from sim.model.pathway import induction_agents
+from sim.model.work import courses_short, flares_short
 
 K_COURSES = 8     # courses of one therapy per patient per stream chunk
 K_FLARES = 16     # flare thresholds per stream chunk
@@ -186,9 +187,9 @@ class Block:
         """Draw what patient ``i`` needs next (the core answered NEED_DRAWS)."""
         p = P[i]
         r = int(p["row"])
-        if int(p["courses"].max()) >= self.have[r, 0]:
+        if courses_short(p["courses"], len(self.cm.streams), self.have[r, 0]):
             self.more_courses(r)
-        if int(p["n_flares"]) + 1 >= self.have[r, 1]:
+        if flares_short(p["n_flares"], self.have[r, 1]):
             self.more_flares()
 
     def snapshots(self, n_rows: int) -> tuple[np.ndarray, np.ndarray]:

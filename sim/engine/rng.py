@@ -3,8 +3,8 @@ bit for bit, so that drawing a stream costs well under a microsecond of seeding 
 40-85 us for the numpy objects; and the cohort of a whole draw sampled at once.
 
 The streams are those of :mod:`sim.engine.streams` (``SeedSequence(seed, spawn_key=(draw, block,
-crc32(name)))`` driving a ``PCG64``): :func:`uniforms` and :func:`exponentials` give the very same
-numbers as :func:`sim.engine.streams.uniforms` and :func:`sim.engine.streams.exponentials` (tests:
+crc32(name)))`` driving a ``PCG64``): :func:`draw_into` gives the very same numbers as
+:func:`sim.engine.streams.uniforms` and :func:`sim.engine.streams.exponentials` (tests:
 ``tests/test_batch_driver.py``, ``tests/test_streams_exactness.py``). PCG64 uses LLVM's native 128-bit
 integers (:mod:`sim.model.pcg`, the arithmetic the core shares); numpy's ziggurat tables are shipped as
 data (``sim/data/ziggurat_exp.npz``). An LCG step is affine, so a generator can also jump ahead any
@@ -185,17 +185,6 @@ def _seed_stream(u, draw, block, sid):
 
 
 @njit(cache=True, error_model="numpy")
-def _stream_block(seed_w, draw, block, sid, n, exponential):
-    """The first ``n`` numbers of one stream: uniforms (``random()``) or standard exponentials."""
-    u = _generator(seed_w)
-    _seed_stream(u, draw, block, sid)
-    out = np.empty(n)
-    for i in range(n):
-        out[i] = _std_exponential(u, 0) if exponential else _next_double(u, 0)
-    return out
-
-
-@njit(cache=True, error_model="numpy")
 def _advance(h, l, ih, il, delta):
     """The state (h, l) of a generator with increment (ih, il) moved ahead by ``delta`` steps (an LCG
     step is affine: the composed step by squaring, as numpy's ``PCG64.advance``)."""
@@ -282,26 +271,12 @@ def seed_words(seed: int) -> np.ndarray:
     return np.asarray(words, dtype=np.uint64)
 
 
-def _stream(seed: int, draw: int, block: int, name: str, shape: tuple[int, ...], exponential: bool) -> np.ndarray:
-    """A block's stream of uniforms or exponentials, computed by this module's generator (numpy's own
-    when the compiler is switched off: ``NUMBA_DISABLE_JIT=1``; the same numbers)."""
-    if not _jit.COMPILED:
-        return (streams.exponentials if exponential else streams.uniforms)(seed, draw, block, name, shape)
-    n = streams.BLOCK_SIZE * int(np.prod(shape, dtype=np.int64))
-    out = _stream_block(seed_words(seed), int(draw), int(block), streams.stream_id(name), n, exponential)
-    return out.reshape((streams.BLOCK_SIZE, *shape))
-
-
-def uniforms(seed: int, draw: int, block: int, name: str, shape: tuple[int, ...]) -> np.ndarray:
-    """:func:`sim.engine.streams.uniforms`, bit for bit (:func:`_stream`)."""
-    return _stream(seed, draw, block, name, shape, False)
-
-
 def draw_into(dest: np.ndarray, seed: int, draw: int, block: int, names: list[str], k0: int = 0,
               rows: int = streams.BLOCK_SIZE, exponential=None, row0: int = 0) -> None:
     """Streams ``names`` of a block written into ``dest`` (shape (BLOCK_SIZE, len(names), k0 + K, m)):
     ``dest[:, s, k0:]`` is stream ``names[s]`` of shape (BLOCK_SIZE, K, m), uniforms as
-    :func:`uniforms` or, where ``exponential[s]``, exponentials as :func:`exponentials`; in one compiled
+    :func:`sim.engine.streams.uniforms` or, where ``exponential[s]``, exponentials as
+    :func:`sim.engine.streams.exponentials`; in one compiled
     call. Only rows ``row0..rows-1`` are drawn (a row's numbers come after the previous rows' and
     before the next row's, so they are the same whatever rows are drawn); the others are left as they were."""
     K, m = dest.shape[2] - k0, dest.shape[3]
@@ -367,11 +342,6 @@ def stream_starts(seed: int, draw: int, block: int, names: list[str]) -> np.ndar
         return np.zeros((0, 4), dtype=np.uint64)
     sids = np.array([streams.stream_id(name) for name in names], dtype=np.int64)
     return _starts(seed_words(seed), int(draw), int(block), sids)
-
-
-def exponentials(seed: int, draw: int, block: int, name: str, shape: tuple[int, ...] = ()) -> np.ndarray:
-    """:func:`sim.engine.streams.exponentials`, bit for bit (:func:`_stream`)."""
-    return _stream(seed, draw, block, name, shape, True)
 
 
 # ==============================================================================================

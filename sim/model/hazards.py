@@ -34,6 +34,7 @@ from sim.model.response import chronicity_mix
 ACTIVE, PARTIAL, COMPLETE, DIALYSIS, TRANSPLANT = (
     "active_nephritis", "partial_response", "complete_response", "dialysis", "transplant")
 HEALTH_STATES = (ACTIVE, PARTIAL, COMPLETE, DIALYSIS, TRANSPLANT)
+PRE_ESRD_STATES = HEALTH_STATES[:3]          # before renal replacement (sim.model.clocks.pre_esrd in the core)
 
 
 def death_spec(params) -> np.ndarray:
@@ -104,7 +105,7 @@ def write_tables(P, n, G, age, female, life_female, life_male, d_spec, e_rate, e
                 v = d_spec[s, 0] * bg + d_spec[s, 1]
                 r = d_spec[s, 2] if v < d_spec[s, 2] else v
                 rates[s, j] = r
-                cum[s, j + 1] = r * w if j == 0 else cum[s, j] + r * w
+                cum[s, j + 1] = cum[s, j] + r * w
         hr = e_class_hr[p.isn_class] * e_band_hr[p.chronicity]
         p.e_bps[0] = 0.0
         p.e_bps[1] = 1.0

@@ -48,7 +48,7 @@ from sim.model.clocks import clock_times
 from sim.model.course import (begin_wait, close, finish_wait, in_remission,
                               judge, plan_wait, reach_esrd, record, set_state, set_therapy, start_course)
 from sim.model.jit import core
-from sim.model.work import attach, counts, drawn, flare_draws
+from sim.model.work import attach, counts, courses_short, drawn, flare_draws, flares_short
 
 INF = L.INF
 
@@ -400,12 +400,8 @@ def reenter_after_flare(m, w, p, clock):
 def draws_ready(m, w, p):
     """Are the random numbers this step may read drawn (the next course of every stream, the next
     flare)? If not, the driver draws the next chunk and calls again; nothing has changed."""
-    have = drawn(w)
-    r = p.row
-    for s in range(m.n_streams):
-        if p.courses[s] >= have[r, 0]:
-            return False
-    return p.n_flares + 1 < have[r, 1]
+    have = drawn(w)[p.row]
+    return not courses_short(p.courses, m.n_streams, have[0]) and not flares_short(p.n_flares, have[1])
 
 
 @core

@@ -161,3 +161,19 @@ def ae_numbers(w, row, pair, k):
         return to_double(x0), to_double(x1)
     a = ae_uniforms(w)[row, pair, k]
     return a[0], a[1]
+
+
+@core
+def courses_short(courses, n_streams, have):
+    """Does a patient who has started ``courses`` (per response stream) lack the numbers of a next
+    course of some stream (``have`` drawn per stream)? The driver then draws the next chunk."""
+    for s in range(n_streams):
+        if courses[s] >= have:
+            return True
+    return False
+
+
+@core
+def flares_short(n_flares, have):
+    """Does a patient after ``n_flares`` renal flares lack the next flare's numbers (``have`` drawn)?"""
+    return n_flares + 1 >= have

@@ -26,7 +26,7 @@ def analyse_psa(model, out_dir: str | Path) -> str:
     psa = pd.read_csv(out / "psa.csv")
     draws = pd.read_parquet(out / "draws.parquet")
     sc = model.scenario
-    settings = getattr(sc, "psa", None) or PsaSettings()
+    settings = sc.psa
     from sim.inputs.economic_tables import resolve_tables
     from sim.inputs.economic_settings import willingness_to_pay
     econ, costs, _ = resolve_tables(sc)

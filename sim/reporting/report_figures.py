@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import base64
+import functools
 import io
 import re
 from pathlib import Path
@@ -118,17 +119,17 @@ class _FigureSections:
         """The CE plane, the CEAC with its frontier and the EVPI curve of the PSA, at the run's
         willingness to pay and over the scenario's WTP grid (:meth:`sim.inputs.psa_settings.PsaSettings.wtp_grid`)."""
         from sim.analysis import voi
-        from sim.inputs.psa_settings import PsaSettings
         L = self.L
         if self.settings is None:                      # an uncosted run has no PSA to show
             return []
         wtp, cur = float(self.settings["wtp"]), self.settings["currency"]
-        grid = (getattr(self.sc, "psa", None) or PsaSettings()).wtp_grid(wtp)
+        grid = self.sc.psa.wtp_grid(wtp)
         psa, colours = self.psa, self.colours
+        prepared = functools.cache(lambda: voi.prepare(psa))   # checked and pivoted once, when first drawn
         return [
             ("ce_plane", L.raw("fig.ce_plane"),
              lambda: plots.plot_ce_plane(psa, self.names[0], wtp=wtp, currency=cur, colours=colours)),
             ("ceac", L.raw("fig.ceac"),
-             lambda: plots.plot_ceac(voi.ceac(psa, grid), voi.ceaf(psa, grid), currency=cur, colours=colours)),
-            ("evpi", L.raw("fig.evpi"), lambda: plots.plot_evpi(voi.evpi(psa, grid), currency=cur)),
+             lambda: plots.plot_ceac(voi.ceac(prepared(), grid), voi.ceaf(prepared(), grid), currency=cur, colours=colours)),
+            ("evpi", L.raw("fig.evpi"), lambda: plots.plot_evpi(voi.evpi(prepared(), grid), currency=cur)),
         ]
