@@ -15,7 +15,6 @@ from sim.engine.block import Block, block_rows, draw_cohort, serve_request
 from sim.engine.records import Records, patients_frame
 from sim.model import layout as L
 from sim.model.jit import core, inlined
-import numpy as np
 
 from sim.model.pathway import resume_at_ladder, take_step
 from sim.model.work import attach
@@ -134,11 +133,6 @@ def _answer(st: int, rec: Records, block: Block, P, i: int, keep: bool = True) -
         raise RuntimeError(f"the batch driver cannot answer status {st} (capacity limits need the SimPy driver)")
 
 
-def _bytes(P):
-    """The patient records as rows of bytes (the same memory)."""
-    return P.view(np.uint8).reshape(len(P), L.PATIENT.itemsize)
-
-
 def run_block_shared(cm, ks: list[int], block: Block, n_rows: int, rec0: Records, rec: Records, done):
     """Strategy 0, then strategies ``ks`` that differ from it only in their ladder, for the first
     ``n_rows`` patients of ``block``, sharing each life until the ladder. ``done(k, P, rec, reached)``
@@ -150,7 +144,7 @@ def run_block_shared(cm, ks: list[int], block: Block, n_rows: int, rec0: Records
     M0 = cm.stopping_at_ladder
     i = 0
     while True:
-        st, i = run_to_ladder(P, _bytes(P), i, M0, 0, rec0.work, R, block.draws, rec0.out, S, marks)
+        st, i = run_to_ladder(P, block.patient_bytes(n_rows), i, M0, 0, rec0.work, R, block.draws, rec0.out, S, marks)
         if st == L.DONE_STATUS:
             break
         _answer(st, rec0, block, P, i)
@@ -162,7 +156,7 @@ def run_block_shared(cm, ks: list[int], block: Block, n_rows: int, rec0: Records
         P = block.patients(k, n_rows)
         i = 0
         while True:
-            st, i = run_from_ladder(P, _bytes(P), i, M, k, rec.work, R, block.draws, rec.out, S, marks, rec0.out)
+            st, i = run_from_ladder(P, block.patient_bytes(n_rows), i, M, k, rec.work, R, block.draws, rec.out, S, marks, rec0.out)
             if st == L.DONE_STATUS:
                 break
             _answer(st, rec, block, P, i)

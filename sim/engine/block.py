@@ -111,7 +111,10 @@ class Block:
             P["workup_u"][:r] = w[:r, 0, 0]
         # the trajectory's starting values (copied into P for each strategy)
         t = reuse.template if reuse is not None else np.zeros(n, dtype=_START)
-        t.view(np.uint8).reshape(n, _START.itemsize)[:r] = _START_BYTES
+        # P and t as rows of bytes, the same memory (a view of records with many fields is slow to make: made once)
+        self._bytes = (reuse._bytes if reuse is not None else
+                       (P.view(np.uint8).reshape(n, L.PATIENT.itemsize), t.view(np.uint8).reshape(n, _START.itemsize)))
+        self._bytes[1][:r] = _START_BYTES
         t["tx_left"][:r], t["graft_left"][:r] = clocks[:r, 2, 0, 0], clocks[:r, 3, 0, 0]
         self.template, self._P = t, P
         self._snapshots = reuse._snapshots if reuse is not None else None
@@ -192,6 +195,10 @@ class Block:
         if flares_short(p["n_flares"], self.have[r, 1]):
             self.more_flares()
 
+    def patient_bytes(self, n_rows: int) -> np.ndarray:
+        """The records of :meth:`patients` as rows of bytes (the same memory)."""
+        return self._bytes[0][:n_rows]
+
     def snapshots(self, n_rows: int) -> tuple[np.ndarray, np.ndarray]:
         """Room for the trajectories of the block's first ``n_rows`` patients as bytes, and six int64
         marks each (:func:`sim.engine.batch_driver.run_block_shared`); kept from block to block."""
@@ -201,13 +208,12 @@ class Block:
         S, marks = self._snapshots
         return S[:n_rows], marks[:n_rows]
 
-    def patients(self, k: int, n_rows: int, fresh: bool = False) -> np.ndarray:
+    def patients(self, k: int, n_rows: int) -> np.ndarray:
         """Records of the block's first ``n_rows`` patients ready for strategy ``k``: the block's
-        records with the trajectory reset (or a new copy with ``fresh``, when the records of several
-        strategies must live together). The records of the previous strategy are overwritten."""
-        P = self._P[:n_rows].copy() if fresh else self._P[:n_rows]
-        to = P.view(np.uint8).reshape(n_rows, L.PATIENT.itemsize)      # the trajectory: the records' tails
-        to[:, L.TRAJECTORY_OFFSET:] = self.template[:n_rows].view(np.uint8).reshape(n_rows, _START.itemsize)
+        records with the trajectory reset. The records of the previous strategy are overwritten."""
+        P = self._P[:n_rows]
+        Pb, tb = self._bytes
+        Pb[:n_rows, L.TRAJECTORY_OFFSET:] = tb[:n_rows]     # the trajectory: the records' tails
         mix = self.cm.records[k]["n_induction"] > 1         # the choice's stream is drawn only for a mix
         if mix and self._induction_u is None:
             u = np.empty((streams.BLOCK_SIZE, 1, 1, 1))

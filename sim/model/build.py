@@ -21,6 +21,20 @@ from sim.model.response import response_table
 YEAR = 12.0  # months per year
 
 
+def _bytes_of(dtype, skip) -> np.ndarray:
+    """The bytes of a ``dtype`` record that belong to its fields but those in ``skip`` (a mask)."""
+    m = np.zeros(dtype.itemsize, dtype=bool)
+    for f in dtype.names:
+        if f not in skip:
+            sub, offset = dtype.fields[f][:2]
+            m[offset:offset + sub.itemsize] = True
+    return m
+
+
+#: the bytes of a MODEL record that Figure 3's ladder does not read (:meth:`CompiledModel.same_until_ladder`)
+_BEFORE_LADDER = _bytes_of(L.MODEL, L.LADDER_FIELDS)
+
+
 @dataclass
 class CompiledModel:
     model: object                 # the sim.inputs.build.Model it was built from
@@ -42,11 +56,11 @@ class CompiledModel:
         return self.model.therapies[self.therapies[code]]
 
     def same_until_ladder(self, k: int) -> bool:
-        """Do strategies ``k`` and 0 differ only in what the Figure 3 ladder reads
-        (:data:`sim.model.layout.LADDER_FIELDS`)? Then each patient lives the same life under both
-        until first reaching the ladder, and the batch driver simulates that part once."""
-        a, b = self.records[0], self.records[k]
-        return all(np.array_equal(a[f], b[f]) for f in L.MODEL.names if f not in L.LADDER_FIELDS)
+        """Are the records of strategies ``k`` and 0 the same, byte for byte, but for what the Figure 3
+        ladder reads (:data:`sim.model.layout.LADDER_FIELDS`)? Then each patient lives the same life
+        under both until first reaching the ladder, and the batch driver simulates that part once."""
+        a, b = np.asarray(self.records).view(np.uint8).reshape(len(self.records), L.MODEL.itemsize)[[0, k]]
+        return bool(np.array_equal(a[_BEFORE_LADDER], b[_BEFORE_LADDER]))
 
     @cached_property
     def hazard_inputs(self) -> tuple:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from sim.model import events as E
 from sim.model import layout as L
 from sim.model.clocks import clock_times, consume, damage_kidney, restart_clocks
-from sim.model.jit import core
+from sim.model.jit import core, inlined
 from sim.model.work import ae_numbers, counts, course_numbers, events, response, segments
 
 INF = L.INF
@@ -22,7 +22,7 @@ INF = L.INF
 # ==============================================================================================
 # Records
 # ==============================================================================================
-@core
+@inlined
 def record(w, p, t, code, a, b, c):
     """An event (``w``: where the record buffers are, :mod:`sim.model.work`)."""
     ev, cnt = events(w), counts(w)
@@ -38,7 +38,7 @@ def record(w, p, t, code, a, b, c):
     cnt[2] += 1
 
 
-@core
+@inlined
 def segment(w, p, now):
     """Close the current health-state segment at ``now``."""
     if now > p.seg_start:
@@ -55,7 +55,7 @@ def segment(w, p, now):
     p.seg_start = now
 
 
-@core
+@inlined
 def set_state(m, w, p, now, state):
     if state == p.state:
         return
@@ -65,7 +65,7 @@ def set_state(m, w, p, now, state):
     restart_clocks(p, m.n_bps, now)
 
 
-@core
+@inlined
 def set_therapy(w, p, now, therapy):
     if therapy != p.therapy:
         segment(w, p, now)
@@ -73,7 +73,7 @@ def set_therapy(w, p, now, therapy):
         record(w, p, now, E.THERAPY_CHANGE, therapy, 0, 0)
 
 
-@core
+@inlined
 def in_remission(p):
     return p.state == L.PARTIAL or p.state == L.COMPLETE
 

@@ -47,7 +47,7 @@ from sim.model import layout as L
 from sim.model.clocks import clock_times
 from sim.model.course import (begin_wait, close, finish_wait, in_remission,
                               judge, plan_wait, reach_esrd, record, set_state, set_therapy, start_course)
-from sim.model.jit import core
+from sim.model.jit import core, inlined
 from sim.model.work import attach, counts, courses_short, drawn, flare_draws, flares_short
 
 INF = L.INF
@@ -396,7 +396,7 @@ def reenter_after_flare(m, w, p, clock):
 # ==============================================================================================
 # The step function the drivers call
 # ==============================================================================================
-@core
+@inlined
 def draws_ready(m, w, p):
     """Are the random numbers this step may read drawn (the next course of every stream, the next
     flare)? If not, the driver draws the next chunk and calls again; nothing has changed."""
@@ -404,14 +404,14 @@ def draws_ready(m, w, p):
     return not courses_short(p.courses, m.n_streams, have[0]) and not flares_short(p.n_flares, have[1])
 
 
-@core
+@inlined
 def records_full(w):
     """Could this step overflow the record buffers? (the driver then flushes them and calls again)"""
     cnt = counts(w)
     return w.event_rows - cnt[0] < L.RECORDS_MARGIN or w.segment_rows - cnt[1] < L.RECORDS_MARGIN
 
 
-@core
+@inlined
 def driver_first(m, w, p):
     """What the driver must do before this step may change anything: draw random numbers
     (NEED_DRAWS), make room for records (RECORDS_FULL), or nothing (WAIT)."""
@@ -445,7 +445,7 @@ def after_wait(m, w, p, clock, why):
     raise RuntimeError("a wait without an end ended (supportive care, renal replacement)")
 
 
-@core
+@inlined
 def advance(p):
     """The patient's clock moves on by the wait the core asked for, with the floating-point
     operation a SimPy timeout makes (``now + delay``, on the simulation clock); returns the time

@@ -16,7 +16,7 @@ The arrays must be C-contiguous and stay alive while the core runs (the driver h
 from __future__ import annotations
 
 from sim.model import layout as L
-from sim.model.jit import address_of, core, view_f8, view_i8, view_u8
+from sim.model.jit import address_of, core, view_f8, view_i8, view_u8, inlined
 from sim.model.pcg import jump, pcg_step, to_double
 
 
@@ -64,65 +64,65 @@ def attach(W, R, draws, out):
     return w
 
 
-@core
+@inlined
 def events(w):
     """Event rows (patient, code, a, b, c, time, sequence)."""
     return view_f8(w.events, (w.event_rows, L.EVENT_WIDTH))
 
 
-@core
+@inlined
 def segments(w):
     """Health-state segment rows (patient, state, therapy, start, stop, sequence)."""
     return view_f8(w.segments, (w.segment_rows, L.SEGMENT_WIDTH))
 
 
-@core
+@inlined
 def counts(w):
     """Rows written: events, segments; and the next sequence number."""
     return view_i8(w.counts, (3,))
 
 
-@core
+@inlined
 def response(w):
     """P(response) ``[therapy, class, ancestry, nonadherent, chronicity, look-alike, second line]``."""
     s = w.response_shape
     return view_f8(w.response, (s[0], s[1], s[2], s[3], s[4], s[5], s[6]))
 
 
-@core
+@inlined
 def course_uniforms(w):
     """Uniforms of a course ``[row, response stream, course, 5]``."""
     s = w.course_u_shape
     return view_f8(w.course_u, (s[0], s[1], s[2], s[3]))
 
 
-@core
+@inlined
 def ae_uniforms(w):
     """Uniforms of a course's adverse events ``[row, (stream, kind) pair, course, 2]``."""
     s = w.ae_u_shape
     return view_f8(w.ae_u, (s[0], s[1], s[2], s[3]))
 
 
-@core
+@inlined
 def flare_draws(w):
     """Renal flares ``[row, flare, (exponential threshold, severity uniform)]``."""
     s = w.flares_shape
     return view_f8(w.flares, (s[0], s[1], s[2]))
 
 
-@core
+@inlined
 def drawn(w):
     """How many courses (per stream) and flares are drawn ``[row, (courses, flares)]``."""
     return view_i8(w.drawn, (w.drawn_rows, 2))
 
 
-@core
+@inlined
 def first_chunk(w):
     """Courses per stream chunk (K): the jump tables have a row per course of each of the block's rows."""
     return w.n_jumps // w.drawn_rows
 
 
-@core
+@inlined
 def jumped(starts, n_starts, jumps, n_jumps, s, i):
     """Stream ``s`` (of the start states at address ``starts``) moved ahead by jump ``i`` (of the
     table at ``jumps``): the state (h, l) and the stream's increment (ih, il)."""
@@ -131,7 +131,7 @@ def jumped(starts, n_starts, jumps, n_jumps, s, i):
     return h, l, st[2], st[3]
 
 
-@core
+@inlined
 def course_numbers(w, row, stream, k):
     """The five uniforms of course ``k`` of response stream ``stream`` for the block's row ``row``
     (:mod:`sim.model.course` reads them when the course starts). Courses of the first chunk are drawn
@@ -149,7 +149,7 @@ def course_numbers(w, row, stream, k):
     return u[0], u[1], u[2], u[3], u[4]
 
 
-@core
+@inlined
 def ae_numbers(w, row, pair, k):
     """The two uniforms of adverse-event stream ``pair`` (a (response stream, kind) pair) for course
     ``k`` of row ``row``, as :func:`course_numbers`."""
@@ -163,7 +163,7 @@ def ae_numbers(w, row, pair, k):
     return a[0], a[1]
 
 
-@core
+@inlined
 def courses_short(courses, n_streams, have):
     """Does a patient who has started ``courses`` (per response stream) lack the numbers of a next
     course of some stream (``have`` drawn per stream)? The driver then draws the next chunk."""
@@ -173,7 +173,7 @@ def courses_short(courses, n_streams, have):
     return False
 
 
-@core
+@inlined
 def flares_short(n_flares, have):
     """Does a patient after ``n_flares`` renal flares lack the next flare's numbers (``have`` drawn)?"""
     return n_flares + 1 >= have
