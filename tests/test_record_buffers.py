@@ -56,8 +56,9 @@ def test_tiny_buffers_grow_in_aggregate_mode(model, request):
 
 def test_tiny_buffers_grow_while_strategies_share_lives(monkeypatch, request):
     """Strategies that differ only in their ladder share each life until the ladder
-    (sim.engine.batch_driver.run_block_shared): buffers too small for a patient's records so far must
-    grow before the shared part is copied, and nothing changes."""
+    (sim.engine.batch_driver.run_block_shared): buffers too small for the records of strategy 0's
+    whole block, and for those the other strategy writes from the ladder on (it asks for room before
+    the ladder's first step), must grow, and nothing changes."""
     from sim.model.build import compile_model
     model = build(load("base.yaml", OVERRIDES))
     assert compile_model(model).same_until_ladder(1)

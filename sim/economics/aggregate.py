@@ -43,6 +43,21 @@ N_ACC = 22
 # one patient's accumulators as a record (passed to the pricing rules by reference, no array overhead)
 ACC = np.dtype([("v", np.float64, N_ACC)])
 SHORT = 1e-4                   # delta * length below which a discounted duration uses expm1
+# where the pricing of one patient's records stands between two records: the course open (therapy, or
+# -1; maintenance or not; its start and discount factor there), the flares so far and whether the last
+# was severe, the transplant's time, and the discount factor last computed (ct, cv: its time, value)
+PRICING = np.dtype([("open_th", np.int64), ("maint", np.int64), ("n_flares", np.int64), ("last_severe", np.int64),
+                    ("s0", np.float64), ("f0", np.float64), ("tx_time", np.float64), ("ct", np.float64),
+                    ("cv", np.float64)])
+
+
+def fresh_pricing(n: int) -> np.ndarray:
+    """``n`` PRICING records of a patient none of whose records is priced yet."""
+    q = np.zeros(n, dtype=PRICING)
+    q["open_th"] = -1
+    q["f0"] = q["cv"] = 1.0
+    q["tx_time"] = np.nan
+    return q
 
 ECON = np.dtype([
     ("dc", np.float64), ("do", np.float64),                 # continuous discount rates: costs, outcomes
@@ -184,19 +199,21 @@ def price_course(a, e, cs, drate, odrug, th, maint, s0, f0, t_end, f_end):
 
 
 @core
-def price_patient(a, e, cs, drate, odrug, ev, e0, e1, sg, g0, g1, used_th, used_kind):
-    """One patient's records (events ev[e0:e1], segments sg[g0:g1]) in the order they were written."""
-    n_flares = 0
-    last_severe = 0
-    tx_time = np.nan
-    open_th = -1
-    maint = 0
-    s0 = 0.0
-    f0 = 1.0
+def price_patient(a, q, e, cs, drate, odrug, ev, e0, e1, sg, g0, g1, used_th, used_kind, b_e, b_g, snap_a, snap_q):
+    """One patient's records (events ev[e0:e1], segments sg[g0:g1]) in the order they were written,
+    from where ``q`` (a :data:`PRICING` record) says the pricing stands. When the records reached are
+    ``ev[b_e]`` and ``sg[b_g]`` (where the patient reached the ladder), the accumulators and where the
+    pricing stands are copied into ``snap_a`` and ``snap_q``: strategies that share the life until then
+    go on from there (b_e = -1: no copy)."""
+    open_th, maint, n_flares, last_severe = q.open_th, q.maint, q.n_flares, q.last_severe
+    s0, f0, tx_time, ct, cv = q.s0, q.f0, q.tx_time, q.ct, q.cv
     dc = e.dc
-    ct, cv = 0.0, 1.0                         # the discount factor last computed, and its time
     i, j = e0, g0
     while i < e1 or j < g1:
+        if i == b_e and j == b_g:
+            snap_a.v[:] = a.v
+            snap_q.open_th, snap_q.maint, snap_q.n_flares, snap_q.last_severe = open_th, maint, n_flares, last_severe
+            snap_q.s0, snap_q.f0, snap_q.tx_time, snap_q.ct, snap_q.cv = s0, f0, tx_time, ct, cv
         if j < g1 and (i >= e1 or sg[j, L.SG_SEQ] < ev[i, L.EV_SEQ]):
             t0, t1 = sg[j, L.SG_START], sg[j, L.SG_STOP]
             f_0 = discount(dc, t0, ct, cv)
@@ -241,10 +258,13 @@ def price_patient(a, e, cs, drate, odrug, ev, e0, e1, sg, g0, g1, used_th, used_
 
 
 @core
-def price_records(acc, e, cs, drate, odrug, pid0, ev, n_ev, sg, n_sg, used_th, used_kind):
+def price_records(acc, Q, e, cs, drate, odrug, pid0, ev, n_ev, sg, n_sg, used_th, used_kind, bounds, snap_acc,
+                  snap_Q):
     """Price every patient of a block's records (patients in order, each patient's records together):
-    ``acc[p]`` (an :data:`ACC` record) for patient ``pid0 + p``; ``drate``/``odrug`` rows by patient of
-    the block."""
+    ``acc[p]`` (an :data:`ACC` record) for patient ``pid0 + p``, from where ``Q[p]`` says the pricing
+    stands; ``drate``/``odrug`` rows by patient of the block. ``bounds[p]``: the records (event,
+    segment) at which patient p's accumulators and pricing are copied into ``snap_acc[p]``,
+    ``snap_Q[p]`` (-1: none; :func:`price_patient`)."""
     i = 0
     j = 0
     while i < n_ev:
@@ -256,7 +276,8 @@ def price_records(acc, e, cs, drate, odrug, pid0, ev, n_ev, sg, n_sg, used_th, u
         while g1 < n_sg and sg[g1, L.SG_PATIENT] == pid:
             g1 += 1
         r = pid - pid0
-        price_patient(acc[r], e, cs, drate[r], odrug[r], ev, i, e1, sg, j, g1, used_th, used_kind)
+        price_patient(acc[r], Q[r], e, cs, drate[r], odrug[r], ev, i, e1, sg, j, g1, used_th, used_kind,
+                      bounds[r, 0], bounds[r, 1], snap_acc[r], snap_Q[r])
         i = e1
         j = g1
 
@@ -451,7 +472,7 @@ def aggregate(model, patients: int, seed: int, draw: int = 0, econ=None, cost_ta
     (:func:`sim.engine.batch_driver.run_block_shared`; ``share=False`` runs every strategy whole, with
     identical results)."""
     from sim.engine import streams
-    from sim.engine.batch_driver import run_block, run_block_shared
+    from sim.engine.batch_driver import MARK_AT, MARK_EV, MARK_SG, run_block, run_block_shared
     from sim.engine.block import Block, block_rows, draw_cohort
     from sim.engine.records import Records
     from sim.model.build import compile_model
@@ -478,6 +499,12 @@ def aggregate(model, patients: int, seed: int, draw: int = 0, econ=None, cost_ta
     alone = [k for k in range(ns) if k not in shared and not (k == 0 and shared)]
     cohort = draw_cohort(cm, seed, draw, n, tables=False)
     drate_all, odrug_all = ei.patient_arrays(cohort.weight_kg, cohort.bsa_m2)
+    # where each patient's pricing starts (nothing priced yet), and the copies made at the ladder
+    fresh = records(fresh_pricing(streams.BLOCK_SIZE))
+    no_bounds = np.full((streams.BLOCK_SIZE, 2), -1, dtype=np.int64)
+    snap_acc = np.zeros((streams.BLOCK_SIZE, N_ACC))
+    snap_A = records(snap_acc.view(ACC)[..., 0])
+    snap_Q = records(np.zeros(streams.BLOCK_SIZE, dtype=PRICING))
     for b in streams.blocks(n):
         block = Block(cm, seed, draw, b, block_rows(cohort, b), reuse=block)
         lo = b * streams.BLOCK_SIZE
@@ -485,12 +512,25 @@ def aggregate(model, patients: int, seed: int, draw: int = 0, econ=None, cost_ta
         hi = lo + n_rows
         drate, odrug = drate_all[lo:hi], odrug_all[lo:hi]
 
-        def done(k, P, r, reached):
-            """Price strategy k's records; patients not ``reached`` live strategy 0's life."""
-            price_records(A[k, lo:hi], e, cs, drate, odrug, lo, r.ev, r.cnt[0], r.sg, r.cnt[1], used_th, used_kind)
+        def done(k, P, r, marks):
+            """Price strategy k's records. With ``marks`` (strategies that share each life until the
+            ladder, :func:`run_block_shared`), strategy 0's pricing is copied where each patient reached
+            the ladder and the others' records (from the ladder on) are priced from that copy; the sums
+            are taken in the same order as for a whole life. Patients who never reached the ladder live
+            strategy 0's life."""
+            Q, bounds = fresh[:n_rows], no_bounds[:n_rows]
+            if marks is not None:
+                reached = marks[:, MARK_AT] == 1
+                if k == 0:
+                    bounds = np.where(reached[:, None], marks[:, [MARK_EV, MARK_SG]], -1)
+                else:
+                    Q = snap_Q[:n_rows]
+                    acc[k, lo:hi][reached] = snap_acc[:n_rows][reached]
+            price_records(A[k, lo:hi], Q, e, cs, drate, odrug, lo, r.ev, r.cnt[0], r.sg, r.cnt[1], used_th,
+                          used_kind, bounds, snap_A[:n_rows], snap_Q[:n_rows])
             esrd[k, lo:hi] = P["esrd_time"]
             death[k, lo:hi] = P["death_time"]
-            if reached is not None:
+            if marks is not None and k > 0:
                 same = ~reached
                 acc[k, lo:hi][same] = acc[0, lo:hi][same]
                 esrd[k, lo:hi][same] = esrd[0, lo:hi][same]

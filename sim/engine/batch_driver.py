@@ -16,7 +16,7 @@ from sim.engine.records import Records, patients_frame
 from sim.model import layout as L
 from sim.model.jit import core, inlined
 
-from sim.model.pathway import resume_at_ladder, take_step
+from sim.model.pathway import records_full, resume_at_ladder, take_step
 from sim.model.work import attach
 
 @inlined
@@ -43,10 +43,11 @@ def run_patients(P, first, M, k, W, R, draws, out):
 
 # Strategies that differ only in their ladder (sim.model.build.CompiledModel.same_until_ladder) share
 # each patient's life until the patient first reaches the ladder: strategy 0 is run stopping there
-# (AT_LADDER) and the patient's state and records so far are kept; the others go on from that copy.
-# marks[i]: the record counters (events, segments, sequence) when patient i started, the counters
-# (events, segments) when the patient reached the ladder, and whether it did (1) or never did (0).
-MARK_EV0, MARK_SG0, MARK_SEQ0, MARK_EV1, MARK_SG1, MARK_AT = range(6)
+# (AT_LADDER) and the patient's trajectory is kept; the others go on from that copy, and their records
+# are those written from the ladder on (the life before is strategy 0's: its records up to the marks).
+# marks[i]: the record counters (events, segments) when patient i reached the ladder, and whether the
+# patient did (1) or never did (0).
+MARK_EV, MARK_SG, MARK_AT = range(3)
 
 
 @core
@@ -59,12 +60,11 @@ def run_to_ladder(P, Pb, first, M, k, W, R, draws, out, S, marks):
     m, w = M[k], attach(W, R, draws, out)
     for i in range(first, len(P)):
         if P[i].phase == L.START:
-            marks[i, MARK_EV0], marks[i, MARK_SG0], marks[i, MARK_SEQ0] = cnt[0], cnt[1], cnt[2]
             marks[i, MARK_AT] = 0
         st = live_on(m, w, P[i])
         if st == L.AT_LADDER:
             S[i] = Pb[i, L.TRAJECTORY_OFFSET:]
-            marks[i, MARK_EV1], marks[i, MARK_SG1], marks[i, MARK_AT] = cnt[0], cnt[1], 1
+            marks[i, MARK_EV], marks[i, MARK_SG], marks[i, MARK_AT] = cnt[0], cnt[1], 1
             st = resume_at_ladder(m, w, P[i])
             if st == L.WAIT:
                 st = live_on(m, w, P[i])
@@ -74,35 +74,18 @@ def run_to_ladder(P, Pb, first, M, k, W, R, draws, out, S, marks):
 
 
 @core
-def run_from_ladder(P, Pb, first, M, k, W, R, draws, out, S, marks, out0):
+def run_from_ladder(P, Pb, first, M, k, W, R, draws, out, S, marks):
     """Strategy ``k`` for the patients who reached the ladder under the shared strategy: from their
-    state there (``S``) and their records so far (copied from ``out0``, renumbered), then on as
-    :func:`run_patients`. Patients who never reached it are not run (their lives are the shared one)."""
-    ev, sg, cnt = out
-    ev0, sg0 = out0[0], out0[1]
+    trajectory there (``S``) on, as :func:`run_patients`; the records are those from the ladder on.
+    Patients who never reached it are not run (their lives are the shared one)."""
     m, w = M[k], attach(W, R, draws, out)
     for i in range(first, len(P)):
         if marks[i, MARK_AT] == 0:
             continue
         if P[i].phase == L.START:
-            e0, e1 = marks[i, MARK_EV0], marks[i, MARK_EV1]
-            g0, g1 = marks[i, MARK_SG0], marks[i, MARK_SG1]
-            if (ev.shape[0] - cnt[0] < e1 - e0 + L.RECORDS_MARGIN
-                    or sg.shape[0] - cnt[1] < g1 - g0 + L.RECORDS_MARGIN):
+            if records_full(w):          # the ladder's first step writes records at once
                 return L.RECORDS_FULL, i
             Pb[i, L.TRAJECTORY_OFFSET:] = S[i]
-            shift = cnt[2] - marks[i, MARK_SEQ0]
-            for j in range(e0, e1):
-                r = cnt[0] + j - e0
-                ev[r] = ev0[j]
-                ev[r, L.EV_SEQ] += shift
-            for j in range(g0, g1):
-                r = cnt[1] + j - g0
-                sg[r] = sg0[j]
-                sg[r, L.SG_SEQ] += shift
-            cnt[0] += e1 - e0
-            cnt[1] += g1 - g0
-            cnt[2] += e1 - e0 + g1 - g0
             st = resume_at_ladder(m, w, P[i])
         else:
             st = L.WAIT                  # resumed after the driver drew numbers or made room
@@ -135,9 +118,11 @@ def _answer(st: int, rec: Records, block: Block, P, i: int, keep: bool = True) -
 
 def run_block_shared(cm, ks: list[int], block: Block, n_rows: int, rec0: Records, rec: Records, done):
     """Strategy 0, then strategies ``ks`` that differ from it only in their ladder, for the first
-    ``n_rows`` patients of ``block``, sharing each life until the ladder. ``done(k, P, rec, reached)``
-    takes each strategy's patient records (``reached``: the patients whose life differs from
-    strategy 0's; the others' lives are strategy 0's) before the next strategy overwrites them."""
+    ``n_rows`` patients of ``block``, sharing each life until the ladder. ``done(k, P, rec, marks)``
+    takes each strategy's patient records and records before the next strategy overwrites them:
+    strategy 0's whole lives, the others' from the ladder on (``marks``: where in strategy 0's records
+    each patient reached the ladder, :data:`MARK_EV`, :data:`MARK_SG`, :data:`MARK_AT`; the other
+    patients' lives are strategy 0's)."""
     R = cm.response
     S, marks = block.snapshots(n_rows)
     P = block.patients(0, n_rows)
@@ -148,19 +133,18 @@ def run_block_shared(cm, ks: list[int], block: Block, n_rows: int, rec0: Records
         if st == L.DONE_STATUS:
             break
         _answer(st, rec0, block, P, i)
-    reached = marks[:, MARK_AT] == 1
-    done(0, P, rec0, None)
+    done(0, P, rec0, marks)
     M = cm.records_for_core
     for k in ks:
         rec.clear()
         P = block.patients(k, n_rows)
         i = 0
         while True:
-            st, i = run_from_ladder(P, block.patient_bytes(n_rows), i, M, k, rec.work, R, block.draws, rec.out, S, marks, rec0.out)
+            st, i = run_from_ladder(P, block.patient_bytes(n_rows), i, M, k, rec.work, R, block.draws, rec.out, S, marks)
             if st == L.DONE_STATUS:
                 break
             _answer(st, rec, block, P, i)
-        done(k, P, rec, reached)
+        done(k, P, rec, marks)
 
 
 def run_batch(model, n: int, seed: int, draw: int = 0, progress=None):

@@ -200,11 +200,11 @@ class Block:
         return self._bytes[0][:n_rows]
 
     def snapshots(self, n_rows: int) -> tuple[np.ndarray, np.ndarray]:
-        """Room for the trajectories of the block's first ``n_rows`` patients as bytes, and six int64
+        """Room for the trajectories of the block's first ``n_rows`` patients as bytes, and three int64
         marks each (:func:`sim.engine.batch_driver.run_block_shared`); kept from block to block."""
         if self._snapshots is None:
             n = streams.BLOCK_SIZE
-            self._snapshots = (np.empty((n, _START.itemsize), dtype=np.uint8), np.zeros((n, 6), dtype=np.int64))
+            self._snapshots = (np.empty((n, _START.itemsize), dtype=np.uint8), np.zeros((n, 3), dtype=np.int64))
         S, marks = self._snapshots
         return S[:n_rows], marks[:n_rows]
 
