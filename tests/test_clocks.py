@@ -68,3 +68,69 @@ def test_cached_clock_times_equal_fresh_ones():
     out = run_plain_python(CACHE_CHECK, SCENARIOS / "capacity.yaml", SCENARIOS / file, *overrides, "horizon_years=20")
     waits, queues = (int(x) for x in out.split()[-2:])
     assert waits > 500 and queues > 10                 # many waits and queues checked
+
+
+def test_death_tables_are_written_when_first_needed_and_equal_the_hand_oracle():
+    """Each patient's death table of a health state is written the first time the patient enters the
+    state (sim.model.hazards.enter_death_table): after a block's lives under every strategy, each
+    state a patient was ever in has its table, patients who never reached ESRD have none for renal
+    replacement (the control: some did reach it), and every table written equals one computed by hand
+    from the life table and the death hazard by state (rates max(m * background + e, floor) by whole
+    year of age, the cumulative hazard their running sum times the breakpoints' widths)."""
+    from sim.engine import streams
+    from sim.engine.batch_driver import run_block
+    from sim.engine.block import Block, block_rows, draw_cohort
+    from sim.engine.records import Records
+    from sim.inputs.build import build
+    from sim.inputs.loading import load_scenario
+    from sim.model import layout as L
+    from sim.model.build import compile_model
+    from sim.model.hazards import death_spec
+    from tests.conftest import SCENARIOS
+    model = build(load_scenario(str(SCENARIOS / "base.yaml")))
+    cm = compile_model(model)
+    n = streams.BLOCK_SIZE
+    block = Block(cm, 3, 0, 0, block_rows(draw_cohort(cm, 3, 0, n), 0))
+    entered = np.zeros((n, 5), dtype=bool)
+    entered[:, L.ACTIVE] = True
+    for k in range(len(cm.strategies)):
+        rec = Records()
+        P = run_block(cm, k, block, n, rec, keep=True)
+        ev, sg = rec.arrays()
+        entered[sg[:, L.SG_PATIENT].astype(int), sg[:, L.SG_STATE].astype(int)] = True
+        entered[P["esrd_time"] == P["esrd_time"], L.DIALYSIS] = True      # a last segment may be cut short
+    written = (P["d_written"][:, None] >> np.arange(5)) & 1 == 1
+    assert (written >= entered).all()
+    esrd = entered[:, L.DIALYSIS]
+    assert 0 < esrd.sum() < n and not written[~esrd][:, L.DIALYSIS].any()
+    spec, lt, G = death_spec(model.params), model.life_table, int(cm.records["n_bps"][0]) - 1
+    for i in range(n):
+        p = P[i]
+        life = lt.female if p["female"] else lt.male
+        ages = np.minimum(np.floor(p["age"]) + np.arange(G), len(life) - 1).astype(int)
+        widths = np.diff(p["d_bps"][:G + 1])
+        for s in np.flatnonzero(written[i]):
+            rates = np.maximum(spec[s, 0] * life[ages] + spec[s, 1], spec[s, 2])
+            assert np.array_equal(p["d_rates"][s, :G], rates)
+            assert np.allclose(p["d_cum"][s, :G + 1], np.concatenate([[0.0], np.cumsum(rates * widths)]),
+                               rtol=1e-12, atol=0)
+
+
+def test_a_life_table_longer_than_the_core_holds_is_refused(tmp_path):
+    """The core keeps the life table in each strategy record (layout.MAX_AGES rows): a longer one is
+    refused with an error naming the field and the limit, and one that fits is taken (the control)."""
+    import pytest
+    import sim
+    from sim.inputs.build import build
+    from sim.model import layout as L
+    from sim.model.build import compile_model
+    from tests.conftest import SCENARIOS
+
+    def model_with(rows):
+        table = tmp_path / f"life_{rows}.csv"
+        table.write_text("age,female,male\n" + "".join(f"{a},0.01,0.012\n" for a in range(rows)))
+        return build(sim.load_scenario(str(SCENARIOS / "base.yaml"), [f"life_table={table}"]))
+    compile_model(model_with(L.MAX_AGES))
+    with pytest.raises(sim.InputError, match=f"at most {L.MAX_AGES}") as err:
+        compile_model(model_with(L.MAX_AGES + 1))
+    assert err.value.field == "life_table"

@@ -6,7 +6,6 @@ import re
 import string
 import subprocess
 import sys
-import types
 from collections import defaultdict
 from html.parser import HTMLParser
 

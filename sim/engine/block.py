@@ -88,7 +88,6 @@ class Block:
 
     def __init__(self, cm, seed: int, draw: int, block: int, cohort: Cohort, reuse: "Block | None" = None):
         self.cm, self.seed, self.draw, self.block = cm, seed, draw, block
-        model = cm.model
         self.cohort = c = cohort
         n, r = streams.BLOCK_SIZE, c.n
         self.rows = r
@@ -101,10 +100,8 @@ class Block:
         clocks = np.empty((n, len(_CLOCKS), 1, 1))
         draw_into(clocks, seed, draw, block, _CLOCKS, rows=r, exponential=[True] * len(_CLOCKS))
         P["e_death"][:r], P["e_esrd"][:r] = clocks[:r, 0, 0, 0], clocks[:r, 1, 0, 0]
-        G, d_spec, e_rate, e_class_hr, e_band_hr, e_hr1 = cm.hazard_inputs
-        lt = model.life_table
-        write_tables(records(P), r, G, c.age, c.female, lt.female, lt.male, d_spec, e_rate, e_class_hr, e_band_hr,
-                     e_hr1)
+        e_rate, e_class_hr, e_band_hr, e_hr1 = cm.hazard_inputs
+        write_tables(records(P), r, cm.records_for_core[0], c.age, c.female, e_rate, e_class_hr, e_band_hr, e_hr1)
         if any(s.workup.active for s in cm.strategies):
             w = np.empty((n, 1, 1, 3))
             draw_into(w, seed, draw, block, ["workup"], rows=r)

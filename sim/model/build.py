@@ -64,13 +64,12 @@ class CompiledModel:
 
     @cached_property
     def hazard_inputs(self) -> tuple:
-        """What :func:`sim.model.hazards.write_tables` needs besides the patients, fixed for the model:
-        G (the death tables' breakpoints less one, as in the MODEL records), the death hazard by state,
-        the ESRD rates, class and chronic-damage hazard ratios, and the first-year hazard ratio."""
+        """What :func:`sim.model.hazards.write_tables` needs besides the patients and a MODEL record
+        (which holds the death hazard's inputs), fixed for the model: the ESRD rates, class and
+        chronic-damage hazard ratios, and the first-year hazard ratio."""
         p = self.model.params
         e_rate, e_class_hr, e_hr1 = esrd_spec(p)
-        return (int(self.records["n_bps"][0]) - 1, death_spec(p), e_rate, e_class_hr,
-                esrd_multiplier(p, CHRONICITY), e_hr1)
+        return e_rate, e_class_hr, esrd_multiplier(p, CHRONICITY), e_hr1
 
     @cached_property
     def stopping_at_ladder(self) -> np.ndarray:
@@ -124,6 +123,11 @@ def compile_model(model, capacity: bool = False) -> CompiledModel:
         base["kind_esrd_hr"][j] = ae_esrd_hr.get(kind, 1.0)
     base["n_streams"] = len(streams)
     base["n_bps"] = G + 1
+    lt = model.life_table
+    _check(len(lt.female), L.MAX_AGES, "life-table ages", "life_table")
+    base["life"][0, :len(lt.female)], base["life"][1, :len(lt.male)] = lt.female, lt.male
+    base["n_life"] = len(lt.female)
+    base["d_spec"] = death_spec(p)
     base["capacity"] = int(capacity)
     onset = p["response_onset_months"] / YEAR
     for i, th in enumerate(ths):

@@ -13,6 +13,7 @@ from __future__ import annotations
 from sim.model import events as E
 from sim.model import layout as L
 from sim.model.clocks import clock_times, consume, damage_kidney, restart_clocks
+from sim.model.hazards import enter_death_table
 from sim.model.jit import core, inlined
 from sim.model.work import ae_numbers, counts, course_numbers, events, response, segments
 
@@ -62,6 +63,7 @@ def set_state(m, w, p, now, state):
     consume(p, m.n_bps, now)
     segment(w, p, now)
     p.state = state
+    enter_death_table(m, p, state)
     restart_clocks(p, m.n_bps, now)
 
 

@@ -17,7 +17,8 @@ response state (B35, B60), ``HR_patient`` for chronic damage and supportive care
 (applied in the pathway), and zero once on renal replacement therapy.
 
 The tables are written straight into the patients' records (:func:`write_tables`, compiled, for
-a whole patient block at once); the core evaluates and inverts them (:mod:`sim.model.clocks`).
+a whole patient block at once; the death table of a state when the patient first enters it,
+:func:`enter_death_table`); the core evaluates and inverts them (:mod:`sim.model.clocks`).
 """
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ import numpy as np
 from sim.inputs.therapies import ISN_CLASSES
 from sim.model import layout as L
 from sim.inputs.cohort import CHRONICITY
-from sim.model.jit import core
+from sim.model.jit import core, inlined
 from sim.model.response import chronicity_mix
 
 ACTIVE, PARTIAL, COMPLETE, DIALYSIS, TRANSPLANT = (
@@ -72,40 +73,63 @@ def horizon_breakpoints(horizon_years: float) -> int:
     return int(math.ceil(horizon_years)) + 2
 
 
-@core
-def write_tables(P, n, G, age, female, life_female, life_male, d_spec, e_rate, e_class_hr, e_band_hr, e_hr1):
-    """Write the hazard tables of patients ``P[:n]`` into their records (``isn_class`` and
-    ``chronicity`` already set): death (``d_bps`` G + 1 breakpoints, then per health state
-    ``d_cum`` the cumulative hazard at each breakpoint and ``d_rates`` the G rates) and ESRD
-    (``e_bps`` [0, 1 year, far], per pre-ESRD state ``e_cum`` and the two ``e_rates``). The inputs
-    are the patients' ``age`` and ``female``, the life table's background rates by single year of
-    age, :func:`death_spec`, :func:`esrd_spec` (rates, class hazard ratios, first-year hazard ratio)
-    and the :func:`esrd_multiplier` of each chronicity band (in the order of CHRONICITY). The first
-    breakpoint after 0 is the next birthday; the cumulative hazard is the running sum, left to
+@inlined
+def death_table(m, p, s):
+    """Write patient ``p``'s death table in health state ``s``: ``d_rates[s]``, the G rates
+    ``max(m_s * background + e_s, floor_s)`` (:func:`death_spec`, in ``m.d_spec``) with the background
+    rate of the patient's whole years of age in the life table (``m.life``; its last row beyond it),
+    and ``d_cum[s]``, the cumulative hazard at each breakpoint ``d_bps``: the running sum, left to
     right, of rate x width."""
-    lim = np.float64(life_female.shape[0] - 1)
+    G = m.n_bps - 1
+    lim = np.float64(m.n_life - 1)
+    life = m.life[0] if p.female else m.life[1]
+    fa = math.floor(p.age)
+    bps, cum, rates = p.d_bps, p.d_cum[s], p.d_rates[s]
+    mult, excess, floor = m.d_spec[s, 0], m.d_spec[s, 1], m.d_spec[s, 2]
+    cum[0] = 0.0
+    for j in range(G):
+        y = fa + np.float64(j)                       # age in whole years, the table's last row beyond it
+        bg = life[np.int64(y if y < lim else lim)]
+        v = mult * bg + excess
+        r = floor if v < floor else v
+        rates[j] = r
+        cum[j + 1] = cum[j] + r * (bps[j + 1] - bps[j])
+    p.d_written |= np.int64(1) << np.int64(s)
+
+
+@inlined
+def enter_death_table(m, p, s):
+    """The death table of state ``s`` is written the first time the patient enters the state (shared by
+    every strategy): most patients never need those of renal replacement, and a table written just
+    before it is read is still in the processor's cache."""
+    if not (p.d_written >> np.int64(s)) & np.int64(1):
+        death_table(m, p, s)
+
+
+@core
+def write_tables(P, n, m, age, female, e_rate, e_class_hr, e_band_hr, e_hr1):
+    """Write the hazard tables of patients ``P[:n]`` into their records (``isn_class`` and
+    ``chronicity`` already set): the patients' ``age`` and ``female``, the death tables' breakpoints
+    ``d_bps`` (G + 1: 0, the next G - 1 birthdays, far; the first after 0 is the next birthday) and the
+    death table of active nephritis, the state every patient starts in (:func:`death_table`; the
+    others when first entered, :func:`enter_death_table`), and ESRD (``e_bps`` [0, 1 year, far], per
+    pre-ESRD state ``e_cum`` and the two ``e_rates``) from :func:`esrd_spec` (rates, class hazard
+    ratios, first-year hazard ratio) and the :func:`esrd_multiplier` of each chronicity band (in the
+    order of CHRONICITY). ``m``: a MODEL record (the death hazard's inputs, the same in every strategy)."""
+    G = m.n_bps - 1
     for i in range(n):
         p = P[i]
-        bps, cum, rates = p.d_bps, p.d_cum, p.d_rates
+        bps = p.d_bps
         a = age[i]
-        fa = math.floor(a)
-        first = 1.0 - (a - fa)                       # time to the next birthday, in (0, 1]
+        p.age = a
+        p.female = 1 if female[i] else 0
+        first = 1.0 - (a - math.floor(a))            # time to the next birthday, in (0, 1]
         bps[0] = 0.0
         for j in range(G - 1):
             bps[j + 1] = first + np.float64(j)
         bps[G] = L.FAR
-        life = life_female if female[i] else life_male
-        for s in range(5):
-            cum[s, 0] = 0.0
-        for j in range(G):
-            y = fa + np.float64(j)                   # age in whole years, the table's last row beyond it
-            bg = life[np.int64(y if y < lim else lim)]
-            w = bps[j + 1] - bps[j]
-            for s in range(5):
-                v = d_spec[s, 0] * bg + d_spec[s, 1]
-                r = d_spec[s, 2] if v < d_spec[s, 2] else v
-                rates[s, j] = r
-                cum[s, j + 1] = cum[s, j] + r * w
+        p.d_written = 0
+        death_table(m, p, L.ACTIVE)
         hr = e_class_hr[p.isn_class] * e_band_hr[p.chronicity]
         p.e_bps[0] = 0.0
         p.e_bps[1] = 1.0

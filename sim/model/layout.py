@@ -32,6 +32,7 @@ MAX_KINDS = 32                 # adverse-event kinds of a model
 MAX_STREAMS = 48               # response streams of a model (variants of one drug share one)
 MAX_INDUCTION = 8              # induction agents of a strategy's mix
 MAX_BPS = 104                  # breakpoints of a death table: ceil(horizon <= 100 years) + 3
+MAX_AGES = 128                 # rows of a life table (single years of age from 0)
 
 # health states, in the order of sim.model.hazards.HEALTH_STATES
 ACTIVE, PARTIAL, COMPLETE, DIALYSIS, TRANSPLANT = range(5)
@@ -69,6 +70,8 @@ MODEL = np.dtype([
     ("transplant_rate", f8), ("graft_failure_rate", f8), ("labs_detect_lookalike", f8),
     ("biopsy_detects_lookalike", f8), ("biopsy_detects_chronic_damage", f8),
     ("kind_esrd_hr", f8, MAX_KINDS), ("n_streams", i8), ("n_bps", i8), ("capacity", i8),
+    # the death hazard's inputs (sim.model.hazards): the life table (female, male), the hazard by state
+    ("life", f8, (2, MAX_AGES)), ("n_life", i8), ("d_spec", f8, (5, 3)),
     # -- therapies (by index; names in the model's therapy list) ---------------------------------------
     ("th_t_ref", f8, MAX_THERAPIES),            # evidence time point, years
     ("th_onset", f8, MAX_THERAPIES),            # earliest response, years (min(onset, t_ref))
@@ -108,9 +111,11 @@ PHASE_NAMES = ("start", "first_assessment", "reassessment", "management_assessme
 PATIENT = np.dtype([
     # -- who the patient is -------------------------------------------------------------------------
     ("pid", i8), ("row", i8), ("isn_class", i8), ("ancestry", i8), ("nonadherent", i8), ("chronicity", i8),
-    ("lookalike", i8),
+    ("lookalike", i8), ("age", f8), ("female", i8),
     ("e_death", f8), ("e_esrd", f8),                  # exponential thresholds of the hazard clocks
-    ("d_bps", f8, MAX_BPS), ("d_cum", f8, (5, MAX_BPS)), ("d_rates", f8, (5, MAX_BPS)),   # death tables
+    # death tables: the breakpoints, and per health state the cumulative hazard and the rates, written
+    # when the patient first enters the state (d_written: a bit per state)
+    ("d_bps", f8, MAX_BPS), ("d_cum", f8, (5, MAX_BPS)), ("d_rates", f8, (5, MAX_BPS)), ("d_written", i8),
     ("e_bps", f8, 3), ("e_cum", f8, (3, 3)), ("e_rates", f8, (3, 3)),                   # ESRD tables
     ("workup_u", f8, 3),                              # biopsy sees chronic damage, a look-alike; labs see one
     # -- the trajectory (from here to the end: reset for each strategy) --------------------------------
@@ -146,8 +151,9 @@ PATIENT = np.dtype([
 
 # the fields a patient's record keeps from strategy to strategy: who the patient is, the clocks'
 # thresholds and tables; the others are the trajectory, reset for each strategy
-PATIENT_FIXED = ("pid", "row", "isn_class", "ancestry", "nonadherent", "chronicity", "lookalike", "e_death",
-                 "e_esrd", "d_bps", "d_cum", "d_rates", "e_bps", "e_cum", "e_rates", "workup_u")
+PATIENT_FIXED = ("pid", "row", "isn_class", "ancestry", "nonadherent", "chronicity", "lookalike", "age", "female",
+                 "e_death", "e_esrd", "d_bps", "d_cum", "d_rates", "d_written", "e_bps", "e_cum", "e_rates",
+                 "workup_u")
 #: the trajectory is the record's tail, from this byte on (a driver may copy it as one run of bytes)
 TRAJECTORY_OFFSET = PATIENT.fields["first_agent"][1]
 assert all((PATIENT.fields[f][1] < TRAJECTORY_OFFSET) == (f in PATIENT_FIXED) for f in PATIENT.names)
