@@ -81,19 +81,21 @@ def death_table(m, p, s):
     and ``d_cum[s]``, the cumulative hazard at each breakpoint ``d_bps``: the running sum, left to
     right, of rate x width."""
     G = m.n_bps - 1
-    lim = np.float64(m.n_life - 1)
+    last = m.n_life - 1
     life = m.life[0] if p.female else m.life[1]
-    fa = math.floor(p.age)
+    a0 = np.int64(math.floor(p.age))
     bps, cum, rates = p.d_bps, p.d_cum[s], p.d_rates[s]
     mult, excess, floor = m.d_spec[s, 0], m.d_spec[s, 1], m.d_spec[s, 2]
-    cum[0] = 0.0
+    total = 0.0
+    cum[0] = total
     for j in range(G):
-        y = fa + np.float64(j)                       # age in whole years, the table's last row beyond it
-        bg = life[np.int64(y if y < lim else lim)]
+        k = a0 + j                                   # age in whole years, the table's last row beyond it
+        bg = life[k if k < last else last]
         v = mult * bg + excess
         r = floor if v < floor else v
         rates[j] = r
-        cum[j + 1] = cum[j] + r * (bps[j + 1] - bps[j])
+        total = total + r * (bps[j + 1] - bps[j])
+        cum[j + 1] = total
     p.d_written |= np.int64(1) << np.int64(s)
 
 
