@@ -16,7 +16,8 @@ Measures, on the base scenario (2 strategies, 50-year horizon), in this one run 
 CPU time of the process (``time.process_time``) is reported beside wall time: on a shared machine it
 moves less with the load. Each process collects its garbage once before timing (as ``timeit`` keeps the
 collector out of its timings): the first full collection of a process walks every object the imports
-left (about 0.1 s, once), which is no part of a draw's cost but fell inside the 50 timed draws. Not a test: nothing here asserts a speed. ``python benchmarks/drivers.py``.
+left (about 0.1 s, once), which is no part of a draw's cost but fell inside the 50 timed draws.
+Not a test: nothing here asserts a speed. ``python benchmarks/drivers.py``.
 """
 from __future__ import annotations
 

@@ -22,6 +22,19 @@ def test_searches_equal_python_bisect(a, x, guess):
     assert bisect_from(arr, len(a), x, guess) == want
 
 
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(a=st.lists(st.integers(0, 20), max_size=12).map(lambda xs: sorted(float(x) for x in xs)),
+       x=st.floats(allow_nan=True, allow_infinity=True), top=st.booleans(), junk=st.floats(-5, 25))
+def test_branchless_search_equals_python_bisect_everywhere(a, x, top, junk):
+    """The branchless search (no jump depends on the data) on any non-decreasing table: empty ones,
+    a last breakpoint at infinity, and targets that are NaN or infinite; what lies past the table's
+    end is never read."""
+    if top and a:
+        a[-1] = float("inf")
+    arr = np.array(a + [junk, junk])
+    assert bisect_right(arr, len(a), x) == bisect.bisect_right(a, x)
+
+
 def test_cumulative_in_equals_cumulative():
     bps = np.array([0.0, 0.4, 1.4, 2.4, 1e6])
     rates = np.array([0.1, 0.2, 0.3, 0.4])
@@ -43,6 +56,7 @@ checked = {"course": 0, "pathway": 0}
 def checking(where):
     def clock_times(p, n_bps):
         # the cached times must always be those computed afresh from the clocks' state
+        assert (int(p.d_written) >> int(p.state)) & 1        # the table death_time reads is written
         got = clocks.clock_times(p, n_bps)
         fresh = (clocks.death_time(p, n_bps), clocks.esrd_time(p))
         assert got == fresh or all(a == b or (a != a and b != b) for a, b in zip(got, fresh)), (got, fresh)
@@ -53,21 +67,34 @@ def checking(where):
 
 course.clock_times = checking("course")          # every module of the core that reads the cached times
 pathway.clock_times = checking("pathway")
+tables = {"read": 0}
+death_cumulative = clocks.death_cumulative
+
+
+def read_after_written(p, n_bps, now):
+    # the death table read (the current state's) was written when the patient entered the state
+    assert (int(p.d_written) >> int(p.state)) & 1, (int(p.d_written), int(p.state))
+    tables["read"] += 1
+    return death_cumulative(p, n_bps, now)
+
+
+clocks.death_cumulative = read_after_written
 sim.simulate(sim.load_scenario(sys.argv[2], sys.argv[3:]), patients=40, seed=6, engine="fast", costed=False)
 sim.simulate(sim.load_scenario(sys.argv[1]), patients=60, seed=6, costed=False)      # queues: capacity limits
-print(checked["course"], checked["pathway"])
+print(tables["read"], checked["course"], checked["pathway"])
 """
 
 
 def test_cached_clock_times_equal_fresh_ones():
     """Run as plain Python, every wait's death and ESRD times (cached until the clocks change) equal
     those computed afresh, with kidney-damaging adverse events that rebase the ESRD clock; and so do
-    the times a queue for a limited service reads (capacity limits)."""
+    the times a queue for a limited service reads (capacity limits). Every death table read is one
+    the patient's record has written (a state's table is written when the patient first enters it)."""
     from tests.conftest import CASES, SCENARIOS, run_plain_python
     file, overrides, _, _ = CASES["severe_adverse_events"]
     out = run_plain_python(CACHE_CHECK, SCENARIOS / "capacity.yaml", SCENARIOS / file, *overrides, "horizon_years=20")
-    waits, queues = (int(x) for x in out.split()[-2:])
-    assert waits > 500 and queues > 10                 # many waits and queues checked
+    reads, waits, queues = (int(x) for x in out.split()[-3:])
+    assert waits > 500 and queues > 10 and reads > 500      # many waits, queues and table reads checked
 
 
 def test_death_tables_are_written_when_first_needed_and_equal_the_hand_oracle():
@@ -98,7 +125,8 @@ def test_death_tables_are_written_when_first_needed_and_equal_the_hand_oracle():
         P = run_block(cm, k, block, n, rec, keep=True)
         ev, sg = rec.arrays()
         entered[sg[:, L.SG_PATIENT].astype(int), sg[:, L.SG_STATE].astype(int)] = True
-        entered[P["esrd_time"] == P["esrd_time"], L.DIALYSIS] = True      # a last segment may be cut short
+        entered[P["esrd_time"] == P["esrd_time"], L.DIALYSIS] = True      # a last segment may be empty
+        entered[P["tx_time"] == P["tx_time"], L.TRANSPLANT] = True
     written = (P["d_written"][:, None] >> np.arange(5)) & 1 == 1
     assert (written >= entered).all()
     esrd = entered[:, L.DIALYSIS]
@@ -112,8 +140,7 @@ def test_death_tables_are_written_when_first_needed_and_equal_the_hand_oracle():
         for s in np.flatnonzero(written[i]):
             rates = np.maximum(spec[s, 0] * life[ages] + spec[s, 1], spec[s, 2])
             assert np.array_equal(p["d_rates"][s, :G], rates)
-            assert np.allclose(p["d_cum"][s, :G + 1], np.concatenate([[0.0], np.cumsum(rates * widths)]),
-                               rtol=1e-12, atol=0)
+            assert np.array_equal(p["d_cum"][s, :G + 1], np.concatenate([[0.0], np.cumsum(rates * widths)]))
 
 
 def test_a_life_table_longer_than_the_core_holds_is_refused(tmp_path):

@@ -57,19 +57,27 @@ def test_tiny_buffers_grow_in_aggregate_mode(model, request):
 def test_tiny_buffers_grow_while_strategies_share_lives(monkeypatch, request):
     """Strategies that differ only in their ladder share each life until the ladder
     (sim.engine.batch_driver.run_block_shared): buffers too small for the records of strategy 0's
-    whole block, and for those the other strategy writes from the ladder on (it asks for room before
-    the ladder's first step), must grow, and nothing changes."""
+    whole block, and for those the other strategy writes from the ladder on, must grow, and nothing
+    changes. Buffers smaller than one step's records make the other strategy ask for room before the
+    ladder's first step, too (the check run_from_ladder makes before it resumes a patient)."""
     from sim.model.build import compile_model
     model = build(load("base.yaml", OVERRIDES))
     assert compile_model(model).same_until_ladder(1)
     roomy = aggregate(model, 200, 5)
     counts = request.getfixturevalue("tiny_buffers")
+    monkeypatch.setattr(records.Records, "CAPACITY", 40)            # below one step's records
     from sim.engine import batch_driver
     from sim.model import layout as L
     from_ladder, statuses = batch_driver.run_from_ladder, []
-    monkeypatch.setattr(batch_driver, "run_from_ladder",
-                        lambda *a: (lambda r: (statuses.append(r[0]), r)[1])(from_ladder(*a)))
+
+    def watched(*a):
+        st, i = from_ladder(*a)
+        P = a[0]
+        statuses.append((st, i < len(P) and P[i]["phase"] == L.START))
+        return st, i
+    monkeypatch.setattr(batch_driver, "run_from_ladder", watched)
     tiny = aggregate(model, 200, 5)
     assert counts["grow"] > 4
-    assert statuses.count(L.RECORDS_FULL) > 0          # the strategy going on from the shared part filled them too
+    assert (L.RECORDS_FULL, True) in statuses          # asked for room before resuming a patient at the ladder
+    assert (L.RECORDS_FULL, False) in statuses         # and while going on from there
     assert_same_aggregate(tiny, roomy)

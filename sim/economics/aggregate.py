@@ -30,7 +30,7 @@ from sim.inputs.economic_tables import CATEGORIES, OUTCOMES
 from sim.model.hazards import HEALTH_STATES, PRE_ESRD_STATES
 from sim.model import events as E
 from sim.model import layout as L
-from sim.model.jit import core
+from sim.model.jit import core, inlined
 
 # cost categories (sim.inputs.economic_tables.CATEGORIES) and the accumulators of one patient: discounted costs
 # by category, undiscounted costs by category, QALYs and life years (discounted, undiscounted)
@@ -51,6 +51,9 @@ PRICING = np.dtype([("open_th", np.int64), ("maint", np.int64), ("n_flares", np.
                     ("cv", np.float64)])
 
 
+NOT_COPIED = -2                # PRICING open_th of a copy not (yet) made at the ladder
+
+
 def fresh_pricing(n: int) -> np.ndarray:
     """``n`` PRICING records of a patient none of whose records is priced yet."""
     q = np.zeros(n, dtype=PRICING)
@@ -58,6 +61,22 @@ def fresh_pricing(n: int) -> np.ndarray:
     q["f0"] = q["cv"] = 1.0
     q["tx_time"] = np.nan
     return q
+
+
+@inlined
+def load_pricing(q):
+    """The fields of a PRICING record, in the order of the dtype."""
+    return q.open_th, q.maint, q.n_flares, q.last_severe, q.s0, q.f0, q.tx_time, q.ct, q.cv
+
+
+@inlined
+def store_pricing(q, open_th, maint, n_flares, last_severe, s0, f0, tx_time, ct, cv):
+    """Write the fields of a PRICING record (the order of :func:`load_pricing`)."""
+    q.open_th, q.maint, q.n_flares, q.last_severe = open_th, maint, n_flares, last_severe
+    q.s0, q.f0, q.tx_time, q.ct, q.cv = s0, f0, tx_time, ct, cv
+
+
+assert PRICING.names == ("open_th", "maint", "n_flares", "last_severe", "s0", "f0", "tx_time", "ct", "cv")
 
 ECON = np.dtype([
     ("dc", np.float64), ("do", np.float64),                 # continuous discount rates: costs, outcomes
@@ -205,15 +224,13 @@ def price_patient(a, q, e, cs, drate, odrug, ev, e0, e1, sg, g0, g1, used_th, us
     ``ev[b_e]`` and ``sg[b_g]`` (where the patient reached the ladder), the accumulators and where the
     pricing stands are copied into ``snap_a`` and ``snap_q``: strategies that share the life until then
     go on from there (b_e = -1: no copy)."""
-    open_th, maint, n_flares, last_severe = q.open_th, q.maint, q.n_flares, q.last_severe
-    s0, f0, tx_time, ct, cv = q.s0, q.f0, q.tx_time, q.ct, q.cv
+    open_th, maint, n_flares, last_severe, s0, f0, tx_time, ct, cv = load_pricing(q)
     dc = e.dc
     i, j = e0, g0
     while i < e1 or j < g1:
         if i == b_e and j == b_g:
             snap_a.v[:] = a.v
-            snap_q.open_th, snap_q.maint, snap_q.n_flares, snap_q.last_severe = open_th, maint, n_flares, last_severe
-            snap_q.s0, snap_q.f0, snap_q.tx_time, snap_q.ct, snap_q.cv = s0, f0, tx_time, ct, cv
+            store_pricing(snap_q, open_th, maint, n_flares, last_severe, s0, f0, tx_time, ct, cv)
         if j < g1 and (i >= e1 or sg[j, L.SG_SEQ] < ev[i, L.EV_SEQ]):
             t0, t1 = sg[j, L.SG_START], sg[j, L.SG_STOP]
             f_0 = discount(dc, t0, ct, cv)
@@ -523,11 +540,14 @@ def aggregate(model, patients: int, seed: int, draw: int = 0, econ=None, cost_ta
                 reached = marks[:, MARK_AT] == 1
                 if k == 0:
                     bounds = np.where(reached[:, None], marks[:, [MARK_EV, MARK_SG]], -1)
+                    snap_Q["open_th"][:n_rows] = NOT_COPIED
                 else:
                     Q = snap_Q[:n_rows]
                     acc[k, lo:hi][reached] = snap_acc[:n_rows][reached]
             price_records(A[k, lo:hi], Q, e, cs, drate, odrug, lo, r.ev, r.cnt[0], r.sg, r.cnt[1], used_th,
                           used_kind, bounds, snap_A[:n_rows], snap_Q[:n_rows])
+            if marks is not None and k == 0 and (snap_Q["open_th"][:n_rows][reached] == NOT_COPIED).any():
+                raise RuntimeError("a patient who reached the ladder has no copy of its pricing there")
             esrd[k, lo:hi] = P["esrd_time"]
             death[k, lo:hi] = P["death_time"]
             if marks is not None and k > 0:

@@ -140,7 +140,8 @@ def run_block_shared(cm, ks: list[int], block: Block, n_rows: int, rec0: Records
         P = block.patients(k, n_rows)
         i = 0
         while True:
-            st, i = run_from_ladder(P, block.patient_bytes(n_rows), i, M, k, rec.work, R, block.draws, rec.out, S, marks)
+            st, i = run_from_ladder(P, block.patient_bytes(n_rows), i, M, k, rec.work, R, block.draws, rec.out,
+                                    S, marks)
             if st == L.DONE_STATUS:
                 break
             _answer(st, rec, block, P, i)

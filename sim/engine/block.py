@@ -2,7 +2,9 @@
 
 For each block of :data:`sim.engine.streams.BLOCK_SIZE` patients the cohort, the hazard tables and the
 random numbers are prepared once (:class:`Block`) and shared by every strategy: the same patients
-with the same random streams (common random numbers). Random numbers come from named streams
+with the same random streams (common random numbers). (The death table of a health state other than
+active nephritis is written by the core when a patient first enters the state, under whichever
+strategy gets there first: :func:`sim.model.hazards.enter_death_table`; the same numbers either way.) Random numbers come from named streams
 (:mod:`sim.engine.streams`): the courses of each response stream and their adverse events
 (``K_COURSES`` courses per chunk, ``#1``, ``#2``... beyond the first), the renal flares (``K_FLARES``
 per chunk), the work-up and the choice of induction agent. The first chunk of courses and adverse
@@ -92,6 +94,7 @@ class Block:
         n, r = streams.BLOCK_SIZE, c.n
         self.rows = r
         # who the patients are, their clocks and hazard tables: written once, kept from strategy to strategy
+        # (the death tables of states other than active nephritis when a patient first enters them)
         P = reuse._P if reuse is not None else np.zeros(n, dtype=L.PATIENT)
         P["pid"][:r] = block * n + np.arange(r)
         P["row"][:r] = np.arange(r)

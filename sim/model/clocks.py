@@ -8,7 +8,9 @@ change of health state banks the hazard used so far and restarts the clock's ref
 adverse event that damages the kidney multiplies the ESRD hazard from then on (``esrd_k``).
 
 Written for the compiled core (numba) and plain Python alike: :func:`bisect_right` is Python's
-``bisect.bisect_right`` over the first ``n`` elements, and negative indices wrap as Python's do.
+``bisect.bisect_right`` over the first ``n`` elements of a non-decreasing table (every table here is),
+and negative indices wrap as Python's do. The death table read is always that of the current health
+state, written when the patient entered it (:func:`sim.model.course.set_state`).
 """
 from __future__ import annotations
 
@@ -38,8 +40,9 @@ def bisect_right(a, n, x):
 
 @inlined
 def bisect_from(a, n, x, j):
-    """``bisect.bisect_right(a[:n], x)`` searched from a guess ``j``: the same index, found in a step
-    or two when ``x`` has moved little since the guess was found (a patient's clock moves forward)."""
+    """``bisect.bisect_right(a[:n], x)`` searched from a guess ``j``: the same index (for ``x`` not
+    NaN), found in a step or two when ``x`` has moved little since the guess was found (a patient's
+    clock moves forward)."""
     if j > n:
         j = n
     while j < n and a[j] <= x:

@@ -58,6 +58,10 @@ def segment(w, p, now):
 
 @inlined
 def set_state(m, w, p, now, state):
+    """The patient's health state becomes ``state`` at ``now``: the clocks bank the hazard used in the
+    old state, the segment closes, and the new state's death table is written if this is the first
+    time the patient is in it. The only way a health state may change: a table not yet written holds
+    another patient's numbers (records are reused), so a state entered otherwise would read them."""
     if state == p.state:
         return
     consume(p, m.n_bps, now)
