@@ -113,10 +113,12 @@ def discount(delta, t, ct, cv):
 
 
 @core
-def flow(a, cat, rate, t0, t1, dc):
+def flow(a, cat, rate, t0, t1, dc, e0):
+    """A flow of ``rate`` over [t0, t1] into category ``cat`` (``e0`` = exp(-dc t0), which the caller
+    has: one exponential fewer)."""
     if t1 < t0:
         t1 = t0
-    a.v[cat] += rate * discounted_duration(t0, t1, dc, math.exp(-dc * t0), math.exp(-dc * t1))
+    a.v[cat] += rate * discounted_duration(t0, t1, dc, e0, math.exp(-dc * t1))
     a.v[UNDISCOUNTED + cat] += rate * (t1 - t0)
 
 
@@ -166,7 +168,10 @@ def price_segment(a, e, state, ther, t0, t1, e0, e1, n_flares, last_severe, tx_t
         a.v[UNDISCOUNTED + C_DIAL] += r * length
     else:
         t_first = tx_time + 1.0              # follow-up after the transplant's first year
-        flow(a, C_TX, e.c_transplant_followup, t0 if t0 >= t_first else t_first, t1, dc)
+        if t0 >= t_first:
+            flow(a, C_TX, e.c_transplant_followup, t0, t1, dc, e0)
+        else:
+            flow(a, C_TX, e.c_transplant_followup, t_first, t1, dc, math.exp(-dc * t_first))
 
 
 @core
@@ -197,7 +202,7 @@ def price_course(a, e, cs, drate, odrug, th, maint, s0, f0, t_end, f_end):
             a.v[C_DRUG] += rate * dd
             a.v[UNDISCOUNTED + C_DRUG] += rate * length
         else:
-            flow(a, C_DRUG, rate, s0, stop, dc)
+            flow(a, C_DRUG, rate, s0, stop, dc, f0)
     duration = cs.duration[th]
     for c in range(cs.once_start[th], cs.once_start[th + 1]):
         times = cs.once_times[c]
@@ -254,7 +259,7 @@ def price_patient(a, q, e, cs, drate, odrug, ev, e0, e1, sg, g0, g1, used_th, us
                 f0 = cv
                 used_th[open_th] = 1
             elif code == E.DEATH or code == E.END_OF_FOLLOWUP:
-                a.v[A_LYD] += discounted_duration(0.0, t, e.do, 1.0, math.exp(-e.do * t))
+                a.v[A_LYD] += discounted_duration(0.0, t, e.do, 1.0, cv if e.do == dc else math.exp(-e.do * t))
                 a.v[A_LYU] += t
         elif code == E.ADVERSE_EVENT:
             kind = np.int64(ev[i, L.EV_B])
