@@ -109,7 +109,7 @@ def main() -> None:
     print(f"  import sim.reporting.cli           {_summary(imp)}")
     print(f"  lnsim psa: start to first draw     {_summary(first)}")
     print(f"    of which CPU time of the process {_summary(cpu)}")
-    print(f"  then, in the first draw:")
+    print("  then, in the first draw:")
     print(f"    import of the {a.engine} engine       {_summary(eng)}")
     print(f"    first draw (cache load included)  {_summary(d1)}")
     print(f"    second draw                      {_summary(d2)}")

@@ -68,7 +68,6 @@ def load(name: str, overrides=()):
     return sim.load_scenario(SCENARIOS / name, list(overrides))
 
 
-
 def run_plain_python(code: str, *args) -> str:
     """Run ``code`` (``python -c``, with ``args``) with the compiler switched off (NUMBA_DISABLE_JIT=1:
     the clinical core as plain Python); its standard output. The calling test must itself run compiled,
@@ -91,6 +90,7 @@ def compiled_stream(seed: int, draw: int, block: int, name: str, shape=(), expon
     dest = np.full((streams.BLOCK_SIZE, 1, k, m), np.nan)
     rng.draw_into(dest, seed, draw, block, [name], exponential=[exponential])
     return dest.reshape((streams.BLOCK_SIZE, *shape))
+
 
 #: Hand-picked scenarios that exercise every branch of the core and every pricing rule:
 #: name -> (scenario file, overrides, patients, seed)

@@ -20,7 +20,6 @@ from sim.model.build import compile_model
 from tests.conftest import CASES, assert_aggregate_equals, assert_same_aggregate, load
 
 
-
 def test_aggregate_mode_with_other_tables_and_discounting():
     """As a probabilistic analysis uses it: sampled cost and utility tables, other discount rates."""
     model = build(load("exploratory.yaml"))

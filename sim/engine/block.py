@@ -4,17 +4,17 @@ For each block of :data:`sim.engine.streams.BLOCK_SIZE` patients the cohort, the
 random numbers are prepared once (:class:`Block`) and shared by every strategy: the same patients
 with the same random streams (common random numbers). (The death table of a health state other than
 active nephritis is written by the core when a patient first enters the state, under whichever
-strategy gets there first: :func:`sim.model.hazards.enter_death_table`; the same numbers either way.) Random numbers come from named streams
-(:mod:`sim.engine.streams`): the courses of each response stream and their adverse events
-(``K_COURSES`` courses per chunk, ``#1``, ``#2``... beyond the first), the renal flares (``K_FLARES``
-per chunk), the work-up and the choice of induction agent. The first chunk of courses and adverse
-events is not drawn here: the block keeps each stream's start state and the core draws a course's
-numbers when the course starts, jumping the stream to them (:func:`sim.model.work.course_numbers`),
-so that no number is drawn that no course reads. The rest is drawn as whole arrays. A chunk beyond
-the first is drawn when a patient needs it (the core asks: ``NEED_DRAWS``) into arrays kept with room
-for more (``have``: the courses and flares each row has drawn); a course chunk is drawn for that
-patient's row alone (the generator jumps to the row), a flare chunk for every row. A patient's
-numbers never depend on which chunks or rows were drawn, nor on when.
+strategy gets there first: :func:`sim.model.hazards.enter_death_table`; the same numbers either way.)
+Random numbers come from named streams (:mod:`sim.engine.streams`): the courses of each response stream
+and their adverse events (``K_COURSES`` courses per chunk, ``#1``, ``#2``... beyond the first), the
+renal flares (``K_FLARES`` per chunk), the work-up and the choice of induction agent. The first chunk of
+courses and adverse events is not drawn here: the block keeps each stream's start state and the core
+draws a course's numbers when the course starts, jumping the stream to them
+(:func:`sim.model.work.course_numbers`), so that no number is drawn that no course reads. The rest is
+drawn as whole arrays. A chunk beyond the first is drawn when a patient needs it (the core asks:
+``NEED_DRAWS``) into arrays kept with room for more (``have``: the courses and flares each row has
+drawn); a course chunk is drawn for that patient's row alone (the generator jumps to the row), a flare
+chunk for every row. A patient's numbers never depend on which chunks or rows were drawn, nor on when.
 """
 from __future__ import annotations
 
@@ -103,8 +103,7 @@ class Block:
         clocks = np.empty((n, len(_CLOCKS), 1, 1))
         draw_into(clocks, seed, draw, block, _CLOCKS, rows=r, exponential=[True] * len(_CLOCKS))
         P["e_death"][:r], P["e_esrd"][:r] = clocks[:r, 0, 0, 0], clocks[:r, 1, 0, 0]
-        e_rate, e_class_hr, e_band_hr, e_hr1 = cm.hazard_inputs
-        write_tables(records(P), r, cm.records_for_core[0], c.age, c.female, e_rate, e_class_hr, e_band_hr, e_hr1)
+        write_tables(records(P), r, cm.records_for_core[0], c.age, c.female)
         if any(s.workup.active for s in cm.strategies):
             w = np.empty((n, 1, 1, 3))
             draw_into(w, seed, draw, block, ["workup"], rows=r)

@@ -2,7 +2,8 @@
 
 For each block of 256 patients (see :mod:`sim.engine.streams`) the patients' attributes, hazard
 tables (a state's death table when a patient first enters it) and random numbers are prepared once
-(:class:`sim.engine.block.Block`) and shared by every strategy: the same patients with the same random streams (common random numbers). Each strategy
+(:class:`sim.engine.block.Block`) and shared by every strategy: the same patients with the same
+random streams (common random numbers). Each strategy
 then runs the block through the clinical core (:mod:`sim.model.pathway`) with a driver
 (:mod:`sim.engine.simpy_driver` through :mod:`sim.engine.run`, or :mod:`sim.engine.batch_driver`). Records become DataFrames at the end.
 Exposures, the summary and the economics are added by :func:`sim.analysis.simulate.simulate`.

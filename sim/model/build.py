@@ -63,15 +63,6 @@ class CompiledModel:
         return bool(np.array_equal(a[_BEFORE_LADDER], b[_BEFORE_LADDER]))
 
     @cached_property
-    def hazard_inputs(self) -> tuple:
-        """What :func:`sim.model.hazards.write_tables` needs besides the patients and a MODEL record
-        (which holds the death hazard's inputs), fixed for the model: the ESRD rates, class and
-        chronic-damage hazard ratios, and the first-year hazard ratio."""
-        p = self.model.params
-        e_rate, e_class_hr, e_hr1 = esrd_spec(p)
-        return e_rate, e_class_hr, esrd_multiplier(p, CHRONICITY), e_hr1
-
-    @cached_property
     def stopping_at_ladder(self) -> np.ndarray:
         """The MODEL records, with strategy 0 stopping when a patient first reaches the ladder."""
         M = self.records.copy()
@@ -128,6 +119,8 @@ def compile_model(model, capacity: bool = False) -> CompiledModel:
     base["life"][0, :len(lt.female)], base["life"][1, :len(lt.male)] = lt.female, lt.male
     base["n_life"] = len(lt.female)
     base["d_spec"] = death_spec(p)
+    base["e_rate"], base["e_class_hr"], base["e_hr1"] = esrd_spec(p)
+    base["e_band_hr"] = esrd_multiplier(p, CHRONICITY)
     base["capacity"] = int(capacity)
     onset = p["response_onset_months"] / YEAR
     for i, th in enumerate(ths):

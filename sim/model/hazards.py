@@ -109,7 +109,7 @@ def enter_death_table(m, p, s):
 
 
 @core
-def write_tables(P, n, m, age, female, e_rate, e_class_hr, e_band_hr, e_hr1):
+def write_tables(P, n, m, age, female):
     """Write the hazard tables of patients ``P[:n]`` into their records (``isn_class`` and
     ``chronicity`` already set): the patients' ``age`` and ``female``, the death tables' breakpoints
     ``d_bps`` (G + 1: 0, the next G - 1 birthdays, far; the first after 0 is the next birthday) and the
@@ -117,7 +117,7 @@ def write_tables(P, n, m, age, female, e_rate, e_class_hr, e_band_hr, e_hr1):
     others when first entered, :func:`enter_death_table`), and ESRD (``e_bps`` [0, 1 year, far], per
     pre-ESRD state ``e_cum`` and the two ``e_rates``) from :func:`esrd_spec` (rates, class hazard
     ratios, first-year hazard ratio) and the :func:`esrd_multiplier` of each chronicity band (in the
-    order of CHRONICITY). ``m``: a MODEL record (the death hazard's inputs, the same in every strategy)."""
+    order of CHRONICITY). ``m``: a MODEL record, which holds these inputs (the same in every strategy)."""
     G = m.n_bps - 1
     for i in range(n):
         p = P[i]
@@ -132,13 +132,13 @@ def write_tables(P, n, m, age, female, e_rate, e_class_hr, e_band_hr, e_hr1):
         bps[G] = L.FAR
         p.d_written = 0
         death_table(m, p, L.ACTIVE)
-        hr = e_class_hr[p.isn_class] * e_band_hr[p.chronicity]
+        hr = m.e_class_hr[p.isn_class] * m.e_band_hr[p.chronicity]
         p.e_bps[0] = 0.0
         p.e_bps[1] = 1.0
         p.e_bps[2] = L.FAR
         for s in range(3):
-            r = e_rate[s] * hr
-            r0 = r * e_hr1
+            r = m.e_rate[s] * hr
+            r0 = r * m.e_hr1
             p.e_rates[s, 0] = r0
             p.e_rates[s, 1] = r
             p.e_cum[s, 0] = 0.0

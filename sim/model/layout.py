@@ -21,6 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from sim.inputs.cohort import CHRONICITY, LOOKALIKES
+from sim.inputs.therapies import ISN_CLASSES
 
 INF = float("inf")
 FAR = 1e6                      # years: last breakpoint of a hazard table, beyond any horizon
@@ -70,8 +71,10 @@ MODEL = np.dtype([
     ("transplant_rate", f8), ("graft_failure_rate", f8), ("labs_detect_lookalike", f8),
     ("biopsy_detects_lookalike", f8), ("biopsy_detects_chronic_damage", f8),
     ("kind_esrd_hr", f8, MAX_KINDS), ("n_streams", i8), ("n_bps", i8), ("capacity", i8),
-    # the death hazard's inputs (sim.model.hazards): the life table (female, male), the hazard by state
+    # the hazard clocks' inputs (sim.model.hazards): death (the life table, female and male; the hazard
+    # by state) and ESRD (rate by pre-ESRD state, hazard ratio by ISN class and by chronicity band, first year)
     ("life", f8, (2, MAX_AGES)), ("n_life", i8), ("d_spec", f8, (5, 3)),
+    ("e_rate", f8, 3), ("e_class_hr", f8, len(ISN_CLASSES)), ("e_band_hr", f8, len(CHRONICITY)), ("e_hr1", f8),
     # -- therapies (by index; names in the model's therapy list) ---------------------------------------
     ("th_t_ref", f8, MAX_THERAPIES),            # evidence time point, years
     ("th_onset", f8, MAX_THERAPIES),            # earliest response, years (min(onset, t_ref))
