@@ -92,7 +92,7 @@ ECON = np.dtype([
 # ==============================================================================================
 # Pricing rules, one trajectory at a time
 # ==============================================================================================
-@core
+@inlined
 def discounted_duration(t0, t1, delta, e0, e1):
     """Discounted duration of [t0, t1] from e0 = exp(-delta t0), e1 = exp(-delta t1): their difference
     (relative error below 1e-11 when delta * length >= SHORT), else the expm1 form of sim.economics.discounting."""
@@ -105,14 +105,14 @@ def discounted_duration(t0, t1, delta, e0, e1):
     return e0 * (-math.expm1(-x) / delta)
 
 
-@core
+@inlined
 def discount(delta, t, ct, cv):
     """exp(-delta t): ``cv`` when ``t`` is ``ct`` (a patient's records meet at the same times, so the
     factor last computed is often the one needed; the same number either way)."""
     return cv if t == ct else math.exp(-delta * t)
 
 
-@core
+@inlined
 def flow(a, cat, rate, t0, t1, dc, e0):
     """A flow of ``rate`` over [t0, t1] into category ``cat`` (``e0`` = exp(-dc t0), which the caller
     has: one exponential fewer)."""
@@ -122,7 +122,7 @@ def flow(a, cat, rate, t0, t1, dc, e0):
     a.v[UNDISCOUNTED + cat] += rate * (t1 - t0)
 
 
-@core
+@inlined
 def once(a, e, cat, amount, qaly, t, ec):
     """A one-off amount and QALY change at ``t`` (ec = exp(-dc t))."""
     a.v[cat] += amount * ec
@@ -132,7 +132,7 @@ def once(a, e, cat, amount, qaly, t, ec):
         a.v[A_QU] += qaly
 
 
-@core
+@inlined
 def price_segment(a, e, state, ther, t0, t1, e0, e1, n_flares, last_severe, tx_time):
     """Costs and QALYs of one health-state segment [t0, t1] (e0, e1 = exp(-dc t0), exp(-dc t1);
     every flow of the segment shares its discounted duration)."""
@@ -174,7 +174,7 @@ def price_segment(a, e, state, ther, t0, t1, e0, e1, n_flares, last_severe, tx_t
             flow(a, C_TX, e.c_transplant_followup, t_first, t1, dc, math.exp(-dc * t_first))
 
 
-@core
+@inlined
 def price_course(a, e, cs, drate, odrug, th, maint, s0, f0, t_end, f_end):
     """A course of ``th`` opened at ``s0`` (f0 = exp(-dc s0)) and closed at ``t_end`` (f_end =
     exp(-dc t_end)): monitoring, daily drug components and one-off administrations (the rules of
@@ -222,7 +222,7 @@ def price_course(a, e, cs, drate, odrug, th, maint, s0, f0, t_end, f_end):
         a.v[UNDISCOUNTED + C_ADMIN] += admin * n
 
 
-@core
+@inlined
 def price_patient(a, q, e, cs, drate, odrug, ev, e0, e1, sg, g0, g1, used_th, used_kind, b_e, b_g, snap_a, snap_q):
     """One patient's records (events ev[e0:e1], segments sg[g0:g1]) in the order they were written,
     from where ``q`` (a :data:`PRICING` record) says the pricing stands. When the records reached are
