@@ -115,11 +115,11 @@ def _oracle_block(pop, seed: int, draw: int, block: int) -> dict:
             "lookalike": categorical(streams.uniforms(seed, draw, block, "lookalike", ()), pop.lookalike, LOOKALIKES)}
 
 
-def test_course_numbers_are_the_streams_numbers_wherever_they_are_drawn():
-    """A course's numbers are numpy's stream numbers for the patient's row: the first chunk drawn by
-    the core when the course starts (the stream jumped to them), a later chunk ('#1', ...) drawn by the
-    driver for that patient's row alone, when the patient needs a ninth course of one drug. Rows that
-    needed no more hold only the first chunk (the control: a later chunk is not drawn for every row)."""
+def test_course_numbers_are_the_streams_numbers_in_every_chunk():
+    """A course's numbers are numpy's stream numbers for the patient's row, in the first chunk and in
+    a later one ('#1', ...) the block added when a patient needed a ninth course of one drug: the core
+    draws them all, the chunk's stream jumped to the course. The control: the block did need a later
+    chunk (a core that read only the first chunk would fail here)."""
     from sim.engine.batch_driver import run_block
     from sim.engine.block import K_COURSES as K, Block, _chunk_name, block_rows, draw_cohort
     from sim.engine.records import Records
@@ -129,16 +129,16 @@ def test_course_numbers_are_the_streams_numbers_wherever_they_are_drawn():
     file, overrides, n, seed = SCENARIOS["stream_chunks"]
     cm = compile_model(build(load(file, overrides)))
     block = Block(cm, seed, 0, 0, block_rows(draw_cohort(cm, seed, 0, n), 0))
+    assert (block.have[:, 0] == K).all()                  # one chunk to start with
     rec = Records()
     for k in range(len(cm.strategies)):
         run_block(cm, k, block, block.rows, rec, keep=True)
     have = block.have[:block.rows, 0]
-    assert have.min() == K and have.max() > K
-    r0 = int(np.argmin(have))
-    assert np.all(block.course_u[r0, :, K:] == 0.0) and np.all(block.ae_u[r0, :, K:] == 0.0)   # never drawn
+    assert (have == have[0]).all() and have[0] > K           # a later chunk, for every row
+    assert len(block.starts[0]) == (have[0] // K) * len(cm.streams)
     W = np.zeros(1, dtype=L.WORK)
     attach(W, cm.response, block.draws, rec.out)
-    for r in np.flatnonzero(have > K).tolist() + [int(np.argmin(have))]:
+    for r in (0, 1, block.rows - 1):
         for c in range(have[r] // K):
             for s, name in enumerate(cm.streams):
                 u = streams.uniforms(seed, 0, 0, _chunk_name(f"course:{name}", c), (K, 5))[r]

@@ -51,12 +51,14 @@ import sim
 from sim.model import clocks, course, pathway
 
 checked = {"course": 0, "pathway": 0}
+SLOTS = (0, 1, 1, 3, 4)       # the death table of each state: partial and complete response share one
 
 
 def checking(where):
     def clock_times(p, n_bps):
         # the cached times must always be those computed afresh from the clocks' state
-        assert (int(p.d_written) >> int(p.state)) & 1        # the table death_time reads is written
+        assert (int(p.d_written) >> int(p.d_slot)) & 1       # the table death_time reads is written
+        assert p.d_slot == SLOTS[int(p.state)]               # and it is the current state's
         got = clocks.clock_times(p, n_bps)
         fresh = (clocks.death_time(p, n_bps), clocks.esrd_time(p))
         assert got == fresh or all(a == b or (a != a and b != b) for a, b in zip(got, fresh)), (got, fresh)
@@ -73,7 +75,8 @@ death_cumulative = clocks.death_cumulative
 
 def read_after_written(p, n_bps, now):
     # the death table read (the current state's) was written when the patient entered the state
-    assert (int(p.d_written) >> int(p.state)) & 1, (int(p.d_written), int(p.state))
+    assert (int(p.d_written) >> int(p.d_slot)) & 1, (int(p.d_written), int(p.state))
+    assert p.d_slot == SLOTS[int(p.state)]
     tables["read"] += 1
     return death_cumulative(p, n_bps, now)
 
@@ -101,7 +104,8 @@ def test_death_tables_are_written_when_first_needed_and_equal_the_hand_oracle():
     """Each patient's death table of a health state is written the first time the patient enters the
     state (sim.model.hazards.enter_death_table): after a block's lives under every strategy, each
     state a patient was ever in has its table, patients who never reached ESRD have none for renal
-    replacement (the control: some did reach it), and every table written equals one computed by hand
+    replacement (the control: some did reach it), partial and complete response share one table (their
+    hazards are equal: the slot of the first), and every table written equals one computed by hand
     from the life table and the death hazard by state (rates max(m * background + e, floor) by whole
     year of age, the cumulative hazard their running sum times the breakpoints' widths)."""
     from sim.engine import streams
@@ -127,8 +131,11 @@ def test_death_tables_are_written_when_first_needed_and_equal_the_hand_oracle():
         entered[sg[:, L.SG_PATIENT].astype(int), sg[:, L.SG_STATE].astype(int)] = True
         entered[P["esrd_time"] == P["esrd_time"], L.DIALYSIS] = True      # a last segment may be empty
         entered[P["tx_time"] == P["tx_time"], L.TRANSPLANT] = True
+    slots = cm.records["d_slot"][0]
+    assert list(slots) == [L.ACTIVE, L.PARTIAL, L.PARTIAL, L.DIALYSIS, L.TRANSPLANT]
     written = (P["d_written"][:, None] >> np.arange(5)) & 1 == 1
-    assert (written >= entered).all()
+    assert not written[:, L.COMPLETE].any()                  # complete response reads partial's table
+    assert (written[:, slots] >= entered).all()
     esrd = entered[:, L.DIALYSIS]
     assert 0 < esrd.sum() < n and not written[~esrd][:, L.DIALYSIS].any()
     spec, lt, G = death_spec(model.params), model.life_table, int(cm.records["n_bps"][0]) - 1

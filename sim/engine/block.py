@@ -7,14 +7,14 @@ active nephritis is written by the core when a patient first enters the state, u
 strategy gets there first: :func:`sim.model.hazards.enter_death_table`; the same numbers either way.)
 Random numbers come from named streams (:mod:`sim.engine.streams`): the courses of each response stream
 and their adverse events (``K_COURSES`` courses per chunk, ``#1``, ``#2``... beyond the first), the
-renal flares (``K_FLARES`` per chunk), the work-up and the choice of induction agent. The first chunk of
-courses and adverse events is not drawn here: the block keeps each stream's start state and the core
-draws a course's numbers when the course starts, jumping the stream to them
+renal flares (``K_FLARES`` per chunk), the work-up and the choice of induction agent. Courses and
+adverse events are not drawn here: the block keeps the start state of each stream of each chunk and
+the core draws a course's numbers when the course starts, jumping the stream to them
 (:func:`sim.model.work.course_numbers`), so that no number is drawn that no course reads. The rest is
-drawn as whole arrays. A chunk beyond the first is drawn when a patient needs it (the core asks:
-``NEED_DRAWS``) into arrays kept with room for more (``have``: the courses and flares each row has
-drawn); a course chunk is drawn for that patient's row alone (the generator jumps to the row), a flare
-chunk for every row. A patient's numbers never depend on which chunks or rows were drawn, nor on when.
+drawn as whole arrays. A chunk beyond the first is added when a patient needs it (the core asks:
+``NEED_DRAWS``; ``have``: the courses and flares each row has drawn): a course chunk's start states, a
+flare chunk's numbers for every row (into arrays kept with room for more). A patient's numbers never
+depend on which chunks were drawn, nor on when.
 """
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ from sim.model.jit import records
 from sim.model.pathway import induction_agents
 from sim.model.work import courses_short, flares_short
 
-K_COURSES = 8     # courses of one therapy per patient per stream chunk
+K_COURSES = L.COURSE_CHUNK     # courses of one therapy per patient per stream chunk
 K_FLARES = 16     # flare thresholds per stream chunk
 
 
@@ -45,6 +45,7 @@ def _start_values() -> np.ndarray:
     kept as bytes (:data:`_START_BYTES`) to be copied whole into a block's template."""
     t = np.zeros((), dtype=_START)
     t["state"], t["therapy"], t["course_therapy"] = L.ACTIVE, L.NO_THERAPY, L.NO_THERAPY
+    t["d_slot"] = L.ACTIVE                   # active nephritis has its own death table, the first
     t["esrd_k"] = 1.0
     t["pending_response"] = t["pending_cr"] = L.INF
     t["flare_hr"], t["flare_hr_until"] = 1.0, -1.0
@@ -118,23 +119,18 @@ class Block:
         self.template, self._P = t, P
         self._snapshots = reuse._snapshots if reuse is not None else None
         self._induction_u = None
-        # random numbers of courses, adverse events and flares: the first chunk now, more on demand,
-        # in arrays with room for more chunks (the previous block's, when they fit)
-        shapes = ((n, len(cm.streams), 2 * K_COURSES, 5), (n, max(len(cm.ae_pairs), 1), 2 * K_COURSES, 2),
-                  (n, 2 * K_FLARES, 2))
-        old = (reuse.course_u, reuse.ae_u, reuse.flares) if reuse is not None else (None,) * 3
-        self.course_u, self.ae_u, self.flares = (
-            a if a is not None and a.shape[:-2] == shape[:-2] and a.shape[-1] == shape[-1] else np.zeros(shape)
-            for a, shape in zip(old, shapes))
+        # random numbers of flares: the first chunk now, more on demand, in an array with room for more
+        # chunks (the previous block's, when it fits)
+        old = reuse.flares if reuse is not None else None
+        self.flares = old if old is not None else np.zeros((n, 2 * K_FLARES, 2))
         # how many courses (of every stream) and flares each row has drawn
         self.have = reuse.have if reuse is not None else np.zeros((n, 2), dtype=np.int64)
         self.have[:] = 0
-        # the first chunk of courses and adverse events: the core draws a course's numbers when it
-        # starts, from the streams' start states and the jump tables (sim.model.work.course_numbers)
-        self.have[:, 0] = K_COURSES
-        self.starts = (stream_starts(seed, draw, block, self._course_streams(0)),
-                       stream_starts(seed, draw, block, self._ae_streams(0)))
+        # courses and adverse events: the core draws a course's numbers when it starts, from the start
+        # states of its chunk's streams and the jump tables (sim.model.work.course_numbers)
+        self.starts = (np.zeros((0, 4), dtype=np.uint64), np.zeros((0, 4), dtype=np.uint64))
         self.jumps = (jump_table(5, K_COURSES), jump_table(2, K_COURSES))
+        self.more_courses()
         self.more_flares()
 
     def _course_streams(self, c: int) -> list[str]:
@@ -146,7 +142,7 @@ class Block:
 
     def _update(self) -> None:
         starts = [s if len(s) else np.zeros((1, 4), dtype=np.uint64) for s in self.starts]   # never read if empty
-        self.draws = (self.course_u, self.ae_u, self.flares, self.have, *starts, *self.jumps)
+        self.draws = (self.flares, self.have, *starts, *self.jumps)
 
     @staticmethod
     def _room(a: np.ndarray, axis: int, k: int) -> np.ndarray:
@@ -159,17 +155,15 @@ class Block:
         b[(slice(None),) * axis + (slice(0, a.shape[axis]),)] = a
         return b
 
-    def more_courses(self, row: int) -> None:
-        """Draw the next chunk (beyond the first, which the core draws) of every course stream and of
-        its adverse events (pair (stream, kind)) for the block's row ``row`` alone (the generator jumps
-        to the row: the same numbers as drawing every row)."""
-        k0 = int(self.have[row, 0])
-        c, k1 = k0 // K_COURSES, k0 + K_COURSES
-        self.course_u, self.ae_u = self._room(self.course_u, 2, k1), self._room(self.ae_u, 2, k1)
-        draw_into(self.course_u[:, :, :k1], self.seed, self.draw, self.block, self._course_streams(c), k0, row + 1,
-                  row0=row)
-        draw_into(self.ae_u[:, :, :k1], self.seed, self.draw, self.block, self._ae_streams(c), k0, row + 1, row0=row)
-        self.have[row, 0] = k1
+    def more_courses(self) -> None:
+        """The next chunk of every course stream and of its adverse events (pair (stream, kind)), for
+        every row: the streams' start states (the core draws the numbers, :func:`sim.model.work.course_numbers`)."""
+        c = int(self.have[0, 0]) // K_COURSES
+        self.starts = (np.concatenate([self.starts[0], stream_starts(self.seed, self.draw, self.block,
+                                                                     self._course_streams(c))]),
+                       np.concatenate([self.starts[1], stream_starts(self.seed, self.draw, self.block,
+                                                                     self._ae_streams(c))]))
+        self.have[:, 0] = (c + 1) * K_COURSES
         self._update()
 
     def more_flares(self) -> None:
@@ -190,7 +184,7 @@ class Block:
         p = P[i]
         r = int(p["row"])
         if courses_short(p["courses"], len(self.cm.streams), self.have[r, 0]):
-            self.more_courses(r)
+            self.more_courses()
         if flares_short(p["n_flares"], self.have[r, 1]):
             self.more_flares()
 

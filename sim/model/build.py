@@ -14,7 +14,7 @@ import numpy as np
 
 from sim.model import layout as L
 from sim.inputs.cohort import CHRONICITY
-from sim.model.hazards import death_spec, esrd_multiplier, esrd_spec, horizon_breakpoints
+from sim.model.hazards import death_slots, death_spec, esrd_multiplier, esrd_spec, horizon_breakpoints
 from sim.model.jit import records
 from sim.model.response import response_table
 
@@ -119,6 +119,7 @@ def compile_model(model, capacity: bool = False) -> CompiledModel:
     base["life"][0, :len(lt.female)], base["life"][1, :len(lt.male)] = lt.female, lt.male
     base["n_life"] = len(lt.female)
     base["d_spec"] = death_spec(p)
+    base["d_slot"] = death_slots(base["d_spec"])
     base["e_rate"], base["e_class_hr"], base["e_hr1"] = esrd_spec(p)
     base["e_band_hr"] = esrd_multiplier(p, CHRONICITY)
     base["capacity"] = int(capacity)

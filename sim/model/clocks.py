@@ -90,7 +90,7 @@ def pre_esrd(state):
 @inlined
 def death_time(p, n_bps):
     """When the death clock rings if the patient stays in the current health state."""
-    s = p.state
+    s = p.d_slot                              # the current state's death table
     target = p.e_death - p.used_death + p.hd_since
     return time_reaching(p.d_bps, n_bps, p.d_cum[s], p.d_rates[s], target)
 
@@ -130,7 +130,7 @@ def death_cumulative(p, n_bps, now):
     searched from where the clock last was)."""
     k = bisect_from(p.d_bps, n_bps, now, p.d_at)
     p.d_at = k
-    s = p.state
+    s = p.d_slot                              # the current state's death table
     return cumulative_in(p.d_bps, n_bps, p.d_cum[s], p.d_rates[s], now, k)
 
 

@@ -67,6 +67,7 @@ def set_state(m, w, p, now, state):
     consume(p, m.n_bps, now)
     segment(w, p, now)
     p.state = state
+    p.d_slot = m.d_slot[state]
     enter_death_table(m, p, state)
     restart_clocks(p, m.n_bps, now)
 

@@ -50,6 +50,14 @@ def death_spec(params) -> np.ndarray:
     ])
 
 
+def death_slots(spec: np.ndarray) -> np.ndarray:
+    """The death table each health state reads: states whose hazards (rows of :func:`death_spec`) are
+    equal share the table of the first of them (partial and complete response: the same SMR, no
+    excess, no floor), so a patient's table is written once for both."""
+    return np.array([next(j for j in range(s + 1) if np.array_equal(spec[j], spec[s])) for s in range(len(spec))],
+                    dtype=np.int64)
+
+
 def esrd_multiplier(params, chronicity) -> np.ndarray:
     """The ESRD hazard ratio of patients in chronicity bands ``chronicity`` (labels of
     :data:`sim.inputs.cohort.CHRONICITY`): chronic damage (centred on the trial populations'
@@ -75,7 +83,8 @@ def horizon_breakpoints(horizon_years: float) -> int:
 
 @inlined
 def death_table(m, p, s):
-    """Write patient ``p``'s death table in health state ``s``: ``d_rates[s]``, the G rates
+    """Write patient ``p``'s death table of slot ``s`` (that of health state ``s``, the first of the
+    states sharing it, :func:`death_slots`): ``d_rates[s]``, the G rates
     ``max(m_s * background + e_s, floor_s)`` (:func:`death_spec`, in ``m.d_spec``) with the background
     rate of the patient's whole years of age in the life table (``m.life``; its last row beyond it),
     and ``d_cum[s]``, the cumulative hazard at each breakpoint ``d_bps``: the running sum, left to
@@ -101,11 +110,12 @@ def death_table(m, p, s):
 
 @inlined
 def enter_death_table(m, p, s):
-    """The death table of state ``s`` is written the first time the patient enters the state (shared by
-    every strategy): most patients never need those of renal replacement, and a table written just
-    before it is read is still in the processor's cache."""
-    if not (p.d_written >> np.int64(s)) & np.int64(1):
-        death_table(m, p, s)
+    """The death table of state ``s`` (its slot, :func:`death_slots`) is written the first time the
+    patient enters a state of the slot (shared by every strategy): most patients never need those of
+    renal replacement, and a table written just before it is read is still in the processor's cache."""
+    slot = m.d_slot[s]
+    if not (p.d_written >> slot) & np.int64(1):
+        death_table(m, p, slot)
 
 
 @core

@@ -73,7 +73,7 @@ MODEL = np.dtype([
     ("kind_esrd_hr", f8, MAX_KINDS), ("n_streams", i8), ("n_bps", i8), ("capacity", i8),
     # the hazard clocks' inputs (sim.model.hazards): death (the life table, female and male; the hazard
     # by state) and ESRD (rate by pre-ESRD state, hazard ratio by ISN class and by chronicity band, first year)
-    ("life", f8, (2, MAX_AGES)), ("n_life", i8), ("d_spec", f8, (5, 3)),
+    ("life", f8, (2, MAX_AGES)), ("n_life", i8), ("d_spec", f8, (5, 3)), ("d_slot", i8, 5),
     ("e_rate", f8, 3), ("e_class_hr", f8, len(ISN_CLASSES)), ("e_band_hr", f8, len(CHRONICITY)), ("e_hr1", f8),
     # -- therapies (by index; names in the model's therapy list) ---------------------------------------
     ("th_t_ref", f8, MAX_THERAPIES),            # evidence time point, years
@@ -116,8 +116,9 @@ PATIENT = np.dtype([
     ("pid", i8), ("row", i8), ("isn_class", i8), ("ancestry", i8), ("nonadherent", i8), ("chronicity", i8),
     ("lookalike", i8), ("age", f8), ("female", i8),
     ("e_death", f8), ("e_esrd", f8),                  # exponential thresholds of the hazard clocks
-    # death tables: the breakpoints, and per health state the cumulative hazard and the rates, written
-    # when the patient first enters the state (d_written: a bit per state)
+    # death tables: the breakpoints, and per table slot (MODEL d_slot: states whose hazards are equal
+    # share one) the cumulative hazard and the rates, written when the patient first enters a state of
+    # the slot (d_written: a bit per slot)
     ("d_bps", f8, MAX_BPS), ("d_cum", f8, (5, MAX_BPS)), ("d_rates", f8, (5, MAX_BPS)), ("d_written", i8),
     ("e_bps", f8, 3), ("e_cum", f8, (3, 3)), ("e_rates", f8, (3, 3)),                   # ESRD tables
     ("workup_u", f8, 3),                              # biopsy sees chronic damage, a look-alike; labs see one
@@ -126,7 +127,7 @@ PATIENT = np.dtype([
     ("t0", f8),                                       # when the patient starts induction (simulation time)
     ("now", f8),                                      # the simulation time the core has reached
     # -- health and therapy -------------------------------------------------------------------------
-    ("state", i8), ("therapy", i8), ("seg_start", f8),
+    ("state", i8), ("d_slot", i8), ("therapy", i8), ("seg_start", f8),   # d_slot: the state's death table
     ("used_death", f8), ("used_esrd", f8), ("hd_since", f8), ("he_since", f8), ("esrd_k", f8),
     ("clocks_known", i8), ("t_death", f8), ("t_esrd", f8),   # when the clocks ring, until they change
     ("d_at", i8),                                     # where the death table was last read (a search's start)
@@ -167,13 +168,17 @@ assert all((PATIENT.fields[f][1] < TRAJECTORY_OFFSET) == (f in PATIENT_FIXED) fo
 WORK = np.dtype([
     ("events", i8), ("event_rows", i8), ("segments", i8), ("segment_rows", i8), ("counts", i8),
     ("response", i8), ("response_shape", i8, 7),
-    ("course_u", i8), ("course_u_shape", i8, 4), ("ae_u", i8), ("ae_u_shape", i8, 4),
     ("flares", i8), ("flares_shape", i8, 3), ("drawn", i8), ("drawn_rows", i8),
-    # the first chunk of each course and adverse-event stream, drawn by the core when a course starts:
-    # the streams' start states and the jump tables to a row's course (sim.model.work.course_numbers)
-    ("course_starts", i8), ("n_course_starts", i8), ("ae_starts", i8), ("n_ae_starts", i8),
-    ("course_jumps", i8), ("ae_jumps", i8), ("n_jumps", i8),
+    # the course and adverse-event streams, drawn by the core when a course starts: each chunk's
+    # streams' start states (chunk after chunk) and the jump tables to a row's course within a chunk
+    # (sim.model.work.course_numbers)
+    ("course_starts", i8), ("n_course_starts", i8), ("course_stride", i8), ("ae_starts", i8),
+    ("n_ae_starts", i8), ("ae_stride", i8), ("course_jumps", i8), ("ae_jumps", i8), ("n_jumps", i8),
 ])
+
+#: courses of one therapy per patient in each chunk of a course stream (the core finds a course's
+#: chunk and its place there: sim.model.work.course_numbers)
+COURSE_CHUNK = 8
 
 # what the core asks of its driver
 WAIT, DONE_STATUS, NEED_DRAWS, ASK_SERVICE, RECORDS_FULL, AT_LADDER = range(6)

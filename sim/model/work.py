@@ -1,10 +1,10 @@
 """The driver's arrays as the clinical core reaches them: one :data:`sim.model.layout.WORK` record.
 
 A driver owns the arrays the core reads and writes: the record buffers (events, health-state
-segments, their counters), the response table and the block's random numbers (courses, their adverse
-events, renal flares, and how many of each are drawn; for the first chunk of courses and adverse
-events, the streams' start states and jump tables instead: the core draws a course's numbers when
-the course starts, :func:`course_numbers`). At each entry into the core the driver's
+segments, their counters), the response table and the block's random numbers (renal flares, and how
+many courses and flares are drawn; for courses and their adverse events, the streams' start states,
+chunk by chunk, and jump tables: the core draws a course's numbers when the course starts,
+:func:`course_numbers`). At each entry into the core the driver's
 arrays are *attached* to a WORK record (their addresses and shapes, :func:`attach`); the core then
 passes that one record from function to function, and a rule that reads an array asks for it by name
 (:func:`events`, :func:`course_uniforms`, ...). Passing the arrays themselves would cost every call
@@ -36,29 +36,27 @@ def attach_records(W, out):
 
 @core
 def attach(W, R, draws, out):
-    """Attach the driver's arrays (response table ``R``; ``draws`` = (course uniforms, adverse-event
-    uniforms, flares, drawn, course stream starts, adverse-event stream starts, their jump tables);
-    record buffers ``out``) to ``W[0]``; returns it."""
+    """Attach the driver's arrays (response table ``R``; ``draws`` = (flares, drawn, course stream
+    starts, adverse-event stream starts, their jump tables); record buffers ``out``) to ``W[0]``;
+    returns it."""
     w = attach_records(W, out)
-    course_u, ae_u, flares, drawn, course_starts, ae_starts, course_jumps, ae_jumps = draws
-    if not (R.flags.c_contiguous and course_u.flags.c_contiguous and ae_u.flags.c_contiguous
-            and flares.flags.c_contiguous):
+    flares, drawn, course_starts, ae_starts, course_jumps, ae_jumps = draws
+    if not (R.flags.c_contiguous and flares.flags.c_contiguous and course_starts.flags.c_contiguous
+            and ae_starts.flags.c_contiguous):
         raise ValueError("the core's arrays must be C-contiguous")
     w.response = address_of(R)
     for d in range(7):
         w.response_shape[d] = R.shape[d]
-    w.course_u = address_of(course_u)
-    w.ae_u = address_of(ae_u)
-    for d in range(4):
-        w.course_u_shape[d] = course_u.shape[d]
-        w.ae_u_shape[d] = ae_u.shape[d]
     w.flares = address_of(flares)
     for d in range(3):
         w.flares_shape[d] = flares.shape[d]
     w.drawn = address_of(drawn)
     w.drawn_rows = drawn.shape[0]
+    chunks = drawn[0, 0] // L.COURSE_CHUNK               # every row has the same chunks of courses
     w.course_starts, w.n_course_starts = address_of(course_starts), course_starts.shape[0]
+    w.course_stride = course_starts.shape[0] // chunks   # streams per chunk
     w.ae_starts, w.n_ae_starts = address_of(ae_starts), ae_starts.shape[0]
+    w.ae_stride = ae_starts.shape[0] // chunks
     w.course_jumps, w.ae_jumps = address_of(course_jumps), address_of(ae_jumps)
     w.n_jumps = course_jumps.shape[0]
     return w
@@ -90,20 +88,6 @@ def response(w):
 
 
 @inlined
-def course_uniforms(w):
-    """Uniforms of a course ``[row, response stream, course, 5]``."""
-    s = w.course_u_shape
-    return view_f8(w.course_u, (s[0], s[1], s[2], s[3]))
-
-
-@inlined
-def ae_uniforms(w):
-    """Uniforms of a course's adverse events ``[row, (stream, kind) pair, course, 2]``."""
-    s = w.ae_u_shape
-    return view_f8(w.ae_u, (s[0], s[1], s[2], s[3]))
-
-
-@inlined
 def flare_draws(w):
     """Renal flares ``[row, flare, (exponential threshold, severity uniform)]``."""
     s = w.flares_shape
@@ -117,50 +101,40 @@ def drawn(w):
 
 
 @inlined
-def first_chunk(w):
-    """Courses per stream chunk (K): the jump tables have a row per course of each of the block's rows."""
-    return w.n_jumps // w.drawn_rows
-
-
-@inlined
-def jumped(starts, n_starts, jumps, n_jumps, s, i):
-    """Stream ``s`` (of the start states at address ``starts``) moved ahead by jump ``i`` (of the
-    table at ``jumps``): the state (h, l) and the stream's increment (ih, il)."""
-    st = view_u8(starts, (n_starts, 4))[s]
-    h, l = jump(st, view_u8(jumps, (n_jumps, 4))[i])
+def jumped(w, starts, n_starts, stride, jumps, row, s, k):
+    """Stream ``s`` (of the start states at address ``starts``: ``n_starts`` rows, chunk after chunk,
+    ``stride`` streams each) moved ahead to course ``k`` of row ``row`` (its chunk's stream, by the
+    chunk's jump to that course, of the table at ``jumps``): the state (h, l) and the stream's
+    increment (ih, il)."""
+    K = L.COURSE_CHUNK
+    c = k // K
+    st = view_u8(starts, (n_starts, 4))[c * stride + s]
+    h, l = jump(st, view_u8(jumps, (w.n_jumps, 4))[row * K + (k - c * K)])
     return h, l, st[2], st[3]
 
 
 @inlined
 def course_numbers(w, row, stream, k):
     """The five uniforms of course ``k`` of response stream ``stream`` for the block's row ``row``
-    (:mod:`sim.model.course` reads them when the course starts). Courses of the first chunk are drawn
-    here, the stream jumped straight to them (:mod:`sim.model.pcg`); later chunks the driver drew."""
-    K = first_chunk(w)
-    if k < K:
-        h, l, ih, il = jumped(w.course_starts, w.n_course_starts, w.course_jumps, w.n_jumps, stream, row * K + k)
-        h, l, x0 = pcg_step(h, l, ih, il)
-        h, l, x1 = pcg_step(h, l, ih, il)
-        h, l, x2 = pcg_step(h, l, ih, il)
-        h, l, x3 = pcg_step(h, l, ih, il)
-        h, l, x4 = pcg_step(h, l, ih, il)
-        return to_double(x0), to_double(x1), to_double(x2), to_double(x3), to_double(x4)
-    u = course_uniforms(w)[row, stream, k]
-    return u[0], u[1], u[2], u[3], u[4]
+    (:mod:`sim.model.course` reads them when the course starts), drawn here: the stream of the
+    course's chunk jumped straight to them (:mod:`sim.model.pcg`)."""
+    h, l, ih, il = jumped(w, w.course_starts, w.n_course_starts, w.course_stride, w.course_jumps, row, stream, k)
+    h, l, x0 = pcg_step(h, l, ih, il)
+    h, l, x1 = pcg_step(h, l, ih, il)
+    h, l, x2 = pcg_step(h, l, ih, il)
+    h, l, x3 = pcg_step(h, l, ih, il)
+    h, l, x4 = pcg_step(h, l, ih, il)
+    return to_double(x0), to_double(x1), to_double(x2), to_double(x3), to_double(x4)
 
 
 @inlined
 def ae_numbers(w, row, pair, k):
     """The two uniforms of adverse-event stream ``pair`` (a (response stream, kind) pair) for course
     ``k`` of row ``row``, as :func:`course_numbers`."""
-    K = first_chunk(w)
-    if k < K:
-        h, l, ih, il = jumped(w.ae_starts, w.n_ae_starts, w.ae_jumps, w.n_jumps, pair, row * K + k)
-        h, l, x0 = pcg_step(h, l, ih, il)
-        h, l, x1 = pcg_step(h, l, ih, il)
-        return to_double(x0), to_double(x1)
-    a = ae_uniforms(w)[row, pair, k]
-    return a[0], a[1]
+    h, l, ih, il = jumped(w, w.ae_starts, w.n_ae_starts, w.ae_stride, w.ae_jumps, row, pair, k)
+    h, l, x0 = pcg_step(h, l, ih, il)
+    h, l, x1 = pcg_step(h, l, ih, il)
+    return to_double(x0), to_double(x1)
 
 
 @inlined
