@@ -78,6 +78,16 @@ def store_pricing(q, open_th, maint, n_flares, last_severe, s0, f0, tx_time, ct,
 
 assert PRICING.names == ("open_th", "maint", "n_flares", "last_severe", "s0", "f0", "tx_time", "ct", "cv")
 
+# what pricing does with each event code (sim.model.events): nothing (assessments, responses, switches,
+# reclassification, ...: their consequences are priced through the segments and courses), close the
+# open course (and open the next, or price the life years at the end), or a one-off amount
+(DO_NOTHING, DO_COURSE, DO_AE, DO_TRANSPLANT, DO_SCREEN, DO_BIOPSY, DO_FLARE) = range(7)
+ACTION = np.zeros(E.THERAPY_CHANGE + 1, dtype=np.int64)
+for _code in (E.THERAPY_CHANGE, E.THERAPY_START, E.MAINTENANCE_START, E.DEATH, E.END_OF_FOLLOWUP):
+    ACTION[_code] = DO_COURSE
+ACTION[E.ADVERSE_EVENT], ACTION[E.TRANSPLANT], ACTION[E.LOOKALIKE_SCREEN] = DO_AE, DO_TRANSPLANT, DO_SCREEN
+ACTION[E.REPEAT_BIOPSY], ACTION[E.RENAL_FLARE] = DO_BIOPSY, DO_FLARE
+
 ECON = np.dtype([
     ("dc", np.float64), ("do", np.float64),                 # continuous discount rates: costs, outcomes
     ("u_state", np.float64, 5), ("u_ckd", np.float64), ("u_flare_moderate", np.float64),
@@ -245,10 +255,13 @@ def price_patient(a, q, e, cs, drate, odrug, ev, e0, e1, sg, g0, g1, used_th, us
             j += 1
             continue
         code = np.int64(ev[i, L.EV_CODE])
+        act = ACTION[code]
+        if act == DO_NOTHING:
+            i += 1
+            continue
         t = ev[i, L.EV_TIME]
         ct, cv = t, discount(dc, t, ct, cv)
-        if code == E.THERAPY_CHANGE or code == E.THERAPY_START or code == E.MAINTENANCE_START \
-                or code == E.DEATH or code == E.END_OF_FOLLOWUP:
+        if act == DO_COURSE:
             if open_th >= 0:                  # a course never outlasts the next therapy
                 price_course(a, e, cs, drate, odrug, open_th, maint, s0, f0, t, cv)
                 open_th = -1
@@ -261,18 +274,18 @@ def price_patient(a, q, e, cs, drate, odrug, ev, e0, e1, sg, g0, g1, used_th, us
             elif code == E.DEATH or code == E.END_OF_FOLLOWUP:
                 a.v[A_LYD] += discounted_duration(0.0, t, e.do, 1.0, cv if e.do == dc else math.exp(-e.do * t))
                 a.v[A_LYU] += t
-        elif code == E.ADVERSE_EVENT:
+        elif act == DO_AE:
             kind = np.int64(ev[i, L.EV_B])
             used_kind[kind] = 1
             once(a, e, C_AE, cs.ae_cost[kind], -cs.ae_qaly_loss[kind], t, cv)
-        elif code == E.TRANSPLANT:
+        elif act == DO_TRANSPLANT:
             once(a, e, C_TX, e.c_transplant_first_year, 0.0, t, cv)
             tx_time = t
-        elif code == E.LOOKALIKE_SCREEN:
+        elif act == DO_SCREEN:
             once(a, e, C_MONITOR, e.c_screen, 0.0, t, cv)
-        elif code == E.REPEAT_BIOPSY:
+        elif act == DO_BIOPSY:
             once(a, e, C_MONITOR, e.c_biopsy, 0.0, t, cv)
-        elif code == E.RENAL_FLARE:
+        elif act == DO_FLARE:
             n_flares = np.int64(ev[i, L.EV_A])
             last_severe = np.int64(ev[i, L.EV_B])
             once(a, e, C_FLARE, e.c_flare_severe if last_severe == 1 else e.c_flare_moderate, 0.0, t, cv)
