@@ -74,10 +74,23 @@ def set_state(m, w, p, now, state):
 
 @inlined
 def set_therapy(w, p, now, therapy):
+    """The therapy given becomes ``therapy`` (none, supportive care, waiting for a service): the segment
+    closes and the change is recorded (THERAPY_CHANGE: it ends any course)."""
     if therapy != p.therapy:
         segment(w, p, now)
         p.therapy = therapy
         record(w, p, now, E.THERAPY_CHANGE, therapy, 0, 0)
+
+
+@inlined
+def begin_course(w, p, now, therapy, code):
+    """A course of ``therapy`` starts (``code``: THERAPY_START or MAINTENANCE_START): the segment closes
+    if the therapy given changes, and the start is recorded, which is the change (no THERAPY_CHANGE
+    record: a course's start ends the course before it)."""
+    if therapy != p.therapy:
+        segment(w, p, now)
+        p.therapy = therapy
+    record(w, p, now, code, therapy, 0, 0)
 
 
 @inlined
@@ -161,8 +174,7 @@ def start_course(m, w, p, now, th, second_line):
         p.flare_hr = m.th_flare_hr[th]
         p.flare_hr_years = m.th_flare_hr_years[th]
         p.flare_hr_severe_only = m.th_flare_hr_severe_only[th]
-    set_therapy(w, p, now, th)
-    record(w, p, now, E.THERAPY_START, th, 0, 0)
+    begin_course(w, p, now, th, E.THERAPY_START)
 
 
 @core

@@ -41,8 +41,9 @@ CODES = tuple(EVENTS)
 (THERAPY_START, ASSESSMENT, PARTIAL_RESPONSE, COMPLETE_RESPONSE, SWITCH, LOOKALIKE_SCREEN, REPEAT_BIOPSY,
  RECLASSIFIED, REFRACTORY, LADDER_EXHAUSTED, MAINTENANCE_START, MAINTENANCE_END, RENAL_FLARE, ADVERSE_EVENT,
  ESRD, TRANSPLANT, GRAFT_FAILURE, QUEUE, DEATH, END_OF_FOLLOWUP) = range(len(CODES))
-#: Internal record (not in the events table): the therapy given changed (a = the new therapy code);
-#: costing per trajectory closes a course there (sim.economics.aggregate).
+#: Internal record (not in the events table): the therapy given changed other than by a course's start
+#: (to none, supportive care, waiting; a = the new therapy code); costing per trajectory closes a
+#: course there (sim.economics.aggregate), as at a course's start.
 THERAPY_CHANGE = len(CODES)
 
 

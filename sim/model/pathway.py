@@ -45,7 +45,7 @@ from __future__ import annotations
 from sim.model import events as E
 from sim.model import layout as L
 from sim.model.clocks import clock_times
-from sim.model.course import (begin_wait, close, finish_wait, in_remission,
+from sim.model.course import (begin_course, begin_wait, close, finish_wait, in_remission,
                               judge, plan_wait, reach_esrd, record, set_state, set_therapy, start_course)
 from sim.model.jit import core, inlined
 from sim.model.work import attach, counts, courses_short, drawn, flare_draws, flares_short
@@ -327,8 +327,7 @@ def follow_up(m, w, p, clock):
     if not in_remission(p):
         set_therapy(w, p, clock, L.SUPPORTIVE_CARE)
         return wait_for(m, p, clock, INF, 0, 0, L.SUPPORTIVE)
-    set_therapy(w, p, clock, m.maintenance)
-    record(w, p, clock, E.MAINTENANCE_START, m.maintenance, 0, 0)
+    begin_course(w, p, clock, m.maintenance, E.MAINTENANCE_START)
     if p.flare_hr_years > 0:                 # e.g. belimumab after rituximab, for 52 weeks (A37, A41)
         p.flare_hr_until = clock + p.flare_hr_years
     return wait_for(m, p, clock, clock + m.maintenance_years, 1, 0, L.MAINTENANCE)
