@@ -150,3 +150,28 @@ def test_a_run_after_other_runs_equals_a_fresh_run(monkeypatch):
         assert bool(aggregate_module._SCRATCH) == (i > 0)          # every run but the first reuses memory
         got = aggregate(model, n, seed, 3)
         assert_same_aggregate(got, want[name], name)
+
+
+def test_the_events_aggregate_mode_ignores_are_not_priced_by_the_table_route():
+    """Aggregate mode looks up what to do with each event code (ACTION) and skips the codes mapped to
+    nothing. The table route (evaluate) gives the same costs and QALYs when those events are dropped
+    from the events table, on scenarios holding every kind of event (a work-up with screening and
+    repeat biopsies, flares, renal replacement): so the table route prices none of them. The control:
+    dropping a code aggregate mode prices (renal flares, adverse events) changes the costs."""
+    import pandas.testing as pdt
+    from sim.economics.aggregate import ACTION, DO_NOTHING
+    from sim.model import events as E
+    ignored = [E.CODES[c] for c in range(len(E.CODES)) if ACTION[c] == DO_NOTHING]
+    assert {"assessment", "switch", "refractory"} <= set(ignored)
+    assert not {"therapy_start", "maintenance_start", "renal_flare", "adverse_event", "transplant",
+                "lookalike_screen", "repeat_biopsy", "death", "end_of_followup"} & set(ignored)
+    for name in ("workup", "renal_replacement"):
+        file, overrides, _, seed = CASES[name]
+        res = sim.simulate(load(file, overrides), patients=150, seed=seed, costed=False)
+        assert {"renal_flare", "adverse_event"} <= set(res.events["event"])
+        ref = evaluate(res).patients
+        kept = dataclasses.replace(res, events=res.events[~res.events["event"].isin(ignored)])
+        pdt.assert_frame_equal(evaluate(kept).patients, ref, check_exact=True)
+        for priced in ("renal_flare", "adverse_event"):
+            other = dataclasses.replace(res, events=res.events[res.events["event"] != priced])
+            assert not evaluate(other).patients["cost"].equals(ref["cost"])

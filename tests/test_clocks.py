@@ -48,17 +48,18 @@ def test_cumulative_in_equals_cumulative():
 CACHE_CHECK = """
 import sys
 import sim
+from sim.inputs.build import build
 from sim.model import clocks, course, pathway
+from sim.model.hazards import death_slots, death_spec
 
 checked = {"course": 0, "pathway": 0}
-SLOTS = (0, 1, 1, 3, 4)       # the death table of each state: partial and complete response share one
 
 
 def checking(where):
     def clock_times(p, n_bps):
         # the cached times must always be those computed afresh from the clocks' state
         assert (int(p.d_written) >> int(p.d_slot)) & 1       # the table death_time reads is written
-        assert p.d_slot == SLOTS[int(p.state)]               # and it is the current state's
+        assert p.d_slot == SLOTS[int(p.state)]               # and it is the current state's (death_slots)
         got = clocks.clock_times(p, n_bps)
         fresh = (clocks.death_time(p, n_bps), clocks.esrd_time(p))
         assert got == fresh or all(a == b or (a != a and b != b) for a, b in zip(got, fresh)), (got, fresh)
@@ -82,8 +83,10 @@ def read_after_written(p, n_bps, now):
 
 
 clocks.death_cumulative = read_after_written
-sim.simulate(sim.load_scenario(sys.argv[2], sys.argv[3:]), patients=40, seed=6, engine="fast", costed=False)
-sim.simulate(sim.load_scenario(sys.argv[1]), patients=60, seed=6, costed=False)      # queues: capacity limits
+for scenario, engine in ((sim.load_scenario(sys.argv[2], sys.argv[3:]), "fast"),
+                         (sim.load_scenario(sys.argv[1]), "simpy")):               # queues: capacity limits
+    SLOTS = tuple(death_slots(death_spec(build(scenario).params)))   # each state's death table
+    sim.simulate(scenario, patients=40 if engine == "fast" else 60, seed=6, engine=engine, costed=False)
 print(tables["read"], checked["course"], checked["pathway"])
 """
 
@@ -148,6 +151,21 @@ def test_death_tables_are_written_when_first_needed_and_equal_the_hand_oracle():
             rates = np.maximum(spec[s, 0] * life[ages] + spec[s, 1], spec[s, 2])
             assert np.array_equal(p["d_rates"][s, :G], rates)
             assert np.array_equal(p["d_cum"][s, :G + 1], np.concatenate([[0.0], np.cumsum(rates * widths)]))
+
+
+def test_states_with_equal_death_hazards_share_a_table():
+    """death_slots: a state reads the table of the first state whose hazard (m, e, floor) is the same
+    (by hand); with the base parameters partial and complete response share, and a scenario without
+    excess mortality in active nephritis shares that table too (the control: no excess, no floor)."""
+    from sim.model.hazards import death_slots, death_spec
+    spec = np.array([(2.0, 0.01, 0.0), (2.0, 0.0, 0.0), (2.0, 0.0, 0.0), (1.0, 0.0, 0.1), (1.0, 0.0, 0.1)])
+    assert death_slots(spec).tolist() == [0, 1, 1, 3, 3]
+    spec[0, 1] = 0.0
+    assert death_slots(spec).tolist() == [0, 0, 0, 3, 3]
+    assert death_slots(np.arange(15.0).reshape(5, 3)).tolist() == [0, 1, 2, 3, 4]
+    params = {"smr_lupus_nephritis": 2.4, "death_rate_active_nephritis": 0.02, "death_rate_dialysis": 0.1,
+              "death_rate_transplant": 0.03}
+    assert death_slots(death_spec(params)).tolist() == [0, 1, 1, 3, 4]
 
 
 def test_a_life_table_longer_than_the_core_holds_is_refused(tmp_path):

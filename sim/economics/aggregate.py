@@ -8,8 +8,8 @@ uses ``price_component``, ``resolve_tables`` and the vial rules of :mod:`sim.eco
 
 * a health-state segment: utility and state costs over its discounted duration (supportive care,
   active nephritis after a flare, dialysis, transplant follow-up after the first year);
-* a course (opened by ``therapy_start`` / ``maintenance_start``, closed by the next therapy change
-  or the end of follow-up): monitoring, daily drug components (capped at their course length) and
+* a course (opened by ``therapy_start`` / ``maintenance_start``, closed by the next course's start,
+  a change to no therapy, supportive care or waiting, death or the end of follow-up): monitoring, daily drug components (capped at their course length) and
   one-off administrations while the course lasts;
 * one-off events: adverse events (cost and QALY loss), the first transplant year, a renal flare,
   look-alike screening, a repeat biopsy;

@@ -3,8 +3,9 @@
 For each block of :data:`sim.engine.streams.BLOCK_SIZE` patients the cohort, the hazard tables and the
 random numbers are prepared once (:class:`Block`) and shared by every strategy: the same patients
 with the same random streams (common random numbers). (The death table of a health state other than
-active nephritis is written by the core when a patient first enters the state, under whichever
-strategy gets there first: :func:`sim.model.hazards.enter_death_table`; the same numbers either way.)
+active nephritis is written by the core when a patient first enters the state, or another state
+sharing the table (partial and complete response), under whichever strategy gets there first:
+:func:`sim.model.hazards.enter_death_table`; the same numbers either way.)
 Random numbers come from named streams (:mod:`sim.engine.streams`): the courses of each response stream
 and their adverse events (``K_COURSES`` courses per chunk, ``#1``, ``#2``... beyond the first), the
 renal flares (``K_FLARES`` per chunk), the work-up and the choice of induction agent. Courses and
@@ -12,7 +13,7 @@ adverse events are not drawn here: the block keeps the start state of each strea
 the core draws a course's numbers when the course starts, jumping the stream to them
 (:func:`sim.model.work.course_numbers`), so that no number is drawn that no course reads. The rest is
 drawn as whole arrays. A chunk beyond the first is added when a patient needs it (the core asks:
-``NEED_DRAWS``; ``have``: the courses and flares each row has drawn): a course chunk's start states, a
+``NEED_DRAWS``; ``have``: the courses (the same for every row) and flares each row has drawn): a course chunk's start states, a
 flare chunk's numbers for every row (into arrays kept with room for more). A patient's numbers never
 depend on which chunks were drawn, nor on when.
 """
@@ -123,7 +124,8 @@ class Block:
         # chunks (the previous block's, when it fits)
         old = reuse.flares if reuse is not None else None
         self.flares = old if old is not None else np.zeros((n, 2 * K_FLARES, 2))
-        # how many courses (of every stream) and flares each row has drawn
+        # how many courses (of every stream; the same for every row: chunks are added for the whole
+        # block) and flares each row has drawn
         self.have = reuse.have if reuse is not None else np.zeros((n, 2), dtype=np.int64)
         self.have[:] = 0
         # courses and adverse events: the core draws a course's numbers when it starts, from the start
@@ -141,7 +143,9 @@ class Block:
         return [_chunk_name(f"adverse_event:{cm.streams[s]}:{cm.kinds[k]}", c) for s, k in cm.ae_pairs]
 
     def _update(self) -> None:
-        starts = [s if len(s) else np.zeros((1, 4), dtype=np.uint64) for s in self.starts]   # never read if empty
+        chunks = int(self.have[0, 0]) // K_COURSES
+        # no adverse-event streams: a row per chunk, never read
+        starts = [s if len(s) else np.zeros((chunks, 4), dtype=np.uint64) for s in self.starts]
         self.draws = (self.flares, self.have, *starts, *self.jumps)
 
     @staticmethod

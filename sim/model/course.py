@@ -73,23 +73,30 @@ def set_state(m, w, p, now, state):
 
 
 @inlined
+def give(w, p, now, therapy):
+    """The therapy given becomes ``therapy`` at ``now``: if it changes, the segment closes. Whether it
+    changed."""
+    if therapy == p.therapy:
+        return False
+    segment(w, p, now)
+    p.therapy = therapy
+    return True
+
+
+@inlined
 def set_therapy(w, p, now, therapy):
-    """The therapy given becomes ``therapy`` (none, supportive care, waiting for a service): the segment
-    closes and the change is recorded (THERAPY_CHANGE: it ends any course)."""
-    if therapy != p.therapy:
-        segment(w, p, now)
-        p.therapy = therapy
+    """The therapy given becomes ``therapy`` (none, supportive care, waiting for a service): a change
+    is recorded (THERAPY_CHANGE: it ends any course)."""
+    if give(w, p, now, therapy):
         record(w, p, now, E.THERAPY_CHANGE, therapy, 0, 0)
 
 
 @inlined
 def begin_course(w, p, now, therapy, code):
-    """A course of ``therapy`` starts (``code``: THERAPY_START or MAINTENANCE_START): the segment closes
-    if the therapy given changes, and the start is recorded, which is the change (no THERAPY_CHANGE
-    record: a course's start ends the course before it)."""
-    if therapy != p.therapy:
-        segment(w, p, now)
-        p.therapy = therapy
+    """A course of ``therapy`` starts (``code``: THERAPY_START or MAINTENANCE_START): the therapy given
+    becomes ``therapy`` and the start is recorded, which is the change (no THERAPY_CHANGE record: a
+    course's start ends the course before it)."""
+    give(w, p, now, therapy)
     record(w, p, now, code, therapy, 0, 0)
 
 

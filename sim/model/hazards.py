@@ -17,8 +17,8 @@ response state (B35, B60), ``HR_patient`` for chronic damage and supportive care
 (applied in the pathway), and zero once on renal replacement therapy.
 
 The tables are written straight into the patients' records (:func:`write_tables`, compiled, for
-a whole patient block at once; the death table of a state when the patient first enters it,
-:func:`enter_death_table`); the core evaluates and inverts them (:mod:`sim.model.clocks`).
+a whole patient block at once; the death table of a state when the patient first enters it or a
+state sharing its table, :func:`enter_death_table`, :func:`death_slots`); the core evaluates and inverts them (:mod:`sim.model.clocks`).
 """
 from __future__ import annotations
 

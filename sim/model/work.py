@@ -7,7 +7,7 @@ chunk by chunk, and jump tables: the core draws a course's numbers when the cour
 :func:`course_numbers`). At each entry into the core the driver's
 arrays are *attached* to a WORK record (their addresses and shapes, :func:`attach`); the core then
 passes that one record from function to function, and a rule that reads an array asks for it by name
-(:func:`events`, :func:`course_uniforms`, ...). Passing the arrays themselves would cost every call
+(:func:`events`, :func:`flare_draws`, ...). Passing the arrays themselves would cost every call
 a dozen words and a reference-count update per array, more than half of the core's time.
 
 The arrays must be C-contiguous and stay alive while the core runs (the driver holds them). With
@@ -53,6 +53,8 @@ def attach(W, R, draws, out):
     w.drawn = address_of(drawn)
     w.drawn_rows = drawn.shape[0]
     chunks = drawn[0, 0] // L.COURSE_CHUNK               # every row has the same chunks of courses
+    if chunks < 1 or course_starts.shape[0] % chunks != 0 or ae_starts.shape[0] % chunks != 0:
+        raise ValueError("the core's course streams: a whole number of chunks of start states, one at least")
     w.course_starts, w.n_course_starts = address_of(course_starts), course_starts.shape[0]
     w.course_stride = course_starts.shape[0] // chunks   # streams per chunk
     w.ae_starts, w.n_ae_starts = address_of(ae_starts), ae_starts.shape[0]
