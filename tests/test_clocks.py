@@ -56,12 +56,13 @@ checked = {"course": 0, "pathway": 0}
 
 
 def checking(where):
-    def clock_times(p, n_bps):
+    def clock_times(m, p):
         # the cached times must always be those computed afresh from the clocks' state
-        assert (int(p.d_written) >> int(p.d_slot)) & 1       # the table death_time reads is written
-        assert p.d_slot == SLOTS[int(p.state)]               # and it is the current state's (death_slots)
-        got = clocks.clock_times(p, n_bps)
-        fresh = (clocks.death_time(p, n_bps), clocks.esrd_time(p))
+        slot = int(m.d_slot[int(p.state)])
+        assert slot == SLOTS[int(p.state)]                   # the current state's table (death_slots)
+        assert (int(p.d_written) >> slot) & 1                # the table death_time reads is written
+        got = clocks.clock_times(m, p)
+        fresh = (clocks.death_time(m, p), clocks.esrd_time(p))
         assert got == fresh or all(a == b or (a != a and b != b) for a, b in zip(got, fresh)), (got, fresh)
         checked[where] += 1
         return got
@@ -74,12 +75,13 @@ tables = {"read": 0}
 death_cumulative = clocks.death_cumulative
 
 
-def read_after_written(p, n_bps, now):
+def read_after_written(m, p, now):
     # the death table read (the current state's) was written when the patient entered the state
-    assert (int(p.d_written) >> int(p.d_slot)) & 1, (int(p.d_written), int(p.state))
-    assert p.d_slot == SLOTS[int(p.state)]
+    slot = int(m.d_slot[int(p.state)])
+    assert slot == SLOTS[int(p.state)]
+    assert (int(p.d_written) >> slot) & 1, (int(p.d_written), int(p.state))
     tables["read"] += 1
-    return death_cumulative(p, n_bps, now)
+    return death_cumulative(m, p, now)
 
 
 clocks.death_cumulative = read_after_written

@@ -90,7 +90,7 @@ def test_ziggurat_tables_are_numpy_header_values():
 
 def test_draw_into_writes_each_stream_where_the_block_reads_it():
     """Several streams in one call (uniforms and exponentials, a later chunk after earlier columns,
-    only the first rows, or the rows from a given one) are the streams numpy draws, row for row; the other cells are left alone."""
+    only the first rows) are the streams numpy draws, row for row; the other cells are left alone."""
     names = ["course:a#1", "clock:flare#1", "course:b#1"]
     for rows in (256, 103, 3, 0):        # uniforms are drawn four runs of rows at a time, then the rest
         dest = np.full((streams.BLOCK_SIZE, 3, 6, 5), -1.0)
@@ -99,14 +99,6 @@ def test_draw_into_writes_each_stream_where_the_block_reads_it():
             f = streams.exponentials if s == 1 else streams.uniforms
             np.testing.assert_array_equal(dest[:rows, s, 2:], f(20211227, 3, 2, name, (4, 5))[:rows])
         assert np.all(dest[rows:] == -1.0) and np.all(dest[:, :, :2] == -1.0)
-    # rows from row0 only (one patient's next chunk; the generator jumped, or exponentials dropped)
-    for row0, rows in ((117, 118), (0, 1), (255, 256), (9, 30), (100, 103)):
-        dest = np.full((streams.BLOCK_SIZE, 3, 6, 5), -1.0)
-        rng.draw_into(dest, 20211227, 3, 2, names, k0=2, rows=rows, exponential=[False, True, False], row0=row0)
-        for s, name in enumerate(names):
-            f = streams.exponentials if s == 1 else streams.uniforms
-            np.testing.assert_array_equal(dest[row0:rows, s, 2:], f(20211227, 3, 2, name, (4, 5))[row0:rows])
-        assert np.all(dest[rows:] == -1.0) and np.all(dest[:row0] == -1.0) and np.all(dest[:, :, :2] == -1.0)
     # a strided destination (the block's flares: two streams side by side in the last axis)
     fl = np.zeros((streams.BLOCK_SIZE, 16, 2))
     rng.draw_into(np.moveaxis(fl[..., None], 2, 1), 5, 0, 1, ["clock:flare", "flare_severity"],

@@ -79,12 +79,14 @@ def store_pricing(q, open_th, maint, n_flares, last_severe, s0, f0, tx_time, ct,
 assert PRICING.names == ("open_th", "maint", "n_flares", "last_severe", "s0", "f0", "tx_time", "ct", "cv")
 
 # what pricing does with each event code (sim.model.events): nothing (assessments, responses, switches,
-# reclassification, ...: their consequences are priced through the segments and courses), close the
-# open course (and open the next, or price the life years at the end), or a one-off amount
-(DO_NOTHING, DO_COURSE, DO_AE, DO_TRANSPLANT, DO_SCREEN, DO_BIOPSY, DO_FLARE) = range(7)
+# reclassification, ...: their consequences are priced through the segments and courses); close the
+# open course (a change to no therapy, supportive care or waiting), and open the next (a course's or
+# maintenance's start), or price the life years (the end of follow-up); or a one-off amount
+(DO_NOTHING, DO_CLOSE, DO_OPEN, DO_OPEN_MAINTENANCE, DO_END, DO_AE, DO_TRANSPLANT, DO_SCREEN, DO_BIOPSY,
+ DO_FLARE) = range(10)
 ACTION = np.zeros(E.THERAPY_CHANGE + 1, dtype=np.int64)
-for _code in (E.THERAPY_CHANGE, E.THERAPY_START, E.MAINTENANCE_START, E.DEATH, E.END_OF_FOLLOWUP):
-    ACTION[_code] = DO_COURSE
+ACTION[E.THERAPY_CHANGE], ACTION[E.THERAPY_START], ACTION[E.MAINTENANCE_START] = DO_CLOSE, DO_OPEN, DO_OPEN_MAINTENANCE
+ACTION[E.DEATH], ACTION[E.END_OF_FOLLOWUP] = DO_END, DO_END
 ACTION[E.ADVERSE_EVENT], ACTION[E.TRANSPLANT], ACTION[E.LOOKALIKE_SCREEN] = DO_AE, DO_TRANSPLANT, DO_SCREEN
 ACTION[E.REPEAT_BIOPSY], ACTION[E.RENAL_FLARE] = DO_BIOPSY, DO_FLARE
 
@@ -261,17 +263,17 @@ def price_patient(a, q, e, cs, drate, odrug, ev, e0, e1, sg, g0, g1, used_th, us
             continue
         t = ev[i, L.EV_TIME]
         ct, cv = t, discount(dc, t, ct, cv)
-        if act == DO_COURSE:
-            if open_th >= 0:                  # a course never outlasts the next therapy
+        if act <= DO_END:                     # close, open, end: a course never outlasts the next therapy
+            if open_th >= 0:
                 price_course(a, e, cs, drate, odrug, open_th, maint, s0, f0, t, cv)
                 open_th = -1
-            if code == E.THERAPY_START or code == E.MAINTENANCE_START:
+            if act == DO_OPEN or act == DO_OPEN_MAINTENANCE:
                 open_th = np.int64(ev[i, L.EV_A])
-                maint = 1 if code == E.MAINTENANCE_START else 0
+                maint = 1 if act == DO_OPEN_MAINTENANCE else 0
                 s0 = t
                 f0 = cv
                 used_th[open_th] = 1
-            elif code == E.DEATH or code == E.END_OF_FOLLOWUP:
+            elif act == DO_END:
                 a.v[A_LYD] += discounted_duration(0.0, t, e.do, 1.0, cv if e.do == dc else math.exp(-e.do * t))
                 a.v[A_LYU] += t
         elif act == DO_AE:

@@ -13,7 +13,7 @@ adverse events are not drawn here: the block keeps the start state of each strea
 the core draws a course's numbers when the course starts, jumping the stream to them
 (:func:`sim.model.work.course_numbers`), so that no number is drawn that no course reads. The rest is
 drawn as whole arrays. A chunk beyond the first is added when a patient needs it (the core asks:
-``NEED_DRAWS``; ``have``: the courses (the same for every row) and flares each row has drawn): a course chunk's start states, a
+``NEED_DRAWS``; ``have``: the courses and flares drawn for every patient of the block): a course chunk's start states, a
 flare chunk's numbers for every row (into arrays kept with room for more). A patient's numbers never
 depend on which chunks were drawn, nor on when.
 """
@@ -46,7 +46,6 @@ def _start_values() -> np.ndarray:
     kept as bytes (:data:`_START_BYTES`) to be copied whole into a block's template."""
     t = np.zeros((), dtype=_START)
     t["state"], t["therapy"], t["course_therapy"] = L.ACTIVE, L.NO_THERAPY, L.NO_THERAPY
-    t["d_slot"] = L.ACTIVE                   # active nephritis has its own death table, the first
     t["esrd_k"] = 1.0
     t["pending_response"] = t["pending_cr"] = L.INF
     t["flare_hr"], t["flare_hr_until"] = 1.0, -1.0
@@ -124,9 +123,9 @@ class Block:
         # chunks (the previous block's, when it fits)
         old = reuse.flares if reuse is not None else None
         self.flares = old if old is not None else np.zeros((n, 2 * K_FLARES, 2))
-        # how many courses (of every stream; the same for every row: chunks are added for the whole
-        # block) and flares each row has drawn
-        self.have = reuse.have if reuse is not None else np.zeros((n, 2), dtype=np.int64)
+        # how many courses (of every stream) and flares are drawn for every patient of the block (chunks
+        # are added for the whole block)
+        self.have = reuse.have if reuse is not None else np.zeros(2, dtype=np.int64)
         self.have[:] = 0
         # courses and adverse events: the core draws a course's numbers when it starts, from the start
         # states of its chunk's streams and the jump tables (sim.model.work.course_numbers)
@@ -143,7 +142,7 @@ class Block:
         return [_chunk_name(f"adverse_event:{cm.streams[s]}:{cm.kinds[k]}", c) for s, k in cm.ae_pairs]
 
     def _update(self) -> None:
-        chunks = int(self.have[0, 0]) // K_COURSES
+        chunks = int(self.have[0]) // K_COURSES
         # no adverse-event streams: a row per chunk, never read
         starts = [s if len(s) else np.zeros((chunks, 4), dtype=np.uint64) for s in self.starts]
         self.draws = (self.flares, self.have, *starts, *self.jumps)
@@ -162,34 +161,33 @@ class Block:
     def more_courses(self) -> None:
         """The next chunk of every course stream and of its adverse events (pair (stream, kind)), for
         every row: the streams' start states (the core draws the numbers, :func:`sim.model.work.course_numbers`)."""
-        c = int(self.have[0, 0]) // K_COURSES
+        c = int(self.have[0]) // K_COURSES
         self.starts = (np.concatenate([self.starts[0], stream_starts(self.seed, self.draw, self.block,
                                                                      self._course_streams(c))]),
                        np.concatenate([self.starts[1], stream_starts(self.seed, self.draw, self.block,
                                                                      self._ae_streams(c))]))
-        self.have[:, 0] = (c + 1) * K_COURSES
+        self.have[0] = (c + 1) * K_COURSES
         self._update()
 
     def more_flares(self) -> None:
         """Draw the next chunk of flare thresholds and severities (every row: an exponential stream
         cannot jump to a row)."""
-        k0 = int(self.have[:self.rows, 1].min())
+        k0 = int(self.have[1])
         c, k1 = k0 // K_FLARES, k0 + K_FLARES
         self.flares = self._room(self.flares, 1, k1)
         # (patient, stream, flare, 1): the thresholds' stream then the severities'
         draw_into(np.moveaxis(self.flares[:, :k1, :, None], 2, 1), self.seed, self.draw, self.block,
                   [_chunk_name("clock:flare", c), _chunk_name("flare_severity", c)], k0, self.rows,
                   exponential=[True, False])
-        self.have[:self.rows, 1] = k1
+        self.have[1] = k1
         self._update()
 
     def more(self, P, i: int) -> None:
         """Draw what patient ``i`` needs next (the core answered NEED_DRAWS)."""
         p = P[i]
-        r = int(p["row"])
-        if courses_short(p["courses"], len(self.cm.streams), self.have[r, 0]):
+        if courses_short(p["courses"], len(self.cm.streams), self.have[0]):
             self.more_courses()
-        if flares_short(p["n_flares"], self.have[r, 1]):
+        if flares_short(p["n_flares"], self.have[1]):
             self.more_flares()
 
     def patient_bytes(self, n_rows: int) -> np.ndarray:

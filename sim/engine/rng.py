@@ -203,32 +203,28 @@ def _advance(h, l, ih, il, delta):
 
 
 @njit(cache=True, error_model="numpy")
-def _fill_streams(seed_w, draw, block, sids, exponential, row0, rows, dest, k0):
-    """dest[r, s, k0:, :] for row0 <= r < rows <- stream sids[s] drawn as an array (BLOCK_SIZE, K, m)
+def _fill_streams(seed_w, draw, block, sids, exponential, rows, dest, k0):
+    """dest[r, s, k0:, :] for r < rows <- stream sids[s] drawn as an array (BLOCK_SIZE, K, m)
     (row by row, as numpy fills it): uniforms, or standard exponentials where exponential[s]. A
     uniform stream is drawn as four runs of rows at once (the generator jumped to the start of each),
-    which keeps the multiplier busy; an exponential takes a varying count of draws, so it runs in turn
-    (from the stream's start: the rows before row0 are drawn and dropped)."""
+    which keeps the multiplier busy; an exponential takes a varying count of draws, so it runs in turn."""
     K, m = dest.shape[2] - k0, dest.shape[3]
     u = _generator(seed_w)
-    q = (rows - row0) // 4
+    q = rows // 4
     for s in range(sids.shape[0]):
         _seed_stream(u, draw, block, sids[s])
         if exponential[s]:
-            for r in range(row0 * K * m):
-                _std_exponential(u, 0)
-            for r in range(row0, rows):
+            for r in range(rows):
                 for k in range(k0, k0 + K):
                     for j in range(m):
                         dest[r, s, k, j] = _std_exponential(u, 0)
             continue
         ih, il = u[2], u[3]
-        h0, l0 = _advance(u[0], u[1], ih, il, row0 * K * m)
+        h0, l0 = u[0], u[1]
         h1, l1 = _advance(h0, l0, ih, il, q * K * m)
         h2, l2 = _advance(h0, l0, ih, il, 2 * q * K * m)
         h3, l3 = _advance(h0, l0, ih, il, 3 * q * K * m)
-        for i in range(q):                        # rows r, q + r, 2q + r, 3q + r from row0
-            r = row0 + i
+        for r in range(q):                        # rows r, q + r, 2q + r, 3q + r
             for k in range(k0, k0 + K):
                 for j in range(m):
                     h0, l0, x0 = _pcg_step(h0, l0, ih, il)
@@ -239,7 +235,7 @@ def _fill_streams(seed_w, draw, block, sids, exponential, row0, rows, dest, k0):
                     dest[q + r, s, k, j] = _to_double(x1)
                     dest[2 * q + r, s, k, j] = _to_double(x2)
                     dest[3 * q + r, s, k, j] = _to_double(x3)
-        for r in range(row0 + 4 * q, rows):       # the last run's remaining rows
+        for r in range(4 * q, rows):              # the last run's remaining rows
             for k in range(k0, k0 + K):
                 for j in range(m):
                     h3, l3, x3 = _pcg_step(h3, l3, ih, il)
@@ -272,22 +268,22 @@ def seed_words(seed: int) -> np.ndarray:
 
 
 def draw_into(dest: np.ndarray, seed: int, draw: int, block: int, names: list[str], k0: int = 0,
-              rows: int = streams.BLOCK_SIZE, exponential=None, row0: int = 0) -> None:
+              rows: int = streams.BLOCK_SIZE, exponential=None) -> None:
     """Streams ``names`` of a block written into ``dest`` (shape (BLOCK_SIZE, len(names), k0 + K, m)):
     ``dest[:, s, k0:]`` is stream ``names[s]`` of shape (BLOCK_SIZE, K, m), uniforms as
     :func:`sim.engine.streams.uniforms` or, where ``exponential[s]``, exponentials as
     :func:`sim.engine.streams.exponentials`; in one compiled
-    call. Only rows ``row0..rows-1`` are drawn (a row's numbers come after the previous rows' and
-    before the next row's, so they are the same whatever rows are drawn); the others are left as they were."""
+    call. Only the first ``rows`` rows are drawn (a row's numbers come after the previous rows', so they
+    are the same whatever rows follow); the others are left as they were."""
     K, m = dest.shape[2] - k0, dest.shape[3]
     exp = np.zeros(len(names), dtype=np.bool_) if exponential is None else np.asarray(exponential, dtype=np.bool_)
     if not _jit.COMPILED:
         for s, name in enumerate(names):
             f = streams.exponentials if exp[s] else streams.uniforms
-            dest[row0:rows, s, k0:] = f(seed, draw, block, name, (K, m))[row0:rows]
+            dest[:rows, s, k0:] = f(seed, draw, block, name, (K, m))[:rows]
         return
     sids = np.array([streams.stream_id(name) for name in names], dtype=np.int64)
-    _fill_streams(seed_words(seed), int(draw), int(block), sids, exp, int(row0), int(rows), dest, int(k0))
+    _fill_streams(seed_words(seed), int(draw), int(block), sids, exp, int(rows), dest, int(k0))
 
 
 @njit(cache=True, error_model="numpy")

@@ -10,7 +10,8 @@ adverse event that damages the kidney multiplies the ESRD hazard from then on (`
 Written for the compiled core (numba) and plain Python alike: :func:`bisect_right` is Python's
 ``bisect.bisect_right`` over the first ``n`` elements of a non-decreasing table (every table here is),
 and negative indices wrap as Python's do. The death table read is always that of the current health
-state, written when the patient entered it (:func:`sim.model.course.set_state`).
+state (``m.d_slot[p.state]``: states with equal hazards share one), written when the patient entered
+it (:func:`sim.model.course.set_state`).
 """
 from __future__ import annotations
 
@@ -88,11 +89,11 @@ def pre_esrd(state):
 
 
 @inlined
-def death_time(p, n_bps):
+def death_time(m, p):
     """When the death clock rings if the patient stays in the current health state."""
-    s = p.d_slot                              # the current state's death table
+    s = m.d_slot[p.state]                     # the current state's death table
     target = p.e_death - p.used_death + p.hd_since
-    return time_reaching(p.d_bps, n_bps, p.d_cum[s], p.d_rates[s], target)
+    return time_reaching(p.d_bps, m.n_bps, p.d_cum[s], p.d_rates[s], target)
 
 
 @inlined
@@ -106,55 +107,56 @@ def esrd_time(p):
 
 
 @inlined
-def clock_times(p, n_bps):
+def clock_times(m, p):
     """(death_time, esrd_time), computed once per change of the clocks (a change of health state, a
     kidney-damaging adverse event): every wait in between asks again."""
     if not p.clocks_known:
-        p.t_death = death_time(p, n_bps)
+        p.t_death = death_time(m, p)
         p.t_esrd = esrd_time(p)
         p.clocks_known = 1
     return p.t_death, p.t_esrd
 
 
 @core
-def damage_kidney(p, n_bps, now, hr):
+def damage_kidney(m, p, now, hr):
     """An adverse event that damages the kidney multiplies the ESRD hazard by ``hr`` from ``now``."""
-    rebase(p, n_bps, now)
+    rebase(m, p, now)
     p.esrd_k *= hr
     p.clocks_known = 0
 
 
 @inlined
-def death_cumulative(p, n_bps, now):
+def death_cumulative(m, p, now):
     """The death clock's cumulative hazard at ``now`` in the current state (the table's breakpoints
     searched from where the clock last was)."""
+    n_bps = m.n_bps
     k = bisect_from(p.d_bps, n_bps, now, p.d_at)
     p.d_at = k
-    s = p.d_slot                              # the current state's death table
+    s = m.d_slot[p.state]                     # the current state's death table
     return cumulative_in(p.d_bps, n_bps, p.d_cum[s], p.d_rates[s], now, k)
 
 
 @inlined
-def restart_clocks(p, n_bps, now):
+def restart_clocks(m, p, now):
     """The hazard accumulated at ``now`` in the current state: the clocks' reference from now on."""
     s = p.state
-    p.hd_since = death_cumulative(p, n_bps, now)
+    p.hd_since = death_cumulative(m, p, now)
     if pre_esrd(s):
         p.he_since = cumulative(p.e_bps, 3, p.e_cum[s], p.e_rates[s], now)
 
 
 @inlined
-def consume(p, n_bps, now):
+def consume(m, p, now):
     """Bank the hazard accumulated in the current state up to ``now``."""
     p.clocks_known = 0
     s = p.state
-    p.used_death += death_cumulative(p, n_bps, now) - p.hd_since
+    p.used_death += death_cumulative(m, p, now) - p.hd_since
     if pre_esrd(s):
         p.used_esrd += p.esrd_k * (cumulative(p.e_bps, 3, p.e_cum[s], p.e_rates[s], now) - p.he_since)
 
 
 @inlined
-def rebase(p, n_bps, now):
+def rebase(m, p, now):
     """Bank the hazards used so far and restart the clocks at ``now`` (before the ESRD multiplier changes)."""
-    consume(p, n_bps, now)
-    restart_clocks(p, n_bps, now)
+    consume(m, p, now)
+    restart_clocks(m, p, now)

@@ -64,12 +64,11 @@ def set_state(m, w, p, now, state):
     another patient's numbers (records are reused), so a state entered otherwise would read them."""
     if state == p.state:
         return
-    consume(p, m.n_bps, now)
+    consume(m, p, now)
     segment(w, p, now)
     p.state = state
-    p.d_slot = m.d_slot[state]
     enter_death_table(m, p, state)
-    restart_clocks(p, m.n_bps, now)
+    restart_clocks(m, p, now)
 
 
 @inlined
@@ -238,7 +237,7 @@ def plan_wait(m, p, clock):
     if p.t0 != 0.0 and now < p.w_reached:     # open populations: relative time must not fall back by rounding
         now = p.w_reached
     state = p.state
-    t_death, t_esrd = clock_times(p, m.n_bps)
+    t_death, t_esrd = clock_times(m, p)
     t_resp = p.pending_response if state == L.ACTIVE else INF
     t_cr = p.pending_cr if state == L.PARTIAL else INF
     t_ae = p.ae_time[p.ae_next] if p.ae_next < p.n_ae else INF
@@ -357,7 +356,7 @@ def finish_wait(m, w, p, clock):
         record(w, p, clock, E.ADVERSE_EVENT, p.course_therapy, kind, severe)
         hr = m.kind_esrd_hr[kind]
         if hr != 1.0:                       # e.g. chronic CNI nephrotoxicity (A55)
-            damage_kidney(p, m.n_bps, clock, hr)
+            damage_kidney(m, p, clock, hr)
         if severe and p.w_course:
             stop_course(p)
             p.n_stopped += 1

@@ -127,7 +127,7 @@ PATIENT = np.dtype([
     ("t0", f8),                                       # when the patient starts induction (simulation time)
     ("now", f8),                                      # the simulation time the core has reached
     # -- health and therapy -------------------------------------------------------------------------
-    ("state", i8), ("d_slot", i8), ("therapy", i8), ("seg_start", f8),   # d_slot: the state's death table
+    ("state", i8), ("therapy", i8), ("seg_start", f8),
     ("used_death", f8), ("used_esrd", f8), ("hd_since", f8), ("he_since", f8), ("esrd_k", f8),
     ("clocks_known", i8), ("t_death", f8), ("t_esrd", f8),   # when the clocks ring, until they change
     ("d_at", i8),                                     # where the death table was last read (a search's start)
@@ -168,7 +168,7 @@ assert all((PATIENT.fields[f][1] < TRAJECTORY_OFFSET) == (f in PATIENT_FIXED) fo
 WORK = np.dtype([
     ("events", i8), ("event_rows", i8), ("segments", i8), ("segment_rows", i8), ("counts", i8),
     ("response", i8), ("response_shape", i8, 7),
-    ("flares", i8), ("flares_shape", i8, 3), ("drawn", i8), ("drawn_rows", i8),
+    ("flares", i8), ("flares_shape", i8, 3), ("drawn", i8),
     # the course and adverse-event streams, drawn by the core when a course starts: each chunk's
     # streams' start states (chunk after chunk) and the jump tables to a row's course within a chunk
     # (sim.model.work.course_numbers)

@@ -399,7 +399,7 @@ def reenter_after_flare(m, w, p, clock):
 def draws_ready(m, w, p):
     """Are the random numbers this step may read drawn (the next course of every stream, the next
     flare)? If not, the driver draws the next chunk and calls again; nothing has changed."""
-    have = drawn(w)[p.row]
+    have = drawn(w)
     return not courses_short(p.courses, m.n_streams, have[0]) and not flares_short(p.n_flares, have[1])
 
 
@@ -516,7 +516,7 @@ def queue_deadline(P, i, M, s):
     """While queueing, death, ESRD and the horizon still compete: the earliest of them."""
     p = P[i]
     m = M[s]
-    t_death, t_esrd = clock_times(p, m.n_bps)
+    t_death, t_esrd = clock_times(m, p)
     return min(t_death, t_esrd, m.horizon)
 
 
@@ -528,7 +528,7 @@ def queue_left(P, i, M, s, W, R, draws, out, now, t):
     w = attach(W, R, draws, out)
     p.now = now
     clock = now - p.t0
-    t_death, t_esrd = clock_times(p, m.n_bps)
+    t_death, t_esrd = clock_times(m, p)
     if t == t_death:
         close(w, p, clock, True)
         return L.DONE_STATUS

@@ -51,8 +51,7 @@ def attach(W, R, draws, out):
     for d in range(3):
         w.flares_shape[d] = flares.shape[d]
     w.drawn = address_of(drawn)
-    w.drawn_rows = drawn.shape[0]
-    chunks = drawn[0, 0] // L.COURSE_CHUNK               # every row has the same chunks of courses
+    chunks = drawn[0] // L.COURSE_CHUNK
     if chunks < 1 or course_starts.shape[0] % chunks != 0 or ae_starts.shape[0] % chunks != 0:
         raise ValueError("the core's course streams: a whole number of chunks of start states, one at least")
     w.course_starts, w.n_course_starts = address_of(course_starts), course_starts.shape[0]
@@ -98,8 +97,8 @@ def flare_draws(w):
 
 @inlined
 def drawn(w):
-    """How many courses (per stream) and flares are drawn ``[row, (courses, flares)]``."""
-    return view_i8(w.drawn, (w.drawn_rows, 2))
+    """How many courses (per stream) and flares are drawn for every patient of the block ``(courses, flares)``."""
+    return view_i8(w.drawn, (2,))
 
 
 @inlined
