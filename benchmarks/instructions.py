@@ -1,11 +1,11 @@
 """Instructions per PSA draw, counted by valgrind: a measure of speed that a busy machine does not move.
 
 Timings on a shared machine move by up to 1.5 times from run to run (``benchmarks/drivers.py`` times
-this commit and the golden commit side by side for that reason). The number of instructions a draw
+this commit and the old port side by side for that reason). The number of instructions a draw
 executes does not move at all: this script runs the PSA loop of ``benchmarks/drivers.py`` (base
 scenario, each draw ``model_for_draw``, ``tables_for_draw``, then aggregate mode) under valgrind's
 callgrind, counting only the timed draws (the count is switched on after the warm-up with
-``callgrind_control``), for this commit and for the golden commit (in a temporary git worktree), and
+``callgrind_control``), for this commit and for the old port (in a temporary git worktree), and
 prints the instructions per draw: in all, in the compiled code (numba's), in Python's interpreter, in
 numpy, and in the C and maths libraries.
 
@@ -29,7 +29,7 @@ import textwrap
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from drivers import IMPORTS, ROOT  # noqa: E402  (the PSA loop's imports, of this commit and the golden one)
+from drivers import IMPORTS, OLD_PORT, ROOT  # noqa: E402  (the PSA loop's imports, of this commit and the golden one)
 
 LOOP = textwrap.dedent("""
     import gc, os, subprocess, sys
@@ -92,14 +92,14 @@ def main() -> None:
     a = ap.parse_args()
     if shutil.which("valgrind") is None or shutil.which("callgrind_control") is None:
         sys.exit("benchmarks/instructions.py needs valgrind (callgrind_control)")
-    golden = json.loads((ROOT / "tests/golden/data/MANIFEST.json").read_text())["git_commit"]
+    golden = OLD_PORT
     res = {}
     with tempfile.TemporaryDirectory() as tmp:
         wt = Path(tmp) / "golden"
         subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(wt), golden],
                        check=True, capture_output=True)
         try:
-            for label, root in (("batch driver", ROOT), ("golden commit", wt)):
+            for label, root in (("batch driver", ROOT), ("old port", wt)):
                 res[label] = count(label, root, a)
         finally:
             subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(wt)], capture_output=True)
@@ -108,8 +108,8 @@ def main() -> None:
     print(f"  {'':24s}" + "".join(f"{k:>18s}" for k in keys))
     for label, r in res.items():
         print(f"  aggregate ({label:13s})" + "".join(f"{r[k] / a.draws / 1e6:18.1f}" for k in keys))
-    ratio = res["batch driver"]["total"] / res["golden commit"]["total"]
-    print(f"  ratio (this commit / golden commit): {ratio:.2f}")
+    ratio = res["batch driver"]["total"] / res["old port"]["total"]
+    print(f"  ratio (this commit / old port): {ratio:.2f}")
 
 
 if __name__ == "__main__":

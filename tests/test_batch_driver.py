@@ -16,6 +16,7 @@ from sim.engine import streams
 from sim.inputs.cohort import ANCESTRIES, CHRONICITY, LOOKALIKES
 from sim.inputs.build import build
 from sim.inputs.therapies import ISN_CLASSES
+from sim.model.quantiles import truncated_lognormal, truncated_normal
 from tests.conftest import CASES as SCENARIOS, assert_aggregate_equals, compiled_stream, load
 
 
@@ -97,20 +98,21 @@ def test_streams_bit_for_bit(seed, draw, block):
 
 
 def _oracle_block(pop, seed: int, draw: int, block: int) -> dict:
-    """One block of patients sampled the plain way (numpy's generators, scipy's public quantile
-    functions), the oracle of the compiled sampler."""
+    """One block of patients sampled the plain way (numpy's generators, one block at a time; the
+    quantile functions of sim.model.quantiles, which tests/test_libm.py checks against scipy's), the
+    oracle of the compiled sampler."""
     def categorical(u, shares, order):
         labels = [k for k in order if shares.get(k, 0) > 0]
         cum = np.cumsum([shares[k] for k in labels])
         idx = np.searchsorted(cum / cum[-1], u, side="right")
         return np.asarray(labels, dtype=object)[np.minimum(idx, len(labels) - 1)]
     u = streams.uniforms(seed, draw, block, "cohort", (9,))
-    weight, height = pop.weight_kg.ppf(u[:, 4]), pop.height_cm.ppf(u[:, 5])
-    return {"age": pop.age_years.ppf(u[:, 0]), "female": u[:, 1] < pop.female,
+    weight, height = truncated_normal(pop.weight_kg, u[:, 4]), truncated_normal(pop.height_cm, u[:, 5])
+    return {"age": truncated_normal(pop.age_years, u[:, 0]), "female": u[:, 1] < pop.female,
             "isn_class": categorical(u[:, 2], pop.isn_class, ISN_CLASSES),
             "ancestry": categorical(u[:, 3], pop.ancestry, ANCESTRIES), "weight_kg": weight, "height_cm": height,
-            "bsa_m2": np.sqrt(weight * height / 3600.0), "proteinuria_g_day": pop.proteinuria_g_day.ppf(u[:, 6]),
-            "egfr_ml_min": pop.egfr_ml_min.ppf(u[:, 7]), "nonadherent": u[:, 8] < pop.nonadherent,
+            "bsa_m2": np.sqrt(weight * height / 3600.0), "proteinuria_g_day": truncated_lognormal(pop.proteinuria_g_day, u[:, 6]),
+            "egfr_ml_min": truncated_normal(pop.egfr_ml_min, u[:, 7]), "nonadherent": u[:, 8] < pop.nonadherent,
             "chronicity": categorical(streams.uniforms(seed, draw, block, "chronicity", ()), pop.chronicity, CHRONICITY),
             "lookalike": categorical(streams.uniforms(seed, draw, block, "lookalike", ()), pop.lookalike, LOOKALIKES)}
 
@@ -163,16 +165,6 @@ def test_cohort_equals_the_plain_sampler():
                         ("ancestry", ANCESTRIES)):
         labels = np.concatenate([b[attr] for b in blocks])[:600]
         assert list(np.array(order, dtype=object)[getattr(c, attr)]) == list(labels)
-
-
-def test_truncated_normal_quantiles_take_the_fast_route():
-    """The cohort's truncated-normal quantiles are computed by the fast route (scipy's formulas with the
-    constants once per distribution), which the previous test checks against scipy's ppf; a scipy
-    whose formulas moved would silently fall back to ``ppf`` (slower, the same numbers): this says so."""
-    pop = load("colombia.yaml").cohort
-    compiled_rng.sample_cohort(pop, 8, 2, 10)
-    for tn in (pop.age_years, pop.weight_kg, pop.height_cm, pop.egfr_ml_min):
-        assert compiled_rng._PPF_FAST[(tn.mean, tn.sd, tn.min, tn.max)] is not None, tn
 
 
 def test_capacity_scenarios_are_refused():

@@ -49,6 +49,7 @@ from scipy.optimize import brentq, least_squares, minimize_scalar
 
 from sim.errors import InputError
 from sim.inputs.parameter_files import read_parameter_file
+from sim.model import libm
 from sim.outputs import write_text
 from sim.analysis.outcomes import Z95
 from sim.analysis.validation import ModelUnderTest, load_targets, model_under_test, study_model, study_path
@@ -213,8 +214,8 @@ def calibrate(free: Sequence[FreeParameter] = CALIBRATED, targets: str | Path | 
             raise InputError("bounds must satisfy 0 < lower < upper (log scale)", field=f.name,
                              value=(f.lower, f.upper))
     obj = Objective(tg, free, model, patients, seed)
-    lo = np.log([f.lower for f in free])
-    hi = np.log([f.upper for f in free])
+    lo = libm.log([f.lower for f in free])
+    hi = libm.log([f.upper for f in free])
     x0 = []
     for f in free:
         v = (start or {}).get(f.name, model.parameters.get(f.name, defaults[f.name]))
@@ -243,7 +244,7 @@ def calibrate(free: Sequence[FreeParameter] = CALIBRATED, targets: str | Path | 
         # with a finite cohort the residuals are step functions: keep the best point evaluated
         best_theta, best = min(obj.history, key=lambda h: h[1])
         if best < float(np.sum(obj.z(obj.theta(x)) ** 2)):
-            x = np.log([best_theta[f.name] for f in free])
+            x = libm.log([best_theta[f.name] for f in free])
     theta = obj.theta(x)
     v, mc_se = obj.values(theta)
     z = (v - obj.goal) / obj.se

@@ -39,6 +39,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from sim.model import libm
+
 from sim.engine import streams
 from sim.errors import InputError
 from sim.inputs.economic_tables import OUTCOMES
@@ -91,7 +93,7 @@ class Uncertain:
         if self.kind == "beta":
             x = stats.beta.ppf(u, a[0], a[1])
         elif self.kind == "lognormal":
-            x = np.exp(a[0] + a[1] * stats.norm.ppf(u))
+            x = libm.exp(a[0] + a[1] * stats.norm.ppf(u))
         elif self.kind == "uniform":
             x = a[0] + (a[1] - a[0]) * u
         elif self.kind == "gamma":
@@ -105,11 +107,11 @@ class Uncertain:
             return x
         how, _, arg = self.transform.partition(":")
         if how == "deaths_over":
-            return -np.log1p(-x) / float(arg)
+            return -libm.log1p(-x) / float(arg)
         if how == "survival":
-            return -np.log(x) / float(arg)
+            return -libm.log(x) / float(arg)
         if how == "annual_probability":
-            return -np.log1p(-x)
+            return -libm.log1p(-x)
         raise ValueError(self.transform)
 
     def sample(self, seed: int, n_draws: int) -> np.ndarray:

@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from sim.model import libm
+
 
 def _validated_rate(r: Any) -> np.ndarray:
     """Return the annual discount rate(s) as a float array, checking 0 <= r < 1."""
@@ -48,7 +50,7 @@ def discount_rate_to_continuous(r: float | Any) -> np.ndarray | float:
     continuous-time model discounts whole years exactly as the annual rate says.
     Vectorised over ``r``; raises ``ValueError`` unless ``0 <= r < 1``.
     """
-    return _as_output(np.log1p(_validated_rate(r)))
+    return _as_output(libm.log1p(_validated_rate(r)))
 
 
 def discount_factor(t: float | Any, r: float | Any) -> np.ndarray | float:
@@ -58,9 +60,9 @@ def discount_factor(t: float | Any, r: float | Any) -> np.ndarray | float:
     happens). ``t`` and ``r`` broadcast against each other; times must be finite and
     the annual rate in ``[0, 1)``, otherwise ``ValueError``.
     """
-    delta = np.log1p(_validated_rate(r))
+    delta = libm.log1p(_validated_rate(r))
     times = _validated_times(t, "t")
-    return _as_output(np.exp(-delta * times))
+    return _as_output(libm.exp(-delta * times))
 
 
 def discounted_duration(
@@ -100,9 +102,9 @@ def discounted_duration(
     length = end - start
     if np.any(length < 0):
         raise ValueError("t1 must be >= t0 for every interval (got t1 < t0)")
-    delta = np.log1p(rate)
+    delta = libm.log1p(rate)
     positive = delta > 0
     safe_delta = np.where(positive, delta, 1.0)
     # (1 - exp(-delta * L)) / delta, which tends to L as delta -> 0.
-    per_unit = np.where(positive, -np.expm1(-safe_delta * length) / safe_delta, length)
-    return _as_output(np.exp(-delta * start) * per_unit)
+    per_unit = np.where(positive, -libm.expm1(-safe_delta * length) / safe_delta, length)
+    return _as_output(libm.exp(-delta * start) * per_unit)

@@ -12,8 +12,8 @@ number of steps (:func:`_advance`; :func:`jump_table` for the core's jumps to a 
 from a stream's start, :func:`stream_starts`). :func:`draw_into`
 writes several streams of a block, or only its first rows, straight into the arrays a block keeps, in
 one compiled call. :func:`sample_cohort` gives the patients' attributes from the same uniforms and the
-population's quantile functions (scipy's ppf), for all blocks of a draw at once (the quantile
-functions act elementwise; tests/test_batch_driver.py checks them against numpy's streams).
+population's quantile functions (:mod:`sim.model.quantiles`), for all blocks of a draw at once (the
+quantile functions act elementwise; tests/test_batch_driver.py checks them against numpy's streams).
 """
 from __future__ import annotations
 
@@ -28,6 +28,7 @@ from numba import njit
 from sim.engine import streams
 from sim.inputs.cohort import ANCESTRIES, CHRONICITY, LOOKALIKES
 from sim.inputs.therapies import ISN_CLASSES
+from sim.model.quantiles import truncated_lognormal, truncated_normal
 from sim.model.pcg import PCG_MUL_HI as _PCG_MUL_HI, PCG_MUL_LO as _PCG_MUL_LO
 from sim.model.pcg import muladd128 as _muladd128, pcg_step as _pcg_step, to_double as _to_double
 
@@ -373,71 +374,6 @@ def _categorical_index(u: np.ndarray, shares: dict[str, float], order: tuple[str
     return glob[np.minimum(idx, len(labels) - 1)]
 
 
-_PPF_FAST: dict[tuple, tuple | None] = {}
-
-
-def _truncnorm_ppf(tn, u: np.ndarray) -> np.ndarray:
-    """``tn.ppf(u)`` (sim.inputs.cohort.TruncatedNormal), computed as scipy's ``truncnorm._ppf`` computes it but
-    with its constant terms (the normal log-CDF at a bound and the log mass between the bounds)
-    evaluated once per distribution instead of once per element, its two-term ``logsumexp`` written
-    out for two arrays, and without ``rv_continuous.ppf``'s argument handling: 5-10 times faster. It
-    repeats scipy's formulas with public ``scipy.special`` functions, so it is checked against
-    ``tn.ppf`` on a probe of quantiles the first time a distribution is met; if they differ in any
-    bit (another scipy version), ``tn.ppf`` is used."""
-    from scipy import special
-
-    def _norm_logcdf(x):                 # scipy.stats._continuous_distns._norm_logcdf
-        return special.log_ndtr(x)
-
-    def _log_sum(log_p, log_q):          # ..._log_sum: scipy.special.logsumexp([log_p, log_q], axis=0)
-        # for two real terms logsumexp keeps the larger aside and adds log1p of the other's exp
-        # (equal terms: log1p(0) + log(2)); the probe below checks it against scipy, bit for bit
-        hi, lo = np.maximum(log_p, log_q), np.minimum(log_p, log_q)
-        eq = log_p == log_q
-        return np.log1p(np.where(eq, 0.0, np.exp(lo - hi))) + np.where(eq, np.log(2.0), 0.0) + hi
-
-    def _log_gauss_mass(a, b):           # ..._log_gauss_mass, for one interval (1-element arrays)
-        if b[0] <= 0:                    # left: log(Phi(b) - Phi(a))
-            m = special.logsumexp([_norm_logcdf(b), _norm_logcdf(a) + np.pi * 1j], axis=0)
-        elif a[0] > 0:                   # right, by symmetry
-            m = special.logsumexp([_norm_logcdf(-a), _norm_logcdf(-b) + np.pi * 1j], axis=0)
-        else:                            # central
-            m = np.asarray(special.log1p(-special.ndtr(a) - special.ndtr(-b)), dtype=np.complex128)
-        return np.real(m)
-    key = (tn.mean, tn.sd, tn.min, tn.max)
-
-    def constants():
-        a, b = (tn.min - tn.mean) / tn.sd, (tn.max - tn.mean) / tn.sd
-        A, B = np.array([a]), np.array([b])
-        return a, _log_gauss_mass(A, B)[0], (_norm_logcdf(A) if a < 0 else _norm_logcdf(-B))[0]
-
-    def fast(q, k):
-        a, mass, bound = k
-        out = np.empty(q.shape)
-        ok = (0 < q) & (q < 1)
-        qq = q[ok]
-        if a < 0:
-            r = special.ndtri_exp(_log_sum(np.full(qq.size, bound), np.log(qq) + mass))
-        else:
-            r = -special.ndtri_exp(_log_sum(np.full(qq.size, bound), np.log1p(-qq) + mass))
-        out[ok] = r * tn.sd + tn.mean
-        out[q == 0] = a * tn.sd + tn.mean
-        if not np.all(ok | (q == 0)):
-            raise ValueError("quantiles outside [0, 1)")
-        return out
-    if key not in _PPF_FAST:
-        probe = np.concatenate([[0.0, 5e-324, 1e-300, 1e-17, 0.5, 1 - 2.0 ** -53],
-                                np.random.default_rng(0).random(1000)])
-        try:
-            k = constants()
-            use = bool(np.array_equal(fast(probe, k), tn.ppf(probe)))
-        except Exception:                # noqa: BLE001 - scipy internals moved: use the public function
-            use = False
-        _PPF_FAST[key] = k if use else None
-    k = _PPF_FAST[key]
-    return fast(np.asarray(u, dtype=np.float64), k) if k is not None else tn.ppf(u)
-
-
 def _block_rows(seed: int, sw: np.ndarray, draw: int, name: str, n_blocks: int, width: int) -> np.ndarray:
     """Uniforms (``width`` per patient) of stream ``name`` for the first ``n_blocks`` blocks, one row per patient."""
     if not _jit.COMPILED:
@@ -448,27 +384,27 @@ def _block_rows(seed: int, sw: np.ndarray, draw: int, name: str, n_blocks: int, 
 def sample_cohort(pop, seed: int, draw: int, n: int, weight: bool = True, height: bool = True,
                   other: bool = True) -> Cohort:
     """The attributes of patients ``0..n-1`` of one draw, as sampling block by block with numpy's
-    streams and scipy's quantile functions gives them (tests/test_batch_driver.py): the same uniforms
-    and quantile functions, which act elementwise, so one call covers all blocks. Attributes the caller does not need (weight, height and body-surface area,
-    proteinuria and eGFR) can be skipped: the truncated-normal quantiles cost about 0.5 us each."""
+    streams gives them (tests/test_batch_driver.py): the same uniforms, and the quantile functions of
+    :mod:`sim.model.quantiles`, which act elementwise, so one call covers all blocks. Attributes the
+    caller does not need (weight, height and body-surface area, proteinuria and eGFR) can be skipped."""
     n_blocks = (int(n) + streams.BLOCK_SIZE - 1) // streams.BLOCK_SIZE
     sw = seed_words(seed)
     u = _block_rows(seed, sw, draw, "cohort", n_blocks, 9)[:n]
     # chronicity and look-alike: their own streams of one number per patient
     uc = _block_rows(seed, sw, draw, "chronicity", n_blocks, 1)[:n, 0]
     ul = _block_rows(seed, sw, draw, "lookalike", n_blocks, 1)[:n, 0]
-    c = Cohort(n=int(n), age=_truncnorm_ppf(pop.age_years, u[:, 0]), female=u[:, 1] < pop.female,
+    c = Cohort(n=int(n), age=truncated_normal(pop.age_years, u[:, 0]), female=u[:, 1] < pop.female,
                isn_class=_categorical_index(u[:, 2], pop.isn_class, ISN_CLASSES),
                ancestry=_categorical_index(u[:, 3], pop.ancestry, ANCESTRIES),
                nonadherent=u[:, 8] < pop.nonadherent,
                chronicity=_categorical_index(uc, pop.chronicity, CHRONICITY),
                lookalike=_categorical_index(ul, pop.lookalike, LOOKALIKES))
     if weight or height:
-        c.weight_kg = _truncnorm_ppf(pop.weight_kg, u[:, 4])
+        c.weight_kg = truncated_normal(pop.weight_kg, u[:, 4])
     if height:
-        c.height_cm = _truncnorm_ppf(pop.height_cm, u[:, 5])
+        c.height_cm = truncated_normal(pop.height_cm, u[:, 5])
         c.bsa_m2 = np.sqrt(c.weight_kg * c.height_cm / 3600.0)   # Mosteller
     if other:
-        c.proteinuria_g_day = pop.proteinuria_g_day.ppf(u[:, 6])
-        c.egfr_ml_min = _truncnorm_ppf(pop.egfr_ml_min, u[:, 7])
+        c.proteinuria_g_day = truncated_lognormal(pop.proteinuria_g_day, u[:, 6])
+        c.egfr_ml_min = truncated_normal(pop.egfr_ml_min, u[:, 7])
     return c

@@ -11,7 +11,6 @@ from typing import Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
-from scipy import stats
 
 from sim.inputs.data_files import read_data_yaml
 from sim.inputs.therapies import ISN_CLASSES, LOOKALIKE_CONDITIONS
@@ -31,7 +30,7 @@ _CATEGORIES = {"isn_class": (ISN_CLASSES, "ISN/RPS class"), "ancestry": (ANCESTR
 
 
 class TruncatedNormal(BaseModel):
-    """A normal distribution truncated to [min, max]."""
+    """A normal distribution truncated to [min, max] (quantiles: :func:`sim.model.quantiles.truncated_normal`)."""
 
     model_config = _STRICT
     mean: float
@@ -47,13 +46,11 @@ class TruncatedNormal(BaseModel):
             raise ValueError(f"mean ({self.mean}) must lie within [min, max] = [{self.min}, {self.max}]")
         return self
 
-    def ppf(self, u: np.ndarray) -> np.ndarray:
-        a, b = (self.min - self.mean) / self.sd, (self.max - self.mean) / self.sd
-        return stats.truncnorm.ppf(u, a, b, loc=self.mean, scale=self.sd)
 
 
 class TruncatedLogNormal(BaseModel):
-    """A lognormal distribution (median, geometric SD) truncated to [min, max]."""
+    """A lognormal distribution (median, geometric SD) truncated to [min, max] (quantiles:
+    :func:`sim.model.quantiles.truncated_lognormal`)."""
 
     model_config = _STRICT
     median: float = Field(gt=0)
@@ -67,10 +64,6 @@ class TruncatedLogNormal(BaseModel):
             raise ValueError(f"need min < median < max, got {self.min}, {self.median}, {self.max}")
         return self
 
-    def ppf(self, u: np.ndarray) -> np.ndarray:
-        mu, s = np.log(self.median), np.log(self.gsd)
-        a, b = (np.log(self.min) - mu) / s, (np.log(self.max) - mu) / s
-        return np.exp(stats.truncnorm.ppf(u, a, b, loc=mu, scale=s))
 
 
 class FieldProvenance(BaseModel):
