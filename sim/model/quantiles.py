@@ -13,10 +13,10 @@ truncated to [a, b] and 0 < q < 1,
 with M = Phi(b) - Phi(a), the mass between the bounds, and x = a at q = 0; then mean + sd x. The
 normal's log-CDF and the inverse of its exponential are scipy's (``scipy.special.log_ndtr``,
 ``ndtri_exp``, compiled C, the same on every machine); the logarithms and exponentials are the C
-library's (:mod:`sim.model.libm`), not numpy's, whose loops differ from machine to machine. So the
-quantiles agree with ``scipy.stats.truncnorm.ppf`` to a few units in the last place (tests:
-``tests/test_libm.py``) and are the same bits everywhere. The constant terms are computed once per
-distribution.
+library's (a compiled loop, :func:`_log_phi`; :mod:`sim.model.libm`), not numpy's, whose loops differ
+from machine to machine. So the quantiles agree with ``scipy.stats.truncnorm.ppf`` to about 1e-15
+relative (tests: ``tests/test_libm.py``) and are the same bits everywhere. The constant terms are
+computed once per distribution.
 """
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ import numpy as np
 from scipy import special
 
 from sim.model import libm
+from sim.model.jit import core
 
 _CONSTANTS: dict[tuple[float, float], tuple[float, float, float]] = {}
 
@@ -51,11 +52,15 @@ def _constants(a: float, b: float) -> tuple[float, float, float]:
     return _CONSTANTS[key]
 
 
-def _logaddexp(log_p: np.ndarray, log_q: np.ndarray) -> np.ndarray:
-    """log(exp(log_p) + exp(log_q)) of finite terms, the larger kept aside (as scipy.special.logsumexp
-    of two)."""
-    hi, lo = np.maximum(log_p, log_q), np.minimum(log_p, log_q)
-    return libm.log1p(libm.exp(lo - hi)) + hi
+@core
+def _log_phi(q, left, bound, mass, out):
+    """log Phi(x) of the formula for each quantile q (0 < q < 1): logaddexp(bound, log q + log M)
+    (``left``), else logaddexp(bound, log(1 - q) + log M); the larger term kept aside, as
+    scipy.special.logsumexp of two. By the C library, element by element."""
+    for i in range(q.shape[0]):
+        x = (math.log(q[i]) if left else math.log1p(-q[i])) + mass
+        hi, lo = (x, bound) if x > bound else (bound, x)
+        out[i] = math.log1p(math.exp(lo - hi)) + hi
 
 
 def standard_truncated_normal(u, a: float, b: float) -> np.ndarray:
@@ -67,10 +72,9 @@ def standard_truncated_normal(u, a: float, b: float) -> np.ndarray:
     out = np.empty(q.shape)
     ok = q > 0
     qq = q[ok]
-    if a < 0:
-        out[ok] = special.ndtri_exp(_logaddexp(np.full(qq.size, bound), libm.log(qq) + mass))
-    else:
-        out[ok] = -special.ndtri_exp(_logaddexp(np.full(qq.size, bound), libm.log1p(-qq) + mass))
+    log_phi = np.empty(qq.size)
+    _log_phi(qq, a < 0, bound, mass, log_phi)
+    out[ok] = special.ndtri_exp(log_phi) if a < 0 else -special.ndtri_exp(log_phi)
     out[~ok] = a
     return out
 
