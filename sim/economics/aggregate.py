@@ -2,7 +2,7 @@
 
 Simulate, then cost: the batch driver runs the clinical core for a block of patients and keeps the
 records (events and health-state segments, numbered in the order they were written); then
-:func:`price_records` walks each patient's records in that order and applies the rules of
+:func:`price_block` walks each patient's records in that order and applies the rules of
 :func:`sim.economics.evaluate.evaluate` — the same tables, loaders and dose rules (:class:`EconomicInputs`
 uses ``price_component``, ``resolve_tables`` and the vial rules of :mod:`sim.economics.pricing`):
 
@@ -295,29 +295,66 @@ def price_patient(a, q, e, cs, drate, odrug, ev, e0, e1, sg, g0, g1, used_th, us
         i += 1
 
 
+# how price_block prices a block's records: every life whole; the shared strategy's lives, copying the
+# pricing where each patient reached the ladder; another strategy's lives from the ladder on, priced from
+# that copy (sim.engine.batch_driver.run_block_shared)
+WHOLE, SHARED_FIRST, SHARED_LATER = range(3)
+
+
 @core
-def price_records(acc, Q, e, cs, drate, odrug, pid0, ev, n_ev, sg, n_sg, used_th, used_kind, bounds, snap_acc,
-                  snap_Q):
-    """Price every patient of a block's records (patients in order, each patient's records together):
-    ``acc[p]`` (an :data:`ACC` record) for patient ``pid0 + p``, from where ``Q[p]`` says the pricing
-    stands; ``drate``/``odrug`` rows by patient of the block. ``bounds[p]``: the records (event,
-    segment) at which patient p's accumulators and pricing are copied into ``snap_acc[p]``,
-    ``snap_Q[p]`` (-1: none; :func:`price_patient`)."""
+def price_block(mode, acc, acc0, fresh, e, cs, drate, odrug, pid0, ev, n_ev, sg, n_sg, used_th, used_kind, marks,
+                snap_acc, snap_Q, P, esrd, death, esrd0, death0):
+    """Price every patient of a block from its records (patients in order, each patient's records
+    together; ``acc[r]``, an :data:`ACC` record, for patient ``pid0 + r``; ``drate``/``odrug`` rows by
+    patient of the block) and keep the patients' ESRD and death times (``P``: the patient records),
+    as ``mode`` says:
+
+    * ``WHOLE``: each life from its start (``fresh``: a :data:`PRICING` record of nothing priced);
+    * ``SHARED_FIRST``: the same, and where patient r reached the ladder (``marks[r]``,
+      :data:`sim.model.layout.MARK_AT`) the accumulators and the pricing are copied into
+      ``snap_acc[r]``, ``snap_Q[r]`` (:func:`price_patient`);
+    * ``SHARED_LATER``: a strategy that shares each life until the ladder with the first, whose
+      records begin at the ladder: priced from those copies; a patient who never reached the ladder
+      lived the first strategy's life (``acc0``, ``esrd0``, ``death0``).
+
+    The sums are taken in the same order as for a whole life. Returns False if the records do not
+    cover the block's patients in order, or a patient who reached the ladder got no copy."""
+    n = len(P)
     i = 0
     j = 0
-    while i < n_ev:
-        pid = np.int64(ev[i, L.EV_PATIENT])
+    ok = True
+    for r in range(n):
+        pid = pid0 + r
         e1 = i
         while e1 < n_ev and ev[e1, L.EV_PATIENT] == pid:
             e1 += 1
         g1 = j
         while g1 < n_sg and sg[g1, L.SG_PATIENT] == pid:
             g1 += 1
-        r = pid - pid0
-        price_patient(acc[r], Q[r], e, cs, drate[r], odrug[r], ev, i, e1, sg, j, g1, used_th, used_kind,
-                      bounds[r, 0], bounds[r, 1], snap_acc[r], snap_Q[r])
-        i = e1
-        j = g1
+        reached = mode != WHOLE and marks[r, L.MARK_AT] == 1
+        a = acc[r]
+        if mode == SHARED_LATER and not reached:
+            a.v[:] = acc0[r].v
+            esrd[r], death[r] = esrd0[r], death0[r]
+            if e1 > i or g1 > j:
+                ok = False
+            continue
+        q = fresh
+        b_e, b_g = -1, -1
+        if mode == SHARED_FIRST:
+            snap_Q[r].open_th = NOT_COPIED
+            if reached:
+                b_e, b_g = marks[r, L.MARK_EV], marks[r, L.MARK_SG]
+        elif mode == SHARED_LATER:
+            a.v[:] = snap_acc[r].v
+            q = snap_Q[r]
+        price_patient(a, q, e, cs, drate[r], odrug[r], ev, i, e1, sg, j, g1, used_th, used_kind, b_e, b_g,
+                      snap_acc[r], snap_Q[r])
+        if reached and mode == SHARED_FIRST and snap_Q[r].open_th == NOT_COPIED:
+            ok = False
+        esrd[r], death[r] = P[r].esrd_time, P[r].death_time
+        i, j = e1, g1
+    return ok and i == n_ev and j == n_sg
 
 
 # ==============================================================================================
@@ -504,13 +541,13 @@ _SCRATCH: list = []
 def aggregate(model, patients: int, seed: int, draw: int = 0, econ=None, cost_table=None, utility_table=None,
               share: bool = True):
     """Aggregate mode: per-patient discounted and undiscounted cost (also by category), QALYs and
-    life years of every strategy, each trajectory priced from its records (:func:`price_records`)
+    life years of every strategy, each trajectory priced from its records (:func:`price_block`)
     without building tables; the batch driver runs the patients (:func:`sim.engine.batch_driver.run_block`).
     Strategies that differ from the first only in their ladder share each life until the ladder
     (:func:`sim.engine.batch_driver.run_block_shared`; ``share=False`` runs every strategy whole, with
     identical results)."""
     from sim.engine import streams
-    from sim.engine.batch_driver import MARK_AT, MARK_EV, MARK_SG, run_block, run_block_shared
+    from sim.engine.batch_driver import run_block, run_block_shared
     from sim.engine.block import Block, block_rows, draw_cohort
     from sim.engine.records import Records
     from sim.model.build import compile_model
@@ -538,8 +575,8 @@ def aggregate(model, patients: int, seed: int, draw: int = 0, econ=None, cost_ta
     cohort = draw_cohort(cm, seed, draw, n, tables=False)
     drate_all, odrug_all = ei.patient_arrays(cohort.weight_kg, cohort.bsa_m2)
     # where each patient's pricing starts (nothing priced yet), and the copies made at the ladder
-    fresh = records(fresh_pricing(streams.BLOCK_SIZE))
-    no_bounds = np.full((streams.BLOCK_SIZE, 2), -1, dtype=np.int64)
+    fresh = records(fresh_pricing(1))[0]
+    no_marks = np.zeros((streams.BLOCK_SIZE, 3), dtype=np.int64)
     snap_acc = np.zeros((streams.BLOCK_SIZE, N_ACC))
     snap_A = records(snap_acc.view(ACC)[..., 0])
     snap_Q = records(np.zeros(streams.BLOCK_SIZE, dtype=PRICING))
@@ -551,31 +588,15 @@ def aggregate(model, patients: int, seed: int, draw: int = 0, econ=None, cost_ta
         drate, odrug = drate_all[lo:hi], odrug_all[lo:hi]
 
         def done(k, P, r, marks):
-            """Price strategy k's records. With ``marks`` (strategies that share each life until the
-            ladder, :func:`run_block_shared`), strategy 0's pricing is copied where each patient reached
-            the ladder and the others' records (from the ladder on) are priced from that copy; the sums
-            are taken in the same order as for a whole life. Patients who never reached the ladder live
-            strategy 0's life."""
-            Q, bounds = fresh[:n_rows], no_bounds[:n_rows]
-            if marks is not None:
-                reached = marks[:, MARK_AT] == 1
-                if k == 0:
-                    bounds = np.where(reached[:, None], marks[:, [MARK_EV, MARK_SG]], -1)
-                    snap_Q["open_th"][:n_rows] = NOT_COPIED
-                else:
-                    Q = snap_Q[:n_rows]
-                    acc[k, lo:hi][reached] = snap_acc[:n_rows][reached]
-            price_records(A[k, lo:hi], Q, e, cs, drate, odrug, lo, r.ev, r.cnt[0], r.sg, r.cnt[1], used_th,
-                          used_kind, bounds, snap_A[:n_rows], snap_Q[:n_rows])
-            if marks is not None and k == 0 and (snap_Q["open_th"][:n_rows][reached] == NOT_COPIED).any():
-                raise RuntimeError("a patient who reached the ladder has no copy of its pricing there")
-            esrd[k, lo:hi] = P["esrd_time"]
-            death[k, lo:hi] = P["death_time"]
-            if marks is not None and k > 0:
-                same = ~reached
-                acc[k, lo:hi][same] = acc[0, lo:hi][same]
-                esrd[k, lo:hi][same] = esrd[0, lo:hi][same]
-                death[k, lo:hi][same] = death[0, lo:hi][same]
+            """Price strategy k's records (:func:`price_block`; ``marks``: where each patient reached the
+            ladder, for strategies that share each life until the ladder, :func:`run_block_shared`)."""
+            mode = WHOLE if marks is None else SHARED_FIRST if k == 0 else SHARED_LATER
+            if not price_block(mode, A[k, lo:hi], A[0, lo:hi], fresh, e, cs, drate, odrug, lo, r.ev, r.cnt[0],
+                               r.sg, r.cnt[1], used_th, used_kind, no_marks if marks is None else marks,
+                               snap_A[:n_rows], snap_Q[:n_rows], P, esrd[k, lo:hi], death[k, lo:hi],
+                               esrd[0, lo:hi], death[0, lo:hi]):
+                raise RuntimeError("the records of a block do not cover its patients in order, or a patient who "
+                                   "reached the ladder has no copy of its pricing there")
 
         if shared:
             rec0.clear()

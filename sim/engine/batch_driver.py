@@ -46,8 +46,7 @@ def run_patients(P, first, M, k, W, R, draws, out):
 # (AT_LADDER) and the patient's trajectory is kept; the others go on from that copy, and their records
 # are those written from the ladder on (the life before is strategy 0's: its records up to the marks).
 # marks[i]: the record counters (events, segments) when patient i reached the ladder, and whether the
-# patient did (1) or never did (0).
-MARK_EV, MARK_SG, MARK_AT = range(3)
+# patient did (1) or never did (0) (columns sim.model.layout.MARK_EV, MARK_SG, MARK_AT).
 
 
 @core
@@ -60,11 +59,11 @@ def run_to_ladder(P, Pb, first, M, k, W, R, draws, out, S, marks):
     m, w = M[k], attach(W, R, draws, out)
     for i in range(first, len(P)):
         if P[i].phase == L.START:
-            marks[i, MARK_AT] = 0
+            marks[i, L.MARK_AT] = 0
         st = live_on(m, w, P[i])
         if st == L.AT_LADDER:
             S[i] = Pb[i, L.TRAJECTORY_OFFSET:]
-            marks[i, MARK_EV], marks[i, MARK_SG], marks[i, MARK_AT] = cnt[0], cnt[1], 1
+            marks[i, L.MARK_EV], marks[i, L.MARK_SG], marks[i, L.MARK_AT] = cnt[0], cnt[1], 1
             st = resume_at_ladder(m, w, P[i])
             if st == L.WAIT:
                 st = live_on(m, w, P[i])
@@ -80,7 +79,7 @@ def run_from_ladder(P, Pb, first, M, k, W, R, draws, out, S, marks):
     Patients who never reached it are not run (their lives are the shared one)."""
     m, w = M[k], attach(W, R, draws, out)
     for i in range(first, len(P)):
-        if marks[i, MARK_AT] == 0:
+        if marks[i, L.MARK_AT] == 0:
             continue
         if P[i].phase == L.START:
             if records_full(w):          # the ladder's first step writes records at once
@@ -121,7 +120,7 @@ def run_block_shared(cm, ks: list[int], block: Block, n_rows: int, rec0: Records
     ``n_rows`` patients of ``block``, sharing each life until the ladder. ``done(k, P, rec, marks)``
     takes each strategy's patient records and records before the next strategy overwrites them:
     strategy 0's whole lives, the others' from the ladder on (``marks``: where in strategy 0's records
-    each patient reached the ladder, :data:`MARK_EV`, :data:`MARK_SG`, :data:`MARK_AT`; the other
+    each patient reached the ladder, :data:`sim.model.layout.MARK_EV`, ``MARK_SG``, ``MARK_AT``; the other
     patients' lives are strategy 0's)."""
     R = cm.response
     S, marks = block.snapshots(n_rows)

@@ -189,4 +189,8 @@ RECORDS_MARGIN = 64            # records one step of the core writes, at most
 EV_PATIENT, EV_CODE, EV_A, EV_B, EV_C, EV_TIME, EV_SEQ = range(7)
 SG_PATIENT, SG_STATE, SG_THERAPY, SG_START, SG_STOP, SG_SEQ = range(6)
 EVENT_WIDTH, SEGMENT_WIDTH = 7, 6
+# a driver that shares each life until the ladder between strategies marks where each patient reached
+# it (sim.engine.batch_driver.run_block_shared): the record counters (events, segments) then, and
+# whether the patient did (1) or never did (0)
+MARK_EV, MARK_SG, MARK_AT = range(3)
 
