@@ -313,13 +313,10 @@ def _therapy_with_values(th, values: dict):
 
 def tables_for_draw(costs, utilities, row: dict):
     """Cost and utility tables with the draw's values."""
-    ct = costs.table.copy()
-    mult = np.array([float(row.get(f"costs.{item}", 1.0)) for item in ct["item"].tolist()])
-    ct["value"] = ct["value"].to_numpy(dtype=float) * mult
-    ut = utilities.table.copy()
-    keys = [f"utilities.{st}.{un}" for st, un in zip(ut["state"].tolist(), ut["unit"].tolist())]
-    ut["value"] = [float(row.get(k, v)) for k, v in zip(keys, ut["value"].tolist())]
-    return dataclasses.replace(costs, table=ct), dataclasses.replace(utilities, table=ut)
+    mult = np.array([float(row.get(f"costs.{key[0]}", 1.0)) for key in costs.keys])
+    ut = [float(row.get(f"utilities.{st}.{un}", v))
+          for (st, un), v in zip(utilities.keys, utilities.table["value"].tolist())]
+    return costs.with_values(costs.table["value"].to_numpy(dtype=float) * mult), utilities.with_values(ut)
 
 
 

@@ -52,8 +52,8 @@ def run_patients(P, first, M, k, W, R, draws, out):
 @core
 def run_to_ladder(P, Pb, first, M, k, W, R, draws, out, S, marks):
     """:func:`run_patients` for the shared strategy (``M``: stopping at the ladder): a patient's
-    trajectory when first reaching the ladder is copied into ``S`` (the records' tails as bytes,
-    :data:`sim.model.layout.TRAJECTORY_OFFSET`; ``Pb``: the records as bytes), the record counters into
+    trajectory when first reaching the ladder is copied into ``S`` (the records' tails as 8-byte words,
+    :data:`sim.model.layout.TRAJECTORY_WORD`; ``Pb``: the records as 8-byte words), the record counters into
     ``marks``."""
     cnt = out[2]
     m, w = M[k], attach(W, R, draws, out)
@@ -62,7 +62,7 @@ def run_to_ladder(P, Pb, first, M, k, W, R, draws, out, S, marks):
             marks[i, L.MARK_AT] = 0
         st = live_on(m, w, P[i])
         if st == L.AT_LADDER:
-            S[i] = Pb[i, L.TRAJECTORY_OFFSET:]
+            S[i] = Pb[i, L.TRAJECTORY_WORD:]
             marks[i, L.MARK_EV], marks[i, L.MARK_SG], marks[i, L.MARK_AT] = cnt[0], cnt[1], 1
             st = resume_at_ladder(m, w, P[i])
             if st == L.WAIT:
@@ -84,7 +84,7 @@ def run_from_ladder(P, Pb, first, M, k, W, R, draws, out, S, marks):
         if P[i].phase == L.START:
             if records_full(w):          # the ladder's first step writes records at once
                 return L.RECORDS_FULL, i
-            Pb[i, L.TRAJECTORY_OFFSET:] = S[i]
+            Pb[i, L.TRAJECTORY_WORD:] = S[i]
             st = resume_at_ladder(m, w, P[i])
         else:
             st = L.WAIT                  # resumed after the driver drew numbers or made room
@@ -128,7 +128,7 @@ def run_block_shared(cm, ks: list[int], block: Block, n_rows: int, rec0: Records
     M0 = cm.stopping_at_ladder
     i = 0
     while True:
-        st, i = run_to_ladder(P, block.patient_bytes(n_rows), i, M0, 0, rec0.work, R, block.draws, rec0.out, S, marks)
+        st, i = run_to_ladder(P, block.patient_words(n_rows), i, M0, 0, rec0.work, R, block.draws, rec0.out, S, marks)
         if st == L.DONE_STATUS:
             break
         _answer(st, rec0, block, P, i)
@@ -139,7 +139,7 @@ def run_block_shared(cm, ks: list[int], block: Block, n_rows: int, rec0: Records
         P = block.patients(k, n_rows)
         i = 0
         while True:
-            st, i = run_from_ladder(P, block.patient_bytes(n_rows), i, M, k, rec.work, R, block.draws, rec.out,
+            st, i = run_from_ladder(P, block.patient_words(n_rows), i, M, k, rec.work, R, block.draws, rec.out,
                                     S, marks)
             if st == L.DONE_STATUS:
                 break

@@ -158,9 +158,12 @@ PATIENT = np.dtype([
 PATIENT_FIXED = ("pid", "row", "isn_class", "ancestry", "nonadherent", "chronicity", "lookalike", "age", "female",
                  "e_death", "e_esrd", "d_bps", "d_cum", "d_rates", "d_written", "e_bps", "e_cum", "e_rates",
                  "workup_u")
-#: the trajectory is the record's tail, from this byte on (a driver may copy it as one run of bytes)
+#: the trajectory is the record's tail, from this byte on; the record is a whole number of 8-byte words
+#: and the tail starts on one, so a driver may copy it as one run of words from TRAJECTORY_WORD on
 TRAJECTORY_OFFSET = PATIENT.fields["first_agent"][1]
 assert all((PATIENT.fields[f][1] < TRAJECTORY_OFFSET) == (f in PATIENT_FIXED) for f in PATIENT.names)
+assert TRAJECTORY_OFFSET % 8 == 0 and PATIENT.itemsize % 8 == 0
+TRAJECTORY_WORD, PATIENT_WORDS = TRAJECTORY_OFFSET // 8, PATIENT.itemsize // 8
 
 # Where the driver's arrays are (:mod:`sim.model.work`): the record buffers, the response table and
 # the random numbers of the block, by address and shape. The core passes this one record from step to
