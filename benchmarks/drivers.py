@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -146,6 +147,12 @@ def main() -> None:
         sc = min(c for _, c in r["setup"])
         print(f"  aggregate ({label:13s}): {traj / wall:10,.0f} trajectories/s wall ({wall / a.draws * 1e3:6.1f} ms/draw), "
               f"{traj / cpu:10,.0f} per CPU-second; set-up {sc / a.draws * 1e3:5.1f} ms CPU per draw")
+    if not a.no_golden:
+        # repeats run in turn, so repeat i of each met about the same machine: their ratio moves less
+        # with the machine's load than either time
+        ratios = sorted(b[0] / o[0] for b, o in zip(res["batch driver"]["run"], res["old port"]["run"]))
+        print(f"  wall time, batch driver / old port, repeat by repeat: median {statistics.median(ratios):.2f} "
+              f"(range {ratios[0]:.2f}-{ratios[-1]:.2f}, {len(ratios)} repeats)")
     print(f"load average after: {os.getloadavg()[0]:.2f}")
 
 

@@ -66,6 +66,20 @@ def _chunk_name(base: str, c: int) -> str:
     return base + (f"#{c}" if c else "")
 
 
+_CHUNK_STREAMS: dict[tuple, tuple[list[str], int]] = {}
+
+
+def _chunk_streams(cm, c: int) -> tuple[list[str], int]:
+    """The names of chunk ``c`` of every course stream, then of the adverse-event stream of every pair
+    (stream, kind), and how many course streams there are (made once per model structure)."""
+    key = (tuple(cm.streams), tuple(cm.kinds), tuple(tuple(p) for p in cm.ae_pairs), c)
+    if key not in _CHUNK_STREAMS:
+        course = [_chunk_name(f"course:{name}", c) for name in cm.streams]
+        ae = [_chunk_name(f"adverse_event:{cm.streams[s]}:{cm.kinds[k]}", c) for s, k in cm.ae_pairs]
+        _CHUNK_STREAMS[key] = (course + ae, len(course))
+    return _CHUNK_STREAMS[key]
+
+
 def draw_cohort(cm, seed: int, draw: int, n: int, tables: bool = True) -> Cohort:
     """The patients of a draw (all blocks at once; :func:`sim.engine.rng.sample_cohort`). Without
     ``tables`` only what costing needs besides the pathway (weight, body-surface area) is sampled."""
@@ -135,13 +149,6 @@ class Block:
         self.more_courses()
         self.more_flares()
 
-    def _course_streams(self, c: int) -> list[str]:
-        return [_chunk_name(f"course:{name}", c) for name in self.cm.streams]
-
-    def _ae_streams(self, c: int) -> list[str]:
-        cm = self.cm
-        return [_chunk_name(f"adverse_event:{cm.streams[s]}:{cm.kinds[k]}", c) for s, k in cm.ae_pairs]
-
     def _update(self) -> None:
         chunks = int(self.have[0]) // K_COURSES
         # no adverse-event streams: a row per chunk, never read
@@ -163,10 +170,11 @@ class Block:
         """The next chunk of every course stream and of its adverse events (pair (stream, kind)), for
         every row: the streams' start states (the core draws the numbers, :func:`sim.model.work.course_numbers`)."""
         c = int(self.have[0]) // K_COURSES
-        self.starts = (np.concatenate([self.starts[0], stream_starts(self.seed, self.draw, self.block,
-                                                                     self._course_streams(c))]),
-                       np.concatenate([self.starts[1], stream_starts(self.seed, self.draw, self.block,
-                                                                     self._ae_streams(c))]))
+        names, n_course = _chunk_streams(self.cm, c)
+        st = stream_starts(self.seed, self.draw, self.block, names)      # one compiled call for both kinds
+        course, ae = st[:n_course], st[n_course:]
+        self.starts = (course, ae) if c == 0 else (np.concatenate([self.starts[0], course]),
+                                                   np.concatenate([self.starts[1], ae]))
         self.have[0] = (c + 1) * K_COURSES
         self._update()
 
