@@ -61,6 +61,11 @@ def count(label: str, root: Path, a) -> dict:
         out = Path(tmp) / "callgrind.out"
         code = LOOP.format(root=str(root), imports=IMPORTS[label], draws=a.draws, patients=a.patients)
         env = dict(os.environ, PYTHONPATH=str(root))
+        # compile (or load) the compiled code natively first: numba's cache is keyed by the source
+        # files' folder, which is new for the old port's worktree, and compiling under valgrind takes
+        # about an hour
+        subprocess.run([sys.executable, "-c", LOOP.format(root=str(root), imports=IMPORTS[label], draws=1, patients=10)],
+                       capture_output=True, env=env, cwd=root, check=True)
         res = subprocess.run(["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}",
                               sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=root)
         if res.returncode != 0 or not out.exists():
