@@ -205,3 +205,20 @@ def test_a_cost_table_without_kind_column_is_varied(tmp_path):
     costs = load_cost_table(path)
     items = psa.uncertainties(build(load("base.yaml")), costs, load_utility_table(None))
     assert any(u.name == "costs.rituximab" and u.kind == "gamma" for u in items)
+
+
+def test_a_draws_tables_look_up_what_their_tables_hold():
+    """tables_for_draw builds a draw's cost and utility tables with their lookups made from the base
+    table's rows (CostTable.with_values, UtilityTable.with_values); every lookup equals that of the
+    same table read afresh from its DataFrame. The control: the draw did change values."""
+    import dataclasses
+    model = build(load("base.yaml"))
+    costs, utils = load_cost_table(), load_utility_table()
+    row = psa.draw_table(psa.uncertainties(model, costs, utils), 3, 2).to_dict(orient="records")[1]
+    ct, ut = psa.tables_for_draw(costs, utils, row)
+    fresh_c, fresh_u = dataclasses.replace(ct, table=ct.table.copy()), dataclasses.replace(ut, table=ut.table.copy())
+    items = sorted({k[0] for k in costs.keys})
+    assert repr([ct._rows[i] for i in items]) == repr([fresh_c._rows[i] for i in items])   # repr: NaN vials
+    assert repr(ct._rows) != repr(costs._rows)            # the draw moved some prices
+    assert ut._first == fresh_u._first and ut._first != utils._first
+    assert ct.table["item"].tolist() == costs.table["item"].tolist()

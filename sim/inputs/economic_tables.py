@@ -126,6 +126,16 @@ def _kinds(df: pd.DataFrame, key: str, src: str) -> None:
                 raise InputError("unknown kind", file=src, field=f"{k}.kind", value=v, allowed=", ".join(KINDS))
 
 
+def _variant(tab, values: np.ndarray, **lookups):
+    """A copy of the table ``tab`` with each row's value replaced by ``values``, its cached ``keys`` and
+    ``lookups`` (cached properties) given rather than read from the DataFrame again."""
+    t = tab.table.copy()
+    t["value"] = values
+    new = dataclasses.replace(tab, table=t)
+    new.__dict__.update(keys=tab.keys, **lookups)      # where functools.cached_property keeps its values
+    return new
+
+
 def _cost_rows(keys, values) -> dict[str, list[tuple[str, str, float, float]]]:
     rows: dict[str, list[tuple[str, str, float, float]]] = {}
     for (item, cat, unit, vial), value in zip(keys, values):
@@ -160,12 +170,7 @@ class CostTable:
         """The table with each row's value replaced by ``values`` (in the table's order; a parameter
         draw's prices), its lookups made from this table's rows without reading the DataFrame again."""
         values = np.asarray(values, dtype=float)
-        t = self.table.copy()
-        t["value"] = values
-        new = dataclasses.replace(self, table=t)
-        new.__dict__["keys"] = self.keys                  # the cached properties of the new table
-        new.__dict__["_rows"] = _cost_rows(self.keys, values.tolist())
-        return new
+        return _variant(self, values, _rows=_cost_rows(self.keys, values.tolist()))
 
     def has(self, item: str) -> bool:
         return item in self._rows
@@ -295,12 +300,7 @@ class UtilityTable:
         """The table with each row's value replaced by ``values`` (in the table's order; a parameter
         draw's utilities), its lookups made from this table's rows without reading the DataFrame again."""
         values = np.asarray(values, dtype=float)
-        t = self.table.copy()
-        t["value"] = values
-        new = dataclasses.replace(self, table=t)
-        new.__dict__["keys"] = self.keys
-        new.__dict__["_first"] = _first_values(self.keys, values.tolist())
-        return new
+        return _variant(self, values, _first=_first_values(self.keys, values.tolist()))
 
     def utility(self, state: str) -> float:
         v = self._first.get((state, "utility"))
