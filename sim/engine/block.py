@@ -1,11 +1,13 @@
-"""One block of patients as the core reads them: attributes, hazard tables and random numbers.
+"""One block of patients as the core reads them: attributes, clock thresholds and random numbers.
 
-For each block of :data:`sim.engine.streams.BLOCK_SIZE` patients the cohort, the hazard tables and the
-random numbers are prepared once (:class:`Block`) and shared by every strategy: the same patients
-with the same random streams (common random numbers). (The death table of a health state other than
-active nephritis is written by the core when a patient first enters the state, or another state
-sharing the table (partial and complete response), under whichever strategy gets there first:
-:func:`sim.model.hazards.enter_death_table`; the same numbers either way.)
+For each block of :data:`sim.engine.streams.BLOCK_SIZE` patients the cohort, the clocks' thresholds and
+the random numbers are prepared once (:class:`Block`) and shared by every strategy: the same patients
+with the same random streams (common random numbers). (The hazard tables are written by the core,
+kept in the patients' records from strategy to strategy: the breakpoints, the death table of active
+nephritis and the ESRD tables when the patient first starts, :func:`sim.model.hazards.patient_tables`;
+the death table of another health state when the patient first enters it, or another state sharing
+the table (partial and complete response), :func:`sim.model.hazards.enter_death_table`; under whichever
+strategy gets there first, the same numbers either way.)
 Random numbers come from named streams (:mod:`sim.engine.streams`): the courses of each response stream
 and their adverse events (``K_COURSES`` courses per chunk, ``#1``, ``#2``... beyond the first), the
 renal flares (``K_FLARES`` per chunk), the work-up and the choice of induction agent. Courses and
@@ -25,7 +27,7 @@ import numpy as np
 
 from sim.engine import streams
 from sim.engine.rng import Cohort, draw_into, jump_table, sample_cohort, stream_starts
-from sim.model.hazards import write_tables
+from sim.model.hazards import new_patients
 from sim.model import layout as L
 from sim.model.jit import records
 from sim.model.pathway import induction_agents
@@ -108,8 +110,8 @@ class Block:
         self.cohort = c = cohort
         n, r = streams.BLOCK_SIZE, c.n
         self.rows = r
-        # who the patients are, their clocks and hazard tables: written once, kept from strategy to strategy
-        # (the death tables of states other than active nephritis when a patient first enters them)
+        # who the patients are and their clocks' thresholds: written once, kept from strategy to strategy
+        # (with the hazard tables, which the core writes when the patient first starts)
         P = reuse._P if reuse is not None else np.zeros(n, dtype=L.PATIENT)
         P["pid"][:r] = block * n + np.arange(r)
         P["row"][:r] = np.arange(r)
@@ -118,7 +120,7 @@ class Block:
         clocks = np.empty((n, len(_CLOCKS), 1, 1))
         draw_into(clocks, seed, draw, block, _CLOCKS, rows=r, exponential=[True] * len(_CLOCKS))
         P["e_death"][:r], P["e_esrd"][:r] = clocks[:r, 0, 0, 0], clocks[:r, 1, 0, 0]
-        write_tables(records(P), r, cm.records_for_core[0], c.age, c.female)
+        new_patients(records(P), r, c.age, c.female)
         if any(s.workup.active for s in cm.strategies):
             w = np.empty((n, 1, 1, 3))
             draw_into(w, seed, draw, block, ["workup"], rows=r)

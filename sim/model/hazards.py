@@ -16,9 +16,11 @@ response state (B35, B60), ``HR_patient`` for chronic damage and supportive care
 (:func:`esrd_multiplier`), times the hazard ratio of any adverse event that damages the kidney
 (applied in the pathway), and zero once on renal replacement therapy.
 
-The tables are written straight into the patients' records (:func:`write_tables`, compiled, for
-a whole patient block at once; the death table of a state when the patient first enters it or a
-state sharing its table, :func:`enter_death_table`, :func:`death_slots`); the core evaluates and inverts them (:mod:`sim.model.clocks`).
+The tables are written straight into the patients' records by the core: the breakpoints, the death
+table of active nephritis and the ESRD tables when the patient starts (:func:`patient_tables`), the
+death table of another state when the patient first enters it or a state sharing its table
+(:func:`enter_death_table`, :func:`death_slots`); the core evaluates and inverts them
+(:mod:`sim.model.clocks`).
 """
 from __future__ import annotations
 
@@ -119,38 +121,49 @@ def enter_death_table(m, p, s):
 
 
 @core
-def write_tables(P, n, m, age, female):
-    """Write the hazard tables of patients ``P[:n]`` into their records (``isn_class`` and
-    ``chronicity`` already set): the patients' ``age`` and ``female``, the death tables' breakpoints
-    ``d_bps`` (G + 1: 0, the next G - 1 birthdays, far; the first after 0 is the next birthday) and the
-    death table of active nephritis, the state every patient starts in (:func:`death_table`; the
-    others when first entered, :func:`enter_death_table`), and ESRD (``e_bps`` [0, 1 year, far], per
-    pre-ESRD state ``e_cum`` and the two ``e_rates``) from :func:`esrd_spec` (rates, class hazard
-    ratios, first-year hazard ratio) and the :func:`esrd_multiplier` of each chronicity band (in the
-    order of CHRONICITY). ``m``: a MODEL record, which holds these inputs (the same in every strategy)."""
-    G = m.n_bps - 1
+def new_patients(P, n, age, female):
+    """The patients ``P[:n]`` of a new block (``isn_class`` and ``chronicity`` already set): their
+    ``age`` and ``female``, and no hazard table written yet (:func:`patient_tables` writes them when
+    the patient starts, under whichever strategy runs first)."""
     for i in range(n):
         p = P[i]
-        bps = p.d_bps
-        a = age[i]
-        p.age = a
+        p.age = age[i]
         p.female = 1 if female[i] else 0
-        first = 1.0 - (a - math.floor(a))            # time to the next birthday, in (0, 1]
-        bps[0] = 0.0
-        for j in range(G - 1):
-            bps[j + 1] = first + np.float64(j)
-        bps[G] = L.FAR
         p.d_written = 0
-        death_table(m, p, L.ACTIVE)
-        hr = m.e_class_hr[p.isn_class] * m.e_band_hr[p.chronicity]
-        p.e_bps[0] = 0.0
-        p.e_bps[1] = 1.0
-        p.e_bps[2] = L.FAR
-        for s in range(3):
-            r = m.e_rate[s] * hr
-            r0 = r * m.e_hr1
-            p.e_rates[s, 0] = r0
-            p.e_rates[s, 1] = r
-            p.e_cum[s, 0] = 0.0
-            p.e_cum[s, 1] = r0
-            p.e_cum[s, 2] = r0 + r * (L.FAR - 1.0)
+
+
+@core
+def patient_tables(m, p):
+    """Write patient ``p``'s hazard tables when the patient starts, the first time under any
+    strategy (``d_written`` is 0): the death tables' breakpoints ``d_bps`` (G + 1: 0, the next G - 1
+    birthdays, far; the first after 0 is the next birthday) and the death table of active nephritis,
+    the state every patient starts in (:func:`death_table`; the others when first entered,
+    :func:`enter_death_table`), and ESRD (``e_bps`` [0, 1 year, far], per pre-ESRD state ``e_cum``
+    and the two ``e_rates``) from :func:`esrd_spec` (rates, class hazard ratios, first-year hazard
+    ratio) and the :func:`esrd_multiplier` of each chronicity band (in the order of CHRONICITY),
+    which ``m`` holds (the same in every strategy). Written just before they are read, the tables are
+    still in the processor's cache when the patient's clocks search them; they are kept from
+    strategy to strategy."""
+    if p.d_written != 0:
+        return
+    G = m.n_bps - 1
+    bps = p.d_bps
+    a = p.age
+    first = 1.0 - (a - math.floor(a))            # time to the next birthday, in (0, 1]
+    bps[0] = 0.0
+    for j in range(G - 1):
+        bps[j + 1] = first + np.float64(j)
+    bps[G] = L.FAR
+    death_table(m, p, L.ACTIVE)
+    hr = m.e_class_hr[p.isn_class] * m.e_band_hr[p.chronicity]
+    p.e_bps[0] = 0.0
+    p.e_bps[1] = 1.0
+    p.e_bps[2] = L.FAR
+    for s in range(3):
+        r = m.e_rate[s] * hr
+        r0 = r * m.e_hr1
+        p.e_rates[s, 0] = r0
+        p.e_rates[s, 1] = r
+        p.e_cum[s, 0] = 0.0
+        p.e_cum[s, 1] = r0
+        p.e_cum[s, 2] = r0 + r * (L.FAR - 1.0)

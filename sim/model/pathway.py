@@ -47,6 +47,7 @@ from sim.model import layout as L
 from sim.model.clocks import clock_times
 from sim.model.course import (begin_course, begin_wait, close, finish_wait, in_remission,
                               judge, plan_wait, reach_esrd, record, set_state, set_therapy, start_course)
+from sim.model.hazards import patient_tables
 from sim.model.jit import core, inlined
 from sim.model.work import attach, counts, courses_short, drawn, flare_draws, flares_short
 
@@ -476,6 +477,7 @@ def take_step(m, w, p):
         return first
     clock = advance(p)
     if p.phase == L.START:
+        patient_tables(m, p)                      # the hazard tables, the first time the patient starts
         return start_induction(m, w, p, clock, p.first_agent, 1)
     why = finish_wait(m, w, p, clock)
     while why == L.GOES_ON:
