@@ -109,7 +109,7 @@ def main() -> None:
     ap.add_argument("--draws", type=int, default=50)
     ap.add_argument("--patients", type=int, default=1_000)
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--no-golden", action="store_true", help="skip the old port")
+    ap.add_argument("--no-old-port", action="store_true", help="skip the old port")
     ap.add_argument("--psa-only", action="store_true", help="skip the full-table runs")
     a = ap.parse_args()
     print(f"load average before: {os.getloadavg()[0]:.2f}")
@@ -119,13 +119,12 @@ def main() -> None:
         best_wall = min(w for w, _ in t[name])
         best_cpu = min(c for _, c in t[name])
         print(f"{name:6s} driver, full tables: {n / best_wall:10,.0f} trajectories/s wall, {n / best_cpu:10,.0f} per CPU-second")
-    golden = OLD_PORT
-    labels = ["batch driver"] + ([] if a.no_golden else ["old port"])
+    labels = ["batch driver"] + ([] if a.no_old_port else ["old port"])
     with tempfile.TemporaryDirectory() as tmp:
         roots = {"batch driver": ROOT}
-        if not a.no_golden:
-            wt = Path(tmp) / "golden"
-            subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(wt), golden],
+        if not a.no_old_port:
+            wt = Path(tmp) / "old_port"
+            subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(wt), OLD_PORT],
                            check=True, capture_output=True)
             roots["old port"] = wt
         try:
@@ -137,7 +136,7 @@ def main() -> None:
                     res[label]["run"] += r["run"]
                     res[label]["setup"] += r["setup"]
         finally:
-            if not a.no_golden:
+            if not a.no_old_port:
                 subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(wt)], capture_output=True)
     traj = 2 * a.draws * a.patients
     print(f"PSA loop, {a.draws} draws x {a.patients} patients x 2 strategies (best of {a.repeats}):")
@@ -147,7 +146,7 @@ def main() -> None:
         sc = min(c for _, c in r["setup"])
         print(f"  aggregate ({label:13s}): {traj / wall:10,.0f} trajectories/s wall ({wall / a.draws * 1e3:6.1f} ms/draw), "
               f"{traj / cpu:10,.0f} per CPU-second; set-up {sc / a.draws * 1e3:5.1f} ms CPU per draw")
-    if not a.no_golden:
+    if not a.no_old_port:
         # repeats run in turn, so repeat i of each met about the same machine: their ratio moves less
         # with the machine's load than either time
         ratios = sorted(b[0] / o[0] for b, o in zip(res["batch driver"]["run"], res["old port"]["run"]))

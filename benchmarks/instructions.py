@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import collections
-import json
 import os
 import re
 import shutil
@@ -29,7 +28,7 @@ import textwrap
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from drivers import IMPORTS, OLD_PORT, ROOT  # noqa: E402  (the PSA loop's imports, of this commit and the golden one)
+from drivers import IMPORTS, OLD_PORT, ROOT  # noqa: E402  (the PSA loop's imports, of this commit and the old port)
 
 LOOP = textwrap.dedent("""
     import gc, os, subprocess, sys
@@ -97,11 +96,10 @@ def main() -> None:
     a = ap.parse_args()
     if shutil.which("valgrind") is None or shutil.which("callgrind_control") is None:
         sys.exit("benchmarks/instructions.py needs valgrind (callgrind_control)")
-    golden = OLD_PORT
     res = {}
     with tempfile.TemporaryDirectory() as tmp:
-        wt = Path(tmp) / "golden"
-        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(wt), golden],
+        wt = Path(tmp) / "old_port"
+        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(wt), OLD_PORT],
                        check=True, capture_output=True)
         try:
             for label, root in (("batch driver", ROOT), ("old port", wt)):

@@ -155,8 +155,14 @@ def test_course_numbers_are_the_streams_numbers_in_every_chunk():
 
 
 def test_cohort_equals_the_plain_sampler():
+    from scipy import stats
     pop = load("colombia.yaml").cohort
     c = compiled_rng.sample_cohort(pop, 8, 2, 600)
+    # the quantile functions themselves against scipy's, on the same uniforms
+    u = np.concatenate([streams.uniforms(8, 2, b, "cohort", (9,)) for b in range(3)])[:600]
+    tn = pop.age_years
+    np.testing.assert_allclose(c.age, stats.truncnorm.ppf(u[:, 0], (tn.min - tn.mean) / tn.sd, (tn.max - tn.mean) / tn.sd,
+                                                          loc=tn.mean, scale=tn.sd), rtol=1e-12)
     blocks = [_oracle_block(pop, 8, 2, b) for b in range(3)]
     for attr in ("age", "female", "nonadherent", "weight_kg", "height_cm", "bsa_m2", "proteinuria_g_day",
                  "egfr_ml_min"):

@@ -101,7 +101,7 @@ class Block:
     the block's rows of :func:`draw_cohort`). ``reuse``: a finished block whose memory this one may
     take (blocks run one after another).
 
-    Only the block's ``cohort.n`` rows are filled (records, tables, random numbers): a patient's
+    Only the block's ``cohort.n`` rows are filled (records, random numbers): a patient's
     numbers come before the next patient's in every stream, so they do not depend on how many rows
     are drawn, and the rows of a block beyond its patients are never simulated."""
 

@@ -347,8 +347,8 @@ def stream_starts(seed: int, draw: int, block: int, names: list[str]) -> np.ndar
 
 @dataclass
 class Cohort:
-    """Patient attributes of one draw, equal to sampling block by block with numpy's streams and
-    scipy's quantile functions (tests/test_batch_driver.py)."""
+    """Patient attributes of one draw, equal to sampling block by block with numpy's streams and the
+    quantile functions of :mod:`sim.model.quantiles` (tests/test_batch_driver.py)."""
 
     n: int
     age: np.ndarray

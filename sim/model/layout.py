@@ -118,7 +118,8 @@ PATIENT = np.dtype([
     ("e_death", f8), ("e_esrd", f8),                  # exponential thresholds of the hazard clocks
     # death tables: the breakpoints, and per table slot (MODEL d_slot: states whose hazards are equal
     # share one) the cumulative hazard and the rates, written when the patient first enters a state of
-    # the slot (d_written: a bit per slot)
+    # the slot (d_written: a bit per slot; 0 also says that none of the patient's tables is written yet,
+    # sim.model.hazards.patient_tables, which always writes active nephritis's and sets its bit)
     ("d_bps", f8, MAX_BPS), ("d_cum", f8, (5, MAX_BPS)), ("d_rates", f8, (5, MAX_BPS)), ("d_written", i8),
     ("e_bps", f8, 3), ("e_cum", f8, (3, 3)), ("e_rates", f8, (3, 3)),                   # ESRD tables
     ("workup_u", f8, 3),                              # biopsy sees chronic damage, a look-alike; labs see one
