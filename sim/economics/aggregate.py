@@ -26,10 +26,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from sim.economics.discounting import discount_rate_to_continuous
 from sim.inputs.economic_tables import CATEGORIES, OUTCOMES
 from sim.model.hazards import HEALTH_STATES, PRE_ESRD_STATES
 from sim.model import events as E
-from sim.model import libm
 from sim.model import layout as L
 from sim.model.jit import core, inlined
 
@@ -385,7 +385,7 @@ class EconomicInputs:
         econ, costs, utils = resolve_tables(model.scenario, econ, cost_table, utility_table)
         rc, ro = econ.rates()
         e = np.zeros(1, dtype=ECON)
-        e["dc"], e["do"] = libm.log1p(rc), libm.log1p(ro)
+        e["dc"], e["do"] = discount_rate_to_continuous(rc), discount_rate_to_continuous(ro)
         e["u_state"][0] = [utils.utility(s) for s in HEALTH_STATES]
         e["u_ckd"] = utils.utility("ckd")
         e["u_flare_moderate"] = utils.utility("flare_moderate")
